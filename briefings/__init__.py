@@ -1,0 +1,1 @@
+"""briefings: the shared runtime, the CLI and the tools around the four services."""

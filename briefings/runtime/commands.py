@@ -1,0 +1,274 @@
+"""The command bus: idempotency, load (snapshot + newer events), decide, append, reply.
+
+Handlers are application code:
+
+    async def enroll_member(cmd: EnrollMember, ctx: CommandContext, uow: UnitOfWork):
+        member = await uow.load(MEMBER, member_id)
+        return await uow.record(member, members.decide_enroll(member.state, cmd, ...))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from contracts.canonical import GENESIS_HASH
+from contracts.envelope import DomainEvent, EventEnvelope
+from contracts.registry import registry
+from contracts.replies import Command, CommandAccepted
+from contracts.subjects import event_subject, parse_event_subject
+from briefings.runtime.domain import AggregateKind
+from briefings.runtime.eventstore import ConcurrencyConflict, EventStore, StoredEvent
+from briefings.runtime.statestore import SnapshotRow, StateStore
+
+S = TypeVar("S", bound=BaseModel)
+C = TypeVar("C", bound=Command)
+
+CENTER_TZ = timezone(timedelta(hours=7))
+"""The Center's local time (Vietnam, UTC+7): a bare date took effect at its local midnight."""
+
+COMMAND_ID_NAMESPACE = uuid.UUID("6f1d7c1e-7d0b-4a53-9f5e-1b2f1e0c2a10")
+MAX_CONFLICT_RETRIES = 8
+
+
+def derived_id(command_id: str, purpose: str = "") -> str:
+    """A stable aggregate id for a create command: a retried command targets the same subject."""
+    return str(uuid.uuid5(COMMAND_ID_NAMESPACE, f"{purpose}:{command_id}"))
+
+
+def local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), CENTER_TZ)
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    command: Command
+    now: datetime
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(CENTER_TZ).date()
+
+    @property
+    def correlation_id(self) -> str:
+        return self.command.correlation_id or self.command.command_id
+
+    def effective(self, day: date | None) -> date:
+        return day if day is not None else self.today
+
+
+@dataclass
+class Loaded(Generic[S]):
+    kind: AggregateKind[S]
+    aggregate_id: str
+    subject: str
+    state: S | None
+    version: int
+    last_seq: int
+    last_hash: str
+    existed: bool
+
+    @property
+    def exists(self) -> bool:
+        return self.state is not None
+
+
+class AlreadyHandled(Exception):
+    def __init__(self, reply: dict[str, Any]) -> None:
+        super().__init__("command already handled")
+        self.reply = reply
+
+
+def outcome_of(command_id: str, kind_type: str, aggregate_id: str, version: int,
+               event_ids: Sequence[str]) -> dict[str, Any]:
+    return CommandAccepted(
+        command_id=command_id,
+        aggregate_type=kind_type,
+        aggregate_id=aggregate_id,
+        version=version,
+        event_ids=[uuid.UUID(e) for e in event_ids],
+    ).model_dump(mode="json")
+
+
+StateHook = Callable[[Any, str, str, BaseModel | None], None]
+"""``(connection, aggregate_type, aggregate_id, state)``: keep a query table in step."""
+
+
+class Aggregates:
+    """Loading and folding aggregates through snapshots; shared by the bus and the follower."""
+
+    def __init__(self, es: EventStore, store: StateStore, kinds: Sequence[AggregateKind[Any]],
+                 hooks: Sequence[StateHook] = ()) -> None:
+        self.es = es
+        self.store = store
+        self.kinds = {k.type: k for k in kinds}
+        self.hooks = list(hooks)
+
+    def kind(self, aggregate_type: str) -> AggregateKind[Any]:
+        return self.kinds[aggregate_type]
+
+    def apply_stored(self, conn: Any, kind: AggregateKind[Any], aggregate_id: str,
+                     stored: Sequence[StoredEvent], snapshot: SnapshotRow | None) -> SnapshotRow:
+        """Fold ``stored`` (newer than ``snapshot``) into a new snapshot, within ``conn``."""
+        state = kind.state_type.model_validate_json(snapshot.state) if snapshot and snapshot.state != "null" else None
+        version = snapshot.version if snapshot else 0
+        last_seq = snapshot.last_seq if snapshot else 0
+        last_hash = snapshot.last_hash if snapshot else GENESIS_HASH
+        for event in stored:
+            if event.sequence <= last_seq:
+                continue
+            envelope = event.envelope()
+            state = kind.evolve(state, registry.decode(envelope))
+            version = envelope.aggregate_version
+            last_seq = event.sequence
+            last_hash = envelope.hash()
+            if envelope.command_id:
+                self.store.save_outcome(conn, envelope.command_id, outcome_of(
+                    envelope.command_id, kind.type, aggregate_id, version, [str(envelope.event_id)]))
+        row = SnapshotRow(
+            subject=event_subject(kind.context, kind.type, aggregate_id),
+            aggregate_type=kind.type, aggregate_id=aggregate_id, version=version,
+            last_seq=last_seq, last_hash=last_hash,
+            state=state.model_dump_json() if state is not None else "null",
+        )
+        self.store.save_snapshot(conn, row, existed=snapshot is not None)
+        for hook in self.hooks:
+            hook(conn, kind.type, aggregate_id, state)
+        return row
+
+    def apply_stream_batch(self, conn: Any, events: Sequence[StoredEvent]) -> None:
+        """Bring snapshots up to date with events read from the stream (a follower's apply)."""
+        for event in events:
+            _, aggregate_type, aggregate_id = parse_event_subject(event.subject)
+            kind = self.kinds.get(aggregate_type)
+            if kind is None:
+                continue
+            snapshot = self.store.snapshot(event.subject, conn)
+            if snapshot is not None and snapshot.last_seq >= event.sequence:
+                continue
+            self.apply_stored(conn, kind, aggregate_id, [event], snapshot)
+
+    async def load(self, kind: AggregateKind[S], aggregate_id: str) -> Loaded[S]:
+        subject = event_subject(kind.context, kind.type, aggregate_id)
+        snapshot = self.store.snapshot(subject)
+        current = await self.es.last_sequence(kind.stream, subject)
+        if snapshot is None or current != snapshot.last_seq:
+            newer = await self.es.read_subject(
+                kind.stream, subject, after=snapshot.last_seq if snapshot else 0
+            )
+            if newer:
+                with self.store.engine.begin() as conn:
+                    fresh = self.store.snapshot(subject, conn)
+                    snapshot = self.apply_stored(conn, kind, aggregate_id, newer, fresh)
+        if snapshot is None:
+            return Loaded(kind, aggregate_id, subject, None, 0, 0, GENESIS_HASH, existed=False)
+        state = kind.state_type.model_validate_json(snapshot.state) if snapshot.state != "null" else None
+        return Loaded(kind, aggregate_id, subject, state, snapshot.version, snapshot.last_seq,
+                      snapshot.last_hash, existed=True)
+
+
+@dataclass
+class UnitOfWork:
+    bus: CommandBus
+    ctx: CommandContext
+    recorded: list[dict[str, Any]] = field(default_factory=list)
+
+    async def load(self, kind: AggregateKind[S], aggregate_id: str) -> Loaded[S]:
+        loaded = await self.bus.aggregates.load(kind, aggregate_id)
+        known = self.bus.store.outcome(self.ctx.command.command_id)
+        if known is not None and not self.recorded:
+            raise AlreadyHandled(known)
+        return loaded
+
+    async def record(self, loaded: Loaded[S], events: Sequence[DomainEvent],
+                     occurred_at: datetime | None = None, message: str = "") -> CommandAccepted:
+        """Append ``events`` to ``loaded``'s subject and bring the snapshot up to date."""
+        command = self.ctx.command
+        if not events:
+            return CommandAccepted(
+                command_id=command.command_id, aggregate_type=loaded.kind.type,
+                aggregate_id=loaded.aggregate_id, version=loaded.version, event_ids=[],
+                unchanged=True, message=message or "nothing to change",
+            )
+        when = command.occurred_at or occurred_at or self.ctx.now
+        envelopes: list[EventEnvelope] = []
+        prev_hash = loaded.last_hash
+        for offset, event in enumerate(events, start=1):
+            envelope = EventEnvelope(
+                event_id=uuid.uuid4(),
+                type=event.event_type,
+                schema_version=event.schema_version,
+                aggregate_type=loaded.kind.type,
+                aggregate_id=loaded.aggregate_id,
+                aggregate_version=loaded.version + offset,
+                occurred_at=when,
+                recorded_at=self.ctx.now,
+                correlation_id=self.ctx.correlation_id,
+                causation_id=command.command_id,
+                command_id=command.command_id,
+                actor=command.actor,
+                prev_hash=prev_hash,
+                payload=event.model_dump(mode="json"),
+            )
+            prev_hash = envelope.hash()
+            envelopes.append(envelope)
+        sequences = await self.bus.es.append(
+            loaded.kind.stream, loaded.subject, envelopes, loaded.last_seq
+        )
+        stored = [
+            StoredEvent(loaded.kind.stream, seq, loaded.subject, env.to_canonical(), str(env.event_id))
+            for seq, env in zip(sequences, envelopes, strict=True)
+        ]
+        store = self.bus.store
+        with store.engine.begin() as conn:
+            snapshot = store.snapshot(loaded.subject, conn)
+            self.bus.aggregates.apply_stored(conn, loaded.kind, loaded.aggregate_id, stored, snapshot)
+        reply = CommandAccepted(
+            command_id=command.command_id, aggregate_type=loaded.kind.type,
+            aggregate_id=loaded.aggregate_id, version=envelopes[-1].aggregate_version,
+            event_ids=[e.event_id for e in envelopes], message=message,
+        )
+        self.recorded.append(reply.model_dump(mode="json"))
+        return reply
+
+
+Handler = Callable[[Any, CommandContext, UnitOfWork], Awaitable[CommandAccepted]]
+
+
+class CommandBus:
+    def __init__(self, es: EventStore, store: StateStore, aggregates: Aggregates,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.es = es
+        self.store = store
+        self.aggregates = aggregates
+        self.clock = clock
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def handle(self, command: Command, handler: Handler) -> CommandAccepted:
+        known = self.store.outcome(command.command_id)
+        if known is not None:
+            return CommandAccepted.model_validate({**known, "replayed": True})
+        # One command per command id at a time in this process: a concurrent retry waits.
+        lock = self._locks.get(command.command_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[command.command_id] = lock
+        async with lock:
+            for attempt in range(MAX_CONFLICT_RETRIES):
+                uow = UnitOfWork(self, CommandContext(command, self.clock()))
+                try:
+                    return await handler(command, uow.ctx, uow)
+                except AlreadyHandled as done:
+                    return CommandAccepted.model_validate({**done.reply, "replayed": True})
+                except ConcurrencyConflict:
+                    if attempt == MAX_CONFLICT_RETRIES - 1:
+                        raise
+                    await asyncio.sleep(0.002 * (attempt + 1))
+        raise AssertionError("unreachable")

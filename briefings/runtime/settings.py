@@ -1,0 +1,98 @@
+"""One settings object per process, read from the environment in the composition root."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ENV_PREFIX = "BRIEFINGS_"
+
+# Every variable the system reads. The deploy test checks compose sets nothing else.
+ENV_VARS = {
+    "BRIEFINGS_NATS_URL": "NATS server URL(s), comma separated",
+    "BRIEFINGS_NATS_USER": "NATS user name",
+    "BRIEFINGS_NATS_PASSWORD": "NATS password",
+    "BRIEFINGS_NATS_CREDS": "path of a NATS .creds file (instead of user/password)",
+    "BRIEFINGS_DATA_DIR": "folder for the embedded nats-server store and SQLite files",
+    "BRIEFINGS_DATABASE_URL": "SQLAlchemy URL of this service's database",
+    "BRIEFINGS_LOG_LEVEL": "debug, info, warning, error",
+    "BRIEFINGS_LOG_FORMAT": "json or console (default: console on a terminal, else json)",
+    "BRIEFINGS_STREAM_REPLICAS": "replicas of each event stream (3 on a cluster)",
+    "BRIEFINGS_REPORTERS_AT_CITY_LEVEL_ONLY": "true: reporters must belong to the city-level unit",
+    "BRIEFINGS_AWARD_KINDS": "comma-separated award kinds the Center grants",
+    "BRIEFINGS_CANDIDATE_MIN_RATE": "minimum attendance rate (0..1) for an award candidate",
+    "BRIEFINGS_CANDIDATE_MAX_PER_UNIT": "at most this many individual candidates per unit",
+    "BRIEFINGS_REQUEST_TIMEOUT": "seconds a CLI request waits for its reply",
+    "BRIEFINGS_SERVICE_CONCURRENCY": "requests a service handles at once",
+}
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    nats_url: str = "nats://127.0.0.1:4322"
+    nats_user: str | None = None
+    nats_password: str | None = None
+    nats_creds: str | None = None
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    log_level: str = "info"
+    log_format: str | None = None
+    stream_replicas: int = 1
+    reporters_at_city_level_only: bool = True
+    award_kinds: tuple[str, ...] = (
+        "certificate_of_merit",
+        "letter_of_commendation",
+        "emulation_title",
+    )
+    candidate_min_rate: float = 0.75
+    candidate_max_per_unit: int = 2
+    request_timeout: float = 10.0
+    service_concurrency: int = 16
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        base = cls()
+
+        def get(name: str) -> str | None:
+            value = env.get(ENV_PREFIX + name)
+            return value if value not in (None, "") else None
+
+        kinds = get("AWARD_KINDS")
+        return cls(
+            nats_url=get("NATS_URL") or base.nats_url,
+            nats_user=get("NATS_USER"),
+            nats_password=get("NATS_PASSWORD"),
+            nats_creds=get("NATS_CREDS"),
+            data_dir=Path(get("DATA_DIR") or base.data_dir),
+            database_url=get("DATABASE_URL"),
+            log_level=(get("LOG_LEVEL") or base.log_level).lower(),
+            log_format=get("LOG_FORMAT"),
+            stream_replicas=int(get("STREAM_REPLICAS") or base.stream_replicas),
+            reporters_at_city_level_only=_bool(get("REPORTERS_AT_CITY_LEVEL_ONLY") or "true"),
+            award_kinds=tuple(k.strip() for k in kinds.split(",") if k.strip())
+            if kinds
+            else base.award_kinds,
+            candidate_min_rate=float(get("CANDIDATE_MIN_RATE") or base.candidate_min_rate),
+            candidate_max_per_unit=int(
+                get("CANDIDATE_MAX_PER_UNIT") or base.candidate_max_per_unit
+            ),
+            request_timeout=float(get("REQUEST_TIMEOUT") or base.request_timeout),
+            service_concurrency=int(get("SERVICE_CONCURRENCY") or base.service_concurrency),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def database_url_for(self, service: str) -> str:
+        """This service's database: the configured URL, else a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"

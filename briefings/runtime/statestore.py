@@ -1,0 +1,151 @@
+"""A command service's own SQL store: aggregate snapshots, command outcomes, positions.
+
+It is a projection of the service's own stream, kept in step by the command bus (its own
+writes) and by a stream follower (everything else); the stream stays the truth.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+
+
+@dataclass(frozen=True)
+class StateTables:
+    """The tables of one service, prefixed with its name so services can share a database."""
+
+    metadata: MetaData
+    snapshots: Table
+    outcomes: Table
+    positions: Table
+
+
+def state_tables(prefix: str) -> StateTables:
+    md = MetaData()
+    return StateTables(
+        md,
+        Table(
+            f"{prefix}_snapshots", md,
+            Column("subject", String(200), primary_key=True),
+            Column("aggregate_type", String(64), nullable=False, index=True),
+            Column("aggregate_id", String(64), nullable=False),
+            Column("version", Integer, nullable=False),
+            Column("last_seq", Integer, nullable=False),
+            Column("last_hash", String(64), nullable=False),
+            Column("state", Text, nullable=False),
+        ),
+        Table(
+            f"{prefix}_command_outcomes", md,
+            Column("command_id", String(128), primary_key=True),
+            Column("reply", Text, nullable=False),
+        ),
+        Table(
+            f"{prefix}_stream_positions", md,
+            Column("name", String(128), primary_key=True),
+            Column("last_seq", Integer, nullable=False),
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    subject: str
+    aggregate_type: str
+    aggregate_id: str
+    version: int
+    last_seq: int
+    last_hash: str
+    state: str
+
+
+class StateStore:
+    def __init__(self, engine: Engine, prefix: str,
+                 extra_metadata: Iterable[MetaData] = ()) -> None:
+        self.engine = engine
+        self.tables = state_tables(prefix)
+        self.tables.metadata.create_all(engine)
+        for md in extra_metadata:
+            md.create_all(engine)
+
+    def snapshot(self, subject: str, conn: Connection | None = None) -> SnapshotRow | None:
+        snapshots = self.tables.snapshots
+        query = select(snapshots).where(snapshots.c.subject == subject)
+        if conn is None:
+            with self.engine.connect() as c:
+                row = c.execute(query).first()
+        else:
+            row = conn.execute(query).first()
+        return SnapshotRow(**row._mapping) if row else None
+
+    def save_snapshot(self, conn: Connection, row: SnapshotRow, existed: bool) -> None:
+        snapshots = self.tables.snapshots
+        values = {k: getattr(row, k) for k in SnapshotRow.__slots__}
+        if existed:
+            conn.execute(update(snapshots).where(snapshots.c.subject == row.subject).values(values))
+        else:
+            conn.execute(insert(snapshots).values(values))
+
+    def outcome(self, command_id: str) -> dict[str, Any] | None:
+        command_outcomes = self.tables.outcomes
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(command_outcomes.c.reply).where(command_outcomes.c.command_id == command_id)
+            ).scalar()
+        return json.loads(value) if value else None
+
+    def save_outcome(self, conn: Connection, command_id: str, reply: dict[str, Any]) -> None:
+        command_outcomes = self.tables.outcomes
+        existing = conn.execute(
+            select(command_outcomes.c.reply).where(command_outcomes.c.command_id == command_id)
+        ).scalar()
+        if existing is None:
+            conn.execute(insert(command_outcomes).values(command_id=command_id, reply=json.dumps(reply)))
+            return
+        # A command that wrote several events: the outcome names all of them.
+        merged = json.loads(existing)
+        ids = merged.get("event_ids", [])
+        for event_id in reply.get("event_ids", []):
+            if event_id not in ids:
+                ids.append(event_id)
+        merged["event_ids"] = ids
+        merged["version"] = max(merged.get("version", 0), reply.get("version", 0))
+        conn.execute(
+            update(command_outcomes)
+            .where(command_outcomes.c.command_id == command_id)
+            .values(reply=json.dumps(merged))
+        )
+
+    def position(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            return self.position_in(conn, name)
+
+    def position_in(self, conn: Connection, name: str) -> int:
+        stream_positions = self.tables.positions
+        value = conn.execute(
+            select(stream_positions.c.last_seq).where(stream_positions.c.name == name)
+        ).scalar()
+        return int(value or 0)
+
+    def save_position(self, conn: Connection, name: str, seq: int) -> None:
+        stream_positions = self.tables.positions
+        done = conn.execute(
+            update(stream_positions).where(stream_positions.c.name == name).values(last_seq=seq)
+        )
+        if done.rowcount == 0:
+            conn.execute(insert(stream_positions).values(name=name, last_seq=seq))

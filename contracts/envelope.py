@@ -1,0 +1,62 @@
+"""The event envelope: what every stored event looks like."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.canonical import GENESIS_HASH, canonical_json, sha256_hex
+from contracts.types import UtcDatetime
+
+
+class DomainEvent(BaseModel):
+    """Base of every typed event payload. Subclasses name their type and version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    aggregate_type: ClassVar[str]
+
+
+class EventEnvelope(BaseModel):
+    """One stored event. Its canonical JSON is exactly what JetStream holds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID
+    type: str
+    schema_version: int = Field(ge=1)
+    aggregate_type: str
+    aggregate_id: str
+    aggregate_version: int = Field(ge=1)
+    occurred_at: UtcDatetime = Field(description="When it happened in the world")
+    recorded_at: UtcDatetime = Field(description="When the system recorded it")
+    correlation_id: str
+    causation_id: str = Field(description="The command or event that caused it")
+    command_id: str | None = Field(default=None, description="The command that wrote it")
+    actor: str
+    prev_hash: str = Field(
+        default=GENESIS_HASH,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the previous event of the same aggregate (contracts/HASHING.md)",
+    )
+    payload: dict[str, Any]
+
+    def to_canonical(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+    def hash(self) -> str:
+        return sha256_hex(self.to_canonical())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EventEnvelope:
+        return cls.model_validate_json(data)
+
+
+def hash_of_stored(data: bytes) -> str:
+    """The hash of a stored event, recomputed from its bytes as an auditor would."""
+    return sha256_hex(canonical_json(json.loads(data)))

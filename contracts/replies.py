@@ -1,0 +1,101 @@
+"""Command envelopes, replies and the one error shape."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.types import UtcDatetime
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_FAILED = "validation_failed"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    ALREADY_EXISTS = "already_exists"
+    RULE_VIOLATED = "rule_violated"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class FieldError(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    field: str = Field(description="Dotted path of the offending field, '' for the whole body")
+    message: str
+    type: str = ""
+
+
+class ErrorReply(BaseModel):
+    """Every failure, from every door, has this shape."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ok: Literal[False] = False
+    code: ErrorCode
+    message: str
+    rule: str | None = Field(default=None, description="The named business rule that broke")
+    details: list[FieldError] = Field(default_factory=list)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommandAccepted(BaseModel):
+    """The reply to a command that was applied (or was applied before: ``replayed``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ok: Literal[True] = True
+    command_id: str
+    aggregate_type: str
+    aggregate_id: str
+    version: int
+    event_ids: list[UUID]
+    replayed: bool = Field(default=False, description="True when an earlier identical command answered")
+    unchanged: bool = Field(default=False, description="True when the command changed nothing")
+    message: str = ""
+
+
+class QueryResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ok: Literal[True] = True
+    data: Any
+
+
+class Command(BaseModel):
+    """Fields every command carries. Unknown fields are refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command_id: str = Field(
+        min_length=1, max_length=128, description="Client-chosen; a repeat returns the first outcome"
+    )
+    actor: str = Field(default="unknown", min_length=1, max_length=200)
+    correlation_id: str | None = Field(default=None, max_length=128)
+    occurred_at: UtcDatetime | None = Field(
+        default=None, description="When it happened in the world; the service's clock if absent"
+    )
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HealthReply(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    service: str
+    healthy: bool
+    nats_connected: bool
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class DateRange(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: date
+    end: date

@@ -1,0 +1,78 @@
+"""Reporting queries: what other services and the CLI may ask the read models."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.replies import Query
+from contracts.types import Identifier, UtcDatetime
+
+SERVICE = "reporting"
+
+
+class AnnualSummaryQuery(Query):
+    """The summary of a year, or of ``start``..``end``; ``as_of`` fixes what was known then."""
+
+    year: int | None = Field(default=None, ge=1900, le=9999)
+    start: date | None = None
+    end: date | None = None
+    as_of: UtcDatetime | None = Field(
+        default=None, description="Only events recorded at or before this instant"
+    )
+
+
+class ParticipationQuery(Query):
+    """Per-member and per-unit attendance over a year's held conferences."""
+
+    year: int = Field(ge=1900, le=9999)
+
+
+class MemberParticipation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    member_id: Identifier
+    full_name: str
+    role: str
+    unit_id: str
+    unit_name: str
+    core: bool
+    active_at_end: bool
+    conferences_eligible: int = Field(description="Conferences held while the member was active")
+    conferences_attended: int
+    attendance_rate: float
+
+
+class UnitParticipation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    unit_id: Identifier
+    unit_name: str
+    kind: str
+    active_at_end: bool
+    members_at_end: int
+    core_members_at_end: int
+    attendances: int
+    possible_attendances: int
+    attendance_rate: float
+
+
+class Participation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    year: int
+    conferences_held: int
+    members: list[MemberParticipation]
+    units: list[UnitParticipation]
+
+
+class StatusQuery(Query):
+    pass
+
+
+QUERIES: dict[str, type[Query]] = {
+    "annual_summary": AnnualSummaryQuery,
+    "participation": ParticipationQuery,
+    "status": StatusQuery,
+}

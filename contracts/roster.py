@@ -1,0 +1,273 @@
+"""Roster context: organisational units and their members (reporters, propagandists)."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import Field
+
+from contracts.envelope import DomainEvent
+from contracts.registry import registry
+from contracts.replies import Command, Query
+from contracts.types import ExternalCode, Identifier, Name, ShortText
+
+CONTEXT = "roster"
+UNIT = "unit"
+MEMBER = "member"
+
+
+class UnitKind(StrEnum):
+    CITY = "city"
+    PARTY_CELL = "party_cell"
+    PARTY_ORGANISATION = "party_organisation"
+
+
+class Role(StrEnum):
+    REPORTER = "reporter"
+    PROPAGANDIST = "propagandist"
+
+
+# ---------------------------------------------------------------- events: units
+
+
+@registry.register
+class UnitRegistered(DomainEvent):
+    event_type = "UnitRegistered"
+    aggregate_type = UNIT
+    unit_id: Identifier
+    kind: UnitKind
+    name: Name
+    parent_id: Identifier | None = None
+    external_code: ExternalCode | None = None
+    effective_on: date
+
+
+@registry.register
+class UnitRenamed(DomainEvent):
+    event_type = "UnitRenamed"
+    aggregate_type = UNIT
+    unit_id: Identifier
+    name: Name
+    previous_name: str
+    effective_on: date
+
+
+@registry.register
+class UnitDissolved(DomainEvent):
+    event_type = "UnitDissolved"
+    aggregate_type = UNIT
+    unit_id: Identifier
+    reason: ShortText = ""
+    effective_on: date
+
+
+# -------------------------------------------------------------- events: members
+
+
+@registry.register
+class MemberEnrolled(DomainEvent):
+    event_type = "MemberEnrolled"
+    aggregate_type = MEMBER
+    member_id: Identifier
+    full_name: Name
+    role: Role
+    unit_id: Identifier
+    external_code: ExternalCode | None = None
+    contact: ShortText | None = None
+    core: bool = False
+    effective_on: date
+
+
+@registry.register
+class MemberReenrolled(DomainEvent):
+    """A retired member taken back onto the roster (the only change a retired member takes)."""
+
+    event_type = "MemberReenrolled"
+    aggregate_type = MEMBER
+    member_id: Identifier
+    role: Role
+    unit_id: Identifier
+    effective_on: date
+
+
+@registry.register
+class MemberDetailsCorrected(DomainEvent):
+    event_type = "MemberDetailsCorrected"
+    aggregate_type = MEMBER
+    member_id: Identifier
+    full_name: Name
+    contact: ShortText | None = None
+    effective_on: date
+
+
+@registry.register
+class MemberRoleChanged(DomainEvent):
+    event_type = "MemberRoleChanged"
+    aggregate_type = MEMBER
+    member_id: Identifier
+    role: Role
+    previous_role: Role
+    effective_on: date
+
+
+@registry.register
+class MemberTransferred(DomainEvent):
+    event_type = "MemberTransferred"
+    aggregate_type = MEMBER
+    member_id: Identifier
+    from_unit_id: Identifier
+    to_unit_id: Identifier
+    effective_on: date
+
+
+@registry.register
+class MemberCoreFlagSet(DomainEvent):
+    event_type = "MemberCoreFlagSet"
+    aggregate_type = MEMBER
+    member_id: Identifier
+    effective_on: date
+
+
+@registry.register
+class MemberCoreFlagCleared(DomainEvent):
+    event_type = "MemberCoreFlagCleared"
+    aggregate_type = MEMBER
+    member_id: Identifier
+    effective_on: date
+
+
+@registry.register
+class MemberRetired(DomainEvent):
+    event_type = "MemberRetired"
+    aggregate_type = MEMBER
+    member_id: Identifier
+    reason: ShortText = ""
+    effective_on: date
+
+
+# -------------------------------------------------------------------- commands
+# ``effective_on`` is the date the change took effect in the world; today when absent.
+
+
+class RegisterUnit(Command):
+    unit_id: Identifier | None = Field(default=None, description="Derived from command_id if absent")
+    kind: UnitKind
+    name: Name
+    parent_id: Identifier | None = None
+    external_code: ExternalCode | None = None
+    effective_on: date | None = None
+
+
+class RenameUnit(Command):
+    unit_id: Identifier
+    name: Name
+    effective_on: date | None = None
+
+
+class DissolveUnit(Command):
+    unit_id: Identifier
+    reason: ShortText = ""
+    transfer_to_unit_id: Identifier | None = Field(
+        default=None, description="Move the unit's active members here before dissolving"
+    )
+    effective_on: date | None = None
+
+
+class EnrollMember(Command):
+    member_id: Identifier | None = Field(default=None, description="Derived from command_id if absent")
+    full_name: Name
+    role: Role
+    unit_id: Identifier
+    external_code: ExternalCode | None = None
+    contact: ShortText | None = None
+    core: bool = False
+    effective_on: date | None = None
+
+
+class ReenrollMember(Command):
+    member_id: Identifier
+    role: Role
+    unit_id: Identifier
+    effective_on: date | None = None
+
+
+class CorrectMemberDetails(Command):
+    member_id: Identifier
+    full_name: Name
+    contact: ShortText | None = None
+    effective_on: date | None = None
+
+
+class ChangeMemberRole(Command):
+    member_id: Identifier
+    role: Role
+    effective_on: date | None = None
+
+
+class TransferMember(Command):
+    member_id: Identifier
+    to_unit_id: Identifier
+    effective_on: date | None = None
+
+
+class SetMemberCore(Command):
+    member_id: Identifier
+    core: bool
+    effective_on: date | None = None
+
+
+class RetireMember(Command):
+    member_id: Identifier
+    reason: ShortText = ""
+    effective_on: date | None = None
+
+
+COMMANDS: dict[str, type[Command]] = {
+    "register_unit": RegisterUnit,
+    "rename_unit": RenameUnit,
+    "dissolve_unit": DissolveUnit,
+    "enroll_member": EnrollMember,
+    "reenroll_member": ReenrollMember,
+    "correct_member_details": CorrectMemberDetails,
+    "change_member_role": ChangeMemberRole,
+    "transfer_member": TransferMember,
+    "set_member_core": SetMemberCore,
+    "retire_member": RetireMember,
+}
+
+
+# --------------------------------------------------------------------- queries
+
+
+class GetUnit(Query):
+    unit_id: Identifier
+
+
+class GetMember(Query):
+    member_id: Identifier
+
+
+class ListMembers(Query):
+    unit_id: Identifier | None = None
+    include_retired: bool = False
+
+
+class ListUnits(Query):
+    include_dissolved: bool = False
+
+
+class FindMembers(Query):
+    """Members whose external code matches exactly or whose name matches ignoring case."""
+
+    external_code: ExternalCode | None = None
+    full_name: Name | None = None
+
+
+QUERIES: dict[str, type[Query]] = {
+    "get_unit": GetUnit,
+    "get_member": GetMember,
+    "list_members": ListMembers,
+    "list_units": ListUnits,
+    "find_members": FindMembers,
+}

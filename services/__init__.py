@@ -1,0 +1,1 @@
+"""The four services. Each owns its state as a JetStream stream; none imports another."""

@@ -1,0 +1,1 @@
+"""Awards: collective and individual awards."""

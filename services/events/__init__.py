@@ -1,0 +1,1 @@
+"""Events: conferences (gatherings) and attendance."""

@@ -1,0 +1,1 @@
+"""Reporting: read models of every stream; annual summaries."""

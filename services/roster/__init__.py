@@ -1,0 +1,1 @@
+"""Roster: organisational units and their members (reporters and propagandists)."""

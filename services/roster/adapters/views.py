@@ -1,0 +1,105 @@
+"""The roster's query tables, kept in step with member and unit snapshots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Boolean, Column, Connection, Engine, MetaData, String, Table, delete, insert, select
+
+from services.roster.domain.members import Member
+from services.roster.domain.units import Unit
+
+metadata = MetaData()
+
+members = Table(
+    "roster_members",
+    metadata,
+    Column("member_id", String(64), primary_key=True),
+    Column("full_name", String(200), nullable=False),
+    Column("name_key", String(200), nullable=False, index=True),
+    Column("role", String(32), nullable=False),
+    Column("unit_id", String(64), nullable=False, index=True),
+    Column("external_code", String(64), index=True),
+    Column("core", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("state", String(4000), nullable=False),
+)
+
+units = Table(
+    "roster_units",
+    metadata,
+    Column("unit_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("external_code", String(64), index=True),
+    Column("active", Boolean, nullable=False),
+    Column("state", String(4000), nullable=False),
+)
+
+
+def name_key(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
+def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str, state: BaseModel | None) -> None:
+    """StateHook: replace the row of the aggregate whose snapshot just changed."""
+    if isinstance(state, Member):
+        conn.execute(delete(members).where(members.c.member_id == aggregate_id))
+        conn.execute(insert(members).values(
+            member_id=aggregate_id, full_name=state.full_name, name_key=name_key(state.full_name),
+            role=state.role.value, unit_id=state.unit_id, external_code=state.external_code,
+            core=state.core, active=state.active, state=state.model_dump_json()))
+    elif isinstance(state, Unit):
+        conn.execute(delete(units).where(units.c.unit_id == aggregate_id))
+        conn.execute(insert(units).values(
+            unit_id=aggregate_id, name=state.name, kind=state.kind.value,
+            external_code=state.external_code, active=state.active,
+            state=state.model_dump_json()))
+
+
+class RosterViews:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _rows(self, query: Any) -> list[dict[str, Any]]:
+        import json
+
+        with self.engine.connect() as conn:
+            return [json.loads(r.state) for r in conn.execute(query)]
+
+    def member(self, member_id: str) -> dict[str, Any] | None:
+        rows = self._rows(select(members.c.state).where(members.c.member_id == member_id))
+        return rows[0] if rows else None
+
+    def unit(self, unit_id: str) -> dict[str, Any] | None:
+        rows = self._rows(select(units.c.state).where(units.c.unit_id == unit_id))
+        return rows[0] if rows else None
+
+    def members(self, unit_id: str | None = None, include_retired: bool = False) -> list[dict[str, Any]]:
+        query = select(members.c.state).order_by(members.c.name_key, members.c.member_id)
+        if unit_id is not None:
+            query = query.where(members.c.unit_id == unit_id)
+        if not include_retired:
+            query = query.where(members.c.active.is_(True))
+        return self._rows(query)
+
+    def active_member_ids(self, unit_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(
+                select(members.c.member_id).where(members.c.unit_id == unit_id,
+                                                  members.c.active.is_(True)))]
+
+    def units(self, include_dissolved: bool = False) -> list[dict[str, Any]]:
+        query = select(units.c.state).order_by(units.c.name)
+        if not include_dissolved:
+            query = query.where(units.c.active.is_(True))
+        return self._rows(query)
+
+    def find(self, external_code: str | None, full_name: str | None) -> list[dict[str, Any]]:
+        query = select(members.c.state)
+        if external_code:
+            query = query.where(members.c.external_code == external_code)
+        if full_name:
+            query = query.where(members.c.name_key == name_key(full_name))
+        return self._rows(query.order_by(members.c.member_id))

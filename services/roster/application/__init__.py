@@ -1,0 +1,1 @@
+"""Roster use cases: load what a rule needs, ask the domain, record what it decided."""

@@ -1,0 +1,1 @@
+"""Pure roster rules: ``decide_*(state, command, ...) -> events`` and ``evolve(state, event)``."""

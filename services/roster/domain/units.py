@@ -1,0 +1,110 @@
+"""Units: city level, Party cells and Party organisations."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict
+
+from contracts import roster as c
+from contracts.envelope import DomainEvent
+from briefings.runtime.domain import AggregateKind, AlreadyExists, DomainError, NotFound
+
+
+class Unit(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    unit_id: str
+    kind: c.UnitKind
+    name: str
+    parent_id: str | None = None
+    external_code: str | None = None
+    registered_on: date
+    dissolved_on: date | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.dissolved_on is None
+
+
+class UnitMustExist(NotFound):
+    pass
+
+
+class UnitMustBeActive(DomainError):
+    pass
+
+
+class UnitIsAlreadyRegistered(AlreadyExists):
+    pass
+
+
+class UnitWithActiveMembersCannotBeDissolved(DomainError):
+    pass
+
+
+class DateMustNotBeInTheFuture(DomainError):
+    pass
+
+
+def not_in_future(day: date, today: date) -> date:
+    if day > today:
+        raise DateMustNotBeInTheFuture(f"{day} is in the future (today is {today})",
+                                       date=day.isoformat(), today=today.isoformat())
+    return day
+
+
+def evolve(state: Unit | None, event: DomainEvent) -> Unit:
+    match event:
+        case c.UnitRegistered():
+            return Unit(unit_id=event.unit_id, kind=event.kind, name=event.name,
+                        parent_id=event.parent_id, external_code=event.external_code,
+                        registered_on=event.effective_on)
+        case c.UnitRenamed() if state is not None:
+            return state.model_copy(update={"name": event.name})
+        case c.UnitDissolved() if state is not None:
+            return state.model_copy(update={"dissolved_on": event.effective_on})
+    raise ValueError(f"{type(event).__name__} does not apply to unit state {state!r}")
+
+
+UNIT = AggregateKind(context=c.CONTEXT, type=c.UNIT, state_type=Unit, evolve=evolve)
+
+
+def require_active(unit: Unit | None, unit_id: str) -> Unit:
+    if unit is None:
+        raise UnitMustExist(f"unit {unit_id} does not exist", unit_id=unit_id)
+    if not unit.active:
+        raise UnitMustBeActive(f"unit {unit.name!r} was dissolved on {unit.dissolved_on}",
+                               unit_id=unit_id)
+    return unit
+
+
+def decide_register(state: Unit | None, cmd: c.RegisterUnit, unit_id: str, parent: Unit | None,
+                    today: date) -> list[DomainEvent]:
+    if state is not None:
+        raise UnitIsAlreadyRegistered(f"unit {unit_id} is already registered", unit_id=unit_id)
+    if cmd.parent_id is not None:
+        require_active(parent, cmd.parent_id)
+    effective = not_in_future(cmd.effective_on or today, today)
+    return [c.UnitRegistered(unit_id=unit_id, kind=cmd.kind, name=cmd.name,
+                             parent_id=cmd.parent_id, external_code=cmd.external_code,
+                             effective_on=effective)]
+
+
+def decide_rename(state: Unit | None, cmd: c.RenameUnit, today: date) -> list[DomainEvent]:
+    unit = require_active(state, cmd.unit_id)
+    if unit.name == cmd.name:
+        return []
+    return [c.UnitRenamed(unit_id=cmd.unit_id, name=cmd.name, previous_name=unit.name,
+                          effective_on=not_in_future(cmd.effective_on or today, today))]
+
+
+def decide_dissolve(state: Unit | None, cmd: c.DissolveUnit, active_member_ids: list[str],
+                    today: date) -> list[DomainEvent]:
+    unit = require_active(state, cmd.unit_id)
+    if active_member_ids:
+        raise UnitWithActiveMembersCannotBeDissolved(
+            f"unit {unit.name!r} still has {len(active_member_ids)} active member(s)",
+            unit_id=cmd.unit_id, active_member_ids=active_member_ids)
+    return [c.UnitDissolved(unit_id=cmd.unit_id, reason=cmd.reason,
+                            effective_on=not_in_future(cmd.effective_on or today, today))]
