@@ -1,8 +1,13 @@
 """Dead letters: what a consumer cannot process is set aside, never dropped silently.
 
-A dead letter is one message in the DLQ stream on ``dlq.<consumer>``. Its body (JSON) keeps
-the original message whole (base64) with where it came from, the consumer, the error and the
-delivery count, so ``briefings dlq retry`` can hand it back after a fix.
+A dead letter is one message in the DLQ stream on ``dlq.<consumer>.letter``. Its body (JSON)
+keeps the original message whole (base64) with where it came from, the consumer, the error and
+the delivery count. Nothing in the DLQ is deleted: a retry or a discard is another message,
+``dlq.<consumer>.resolution``, naming the letter.
+
+Consumer names are ``<service>.<name>`` (e.g. ``reporting.ROSTER``); ``briefings dlq retry``
+asks the owning service to re-apply a letter on ``cmd.<service>.dlq_retry`` with
+``{"dead_letter_id": ...}``; the service re-applies it and records the resolution.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
-from contracts.subjects import DLQ_STREAM, dead_letter_subject
+from contracts.subjects import DLQ_STREAM, command_subject, dead_letter_subject
 from briefings.runtime.eventstore import stream_config
 from briefings.runtime.logging import get_logger
 
@@ -82,10 +87,35 @@ async def set_aside(js: JetStreamContext, letter: DeadLetter) -> int:
     The caller acknowledges the original message only after this returns.
     """
     ack = await js.publish(
-        dead_letter_subject(letter.consumer), letter.to_json(),
+        letter_subject(letter.consumer), letter.to_json(),
         stream=DLQ_STREAM.name, headers={"Nats-Msg-Id": letter.dead_letter_id},
     )
     log.warning("message set aside", consumer=letter.consumer, reason=letter.reason,
                 error=letter.error, stream=letter.stream, sequence=letter.sequence,
                 dlq_sequence=ack.seq)
+    return int(ack.seq)
+
+
+def letter_subject(consumer: str) -> str:
+    return f"{dead_letter_subject(consumer)}.letter"
+
+
+def resolution_subject(consumer: str) -> str:
+    return f"{dead_letter_subject(consumer)}.resolution"
+
+
+def retry_subject(consumer: str) -> str:
+    """The request subject of the service that owns ``consumer`` (outside every stream)."""
+    return command_subject(consumer.split(".", 1)[0], "dlq_retry")
+
+
+async def record_resolution(js: JetStreamContext, letter: DeadLetter, outcome: str,
+                            reason: str = "", actor: str = "") -> int:
+    """``outcome`` is ``retried`` or ``discarded``; the letter itself stays in the stream."""
+    body = {"dead_letter_id": letter.dead_letter_id, "outcome": outcome, "reason": reason,
+            "actor": actor, "at": datetime.now(UTC).isoformat()}
+    ack = await js.publish(resolution_subject(letter.consumer), json.dumps(body).encode(),
+                           stream=DLQ_STREAM.name)
+    log.info("dead letter resolved", consumer=letter.consumer, outcome=outcome,
+             dead_letter_id=letter.dead_letter_id)
     return int(ack.seq)
