@@ -122,7 +122,48 @@ def up(
         console.print("stopped")
 
 
+def asyncapi_documents() -> dict[str, dict[str, Any]]:
+    """FastStream's AsyncAPI document of each service (built with throwaway settings)."""
+    import tempfile
+    from pathlib import Path
+
+    from briefings.runtime.settings import Settings
+
+    docs: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, module_name in SERVICE_MODULES.items():
+            module = importlib.import_module(module_name)
+            host = module.build(Settings(data_dir=Path(tmp)))
+            docs[name] = host.asyncapi()
+    return docs
+
+
+def schemas(check: bool = typer.Option(False, "--check", help="exit 1 if the files are stale")) -> None:
+    """Write contracts/schemas (JSON Schema of every contract) and contracts/asyncapi."""
+    from pathlib import Path
+
+    from contracts import schema_gen
+
+    asyncapi_dir = Path(schema_gen.__file__).parent / "asyncapi"
+    documents = {f"{n}.json": schema_gen.render(d) for n, d in asyncapi_documents().items()}
+    if check:
+        problems = schema_gen.differences()
+        for name, text in documents.items():
+            path = asyncapi_dir / name
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                problems.append(f"out of date asyncapi/{name}")
+        for p in problems:
+            console.print(p)
+        raise typer.Exit(1 if problems else 0)
+    written = schema_gen.write()
+    asyncapi_dir.mkdir(exist_ok=True)
+    for name, text in documents.items():
+        (asyncapi_dir / name).write_text(text, encoding="utf-8")
+    console.print(f"wrote {len(written)} JSON Schemas and {len(documents)} AsyncAPI documents")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command()(up)
     app.command()(status)
+    app.command()(schemas)
