@@ -10,6 +10,7 @@ Handlers are application code:
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +37,10 @@ CENTER_TZ = timezone(timedelta(hours=7))
 
 COMMAND_ID_NAMESPACE = uuid.UUID("6f1d7c1e-7d0b-4a53-9f5e-1b2f1e0c2a10")
 MAX_CONFLICT_RETRIES = 8
+
+FAULT_CRASH_AFTER_APPEND = "crash_after_append"
+"""``BRIEFINGS_FAULT`` value for tests/reliability only: the process dies (exit 137, as if
+killed) right after an append is acknowledged, before the snapshot, the outcome and the reply."""
 
 
 def derived_id(command_id: str, purpose: str = "") -> str:
@@ -222,6 +227,8 @@ class UnitOfWork:
         sequences = await self.bus.es.append(
             loaded.kind.stream, loaded.subject, envelopes, loaded.last_seq
         )
+        if self.bus.fault == FAULT_CRASH_AFTER_APPEND:
+            os._exit(137)  # the crash test: appended, no snapshot, no outcome, no reply
         stored = [
             StoredEvent(loaded.kind.stream, seq, loaded.subject, env.to_canonical(), str(env.event_id))
             for seq, env in zip(sequences, envelopes, strict=True)
@@ -250,6 +257,8 @@ class CommandBus:
         self.aggregates = aggregates
         self.clock = clock
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Fault injection for the crash tests, read once here (never per command).
+        self.fault = os.environ.get("BRIEFINGS_FAULT", "")
 
     async def handle(self, command: Command, handler: Handler) -> CommandAccepted:
         known = self.store.outcome(command.command_id)

@@ -15,17 +15,27 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
-from contracts.subjects import DLQ_STREAM, command_subject, dead_letter_subject
-from briefings.runtime.eventstore import stream_config
+from briefings.runtime.eventstore import EventStore, stream_config
 from briefings.runtime.logging import get_logger
+from contracts.subjects import DLQ_STREAM, command_subject, dead_letter_subject
 
 log = get_logger(__name__)
+
+DLQ_MAX_MSG_BYTES = 1024 * 1024
+"""A letter carries its original (at most 256 KiB, the event streams' limit) in base64."""
+
+RESOLUTIONS = ("retried", "discarded")
+
+SET_ASIDE_COUNTS: Counter[tuple[str, str]] = Counter()
+"""Letters this process set aside, by ``(consumer, reason)``: for health details and logs."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,8 @@ class DeadLetter:
     consumer: str
     error: str
     reason: str
-    """A short machine word: malformed, unknown_type, newer_version, invalid_payload, handler_failed."""
+    """A short machine word: malformed, unknown_type, newer_version, invalid_payload,
+    handler_failed."""
     data: bytes
     stream: str | None = None
     sequence: int | None = None
@@ -72,7 +83,7 @@ class DeadLetter:
 
 
 async def ensure_dlq_stream(js: JetStreamContext, replicas: int = 1) -> None:
-    config = stream_config(DLQ_STREAM, replicas)
+    config = replace(stream_config(DLQ_STREAM, replicas), max_msg_size=DLQ_MAX_MSG_BYTES)
     # Dead letters may be discarded (recorded) by operators, so no deny flags here... but the
     # DLQ keeps history too: discard is an event on dlq.<consumer>.discarded, not a delete.
     try:
@@ -90,9 +101,11 @@ async def set_aside(js: JetStreamContext, letter: DeadLetter) -> int:
         letter_subject(letter.consumer), letter.to_json(),
         stream=DLQ_STREAM.name, headers={"Nats-Msg-Id": letter.dead_letter_id},
     )
+    SET_ASIDE_COUNTS[(letter.consumer, letter.reason)] += 1
     log.warning("message set aside", consumer=letter.consumer, reason=letter.reason,
                 error=letter.error, stream=letter.stream, sequence=letter.sequence,
-                dlq_sequence=ack.seq)
+                dlq_sequence=ack.seq, dead_letter_id=letter.dead_letter_id,
+                set_aside_total=sum(SET_ASIDE_COUNTS.values()))
     return int(ack.seq)
 
 
@@ -119,3 +132,158 @@ async def record_resolution(js: JetStreamContext, letter: DeadLetter, outcome: s
     log.info("dead letter resolved", consumer=letter.consumer, outcome=outcome,
              dead_letter_id=letter.dead_letter_id)
     return int(ack.seq)
+
+
+# ------------------------------------------------------------------ reading the DLQ
+
+
+@dataclass(frozen=True)
+class Resolution:
+    dead_letter_id: str
+    outcome: str
+    reason: str
+    actor: str
+    at: str
+    sequence: int
+
+
+@dataclass(frozen=True)
+class LetterEntry:
+    """A letter as the DLQ stream holds it, with every resolution that names it."""
+
+    letter: DeadLetter
+    sequence: int
+    resolutions: tuple[Resolution, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        """Open until a resolution (retried or discarded) names it."""
+        return not self.resolutions
+
+    @property
+    def status(self) -> str:
+        return self.resolutions[-1].outcome if self.resolutions else "open"
+
+    def summary(self) -> dict[str, Any]:
+        letter = self.letter
+        return {
+            "dead_letter_id": letter.dead_letter_id, "consumer": letter.consumer,
+            "reason": letter.reason, "status": self.status, "deliveries": letter.deliveries,
+            "stream": letter.stream, "sequence": letter.sequence, "subject": letter.subject,
+            "error": letter.error, "set_aside_at": letter.set_aside_at,
+            "dlq_sequence": self.sequence,
+        }
+
+    def detail(self) -> dict[str, Any]:
+        data = self.letter.data
+        try:
+            text: str | None = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        return {
+            **self.summary(),
+            "headers": self.letter.headers,
+            "data_bytes": len(data),
+            "data_text": text,
+            "data_b64": None if text is not None else base64.b64encode(data).decode(),
+            "resolutions": [vars(r) for r in self.resolutions],
+        }
+
+
+class UnreadableLetter(Exception):
+    """A DLQ message that is not a letter or a resolution (never expected: logged, shown)."""
+
+
+async def read_letters(es: EventStore, consumer: str | None = None) -> list[LetterEntry]:
+    """Every letter in the DLQ stream (oldest first) with its resolutions.
+
+    ``consumer`` keeps only that consumer's letters; a service name (``reporting``) keeps
+    all of that service's consumers.
+    """
+    try:
+        last = await es.stream_last_sequence(DLQ_STREAM.name)
+    except NotFoundError:
+        return []
+    letters: dict[str, tuple[DeadLetter, int]] = {}
+    resolutions: dict[str, list[Resolution]] = {}
+    async for stored in es.iterate(DLQ_STREAM.name, 1, last):
+        if stored.subject.endswith(".letter"):
+            try:
+                letter = DeadLetter.from_json(stored.data)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("unreadable dead letter", dlq_sequence=stored.sequence, error=str(exc))
+                continue
+            letters.setdefault(letter.dead_letter_id, (letter, stored.sequence))
+        elif stored.subject.endswith(".resolution"):
+            try:
+                body = json.loads(stored.data)
+                res = Resolution(str(body["dead_letter_id"]), str(body["outcome"]),
+                                 str(body.get("reason", "")), str(body.get("actor", "")),
+                                 str(body.get("at", "")), stored.sequence)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("unreadable dlq resolution", dlq_sequence=stored.sequence, error=str(exc))
+                continue
+            resolutions.setdefault(res.dead_letter_id, []).append(res)
+    entries = [
+        LetterEntry(letter, seq, tuple(resolutions.get(letter_id, ())))
+        for letter_id, (letter, seq) in letters.items()
+    ]
+    if consumer:
+        entries = [e for e in entries
+                   if e.letter.consumer == consumer or e.letter.consumer.startswith(consumer + ".")]
+    return sorted(entries, key=lambda e: e.sequence)
+
+
+class LetterNotFound(LookupError):
+    pass
+
+
+def find_letter(entries: list[LetterEntry], dead_letter_id: str) -> LetterEntry:
+    """The letter with this id, or a unique id prefix (operators type the first characters)."""
+    exact = [e for e in entries if e.letter.dead_letter_id == dead_letter_id]
+    if exact:
+        return exact[0]
+    matches = [e for e in entries
+               if dead_letter_id and e.letter.dead_letter_id.startswith(dead_letter_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise LetterNotFound(f"no dead letter {dead_letter_id!r}")
+    raise LetterNotFound(
+        f"{dead_letter_id!r} names {len(matches)} dead letters; give more of the id")
+
+
+async def get_letter(es: EventStore, dead_letter_id: str) -> LetterEntry:
+    return find_letter(await read_letters(es), dead_letter_id)
+
+
+def counts(entries: list[LetterEntry]) -> list[dict[str, Any]]:
+    """Per consumer: total, open, retried, discarded, and open letters by reason."""
+    table: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        row = table.setdefault(entry.letter.consumer, {
+            "consumer": entry.letter.consumer, "total": 0, "open": 0, "retried": 0,
+            "discarded": 0, "open_by_reason": Counter()})
+        row["total"] += 1
+        row[entry.status if entry.status in ("open", *RESOLUTIONS) else "open"] += 1
+        if entry.is_open:
+            row["open_by_reason"][entry.letter.reason] += 1
+    return [{**row, "open_by_reason": dict(row["open_by_reason"])}
+            for _, row in sorted(table.items())]
+
+
+class LetterAlreadyResolved(Exception):
+    def __init__(self, entry: LetterEntry) -> None:
+        super().__init__(f"dead letter {entry.letter.dead_letter_id} is already {entry.status}")
+        self.entry = entry
+
+
+async def discard(es: EventStore, dead_letter_id: str, reason: str, actor: str = "") -> LetterEntry:
+    """Record that an operator set an open letter aside for good, and why (nothing is deleted)."""
+    if not reason.strip():
+        raise ValueError("a discard needs a reason")
+    entry = await get_letter(es, dead_letter_id)
+    if not entry.is_open:
+        raise LetterAlreadyResolved(entry)
+    await record_resolution(es.js, entry.letter, "discarded", reason.strip(), actor)
+    return await get_letter(es, entry.letter.dead_letter_id)

@@ -26,6 +26,7 @@ ENV_VARS = {
     "BRIEFINGS_CANDIDATE_MAX_PER_UNIT": "at most this many individual candidates per unit",
     "BRIEFINGS_REQUEST_TIMEOUT": "seconds a CLI request waits for its reply",
     "BRIEFINGS_SERVICE_CONCURRENCY": "requests a service handles at once",
+    "BRIEFINGS_FAULT": "tests only: inject a fault (crash_after_append); never set in production",
 }
 
 
