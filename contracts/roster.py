@@ -102,6 +102,18 @@ class MemberDetailsCorrected(DomainEvent):
 
 
 @registry.register
+class MemberExternalCodeChanged(DomainEvent):
+    """The member's external code (e.g. staff number) set, replaced or cleared (``None``)."""
+
+    event_type = "MemberExternalCodeChanged"
+    aggregate_type = MEMBER
+    member_id: Identifier
+    external_code: ExternalCode | None = None
+    previous_external_code: str | None = None
+    effective_on: date
+
+
+@registry.register
 class MemberRoleChanged(DomainEvent):
     event_type = "MemberRoleChanged"
     aggregate_type = MEMBER
@@ -151,7 +163,8 @@ class MemberRetired(DomainEvent):
 
 
 class RegisterUnit(Command):
-    unit_id: Identifier | None = Field(default=None, description="Derived from command_id if absent")
+    unit_id: Identifier | None = Field(default=None,
+                                         description="Derived from command_id if absent")
     kind: UnitKind
     name: Name
     parent_id: Identifier | None = None
@@ -175,7 +188,8 @@ class DissolveUnit(Command):
 
 
 class EnrollMember(Command):
-    member_id: Identifier | None = Field(default=None, description="Derived from command_id if absent")
+    member_id: Identifier | None = Field(default=None,
+                                         description="Derived from command_id if absent")
     full_name: Name
     role: Role
     unit_id: Identifier
@@ -196,6 +210,12 @@ class CorrectMemberDetails(Command):
     member_id: Identifier
     full_name: Name
     contact: ShortText | None = None
+    effective_on: date | None = None
+
+
+class ChangeMemberExternalCode(Command):
+    member_id: Identifier
+    external_code: ExternalCode | None = Field(default=None, description="None clears the code")
     effective_on: date | None = None
 
 
@@ -230,6 +250,7 @@ COMMANDS: dict[str, type[Command]] = {
     "enroll_member": EnrollMember,
     "reenroll_member": ReenrollMember,
     "correct_member_details": CorrectMemberDetails,
+    "change_member_code": ChangeMemberExternalCode,
     "change_member_role": ChangeMemberRole,
     "transfer_member": TransferMember,
     "set_member_core": SetMemberCore,

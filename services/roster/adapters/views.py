@@ -5,7 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Boolean, Column, Connection, Engine, MetaData, String, Table, delete, insert, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+)
 
 from services.roster.domain.members import Member
 from services.roster.domain.units import Unit
@@ -42,7 +53,8 @@ def name_key(name: str) -> str:
     return " ".join(name.casefold().split())
 
 
-def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str, state: BaseModel | None) -> None:
+def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str,
+               state: BaseModel | None) -> None:
     """StateHook: replace the row of the aggregate whose snapshot just changed."""
     if isinstance(state, Member):
         conn.execute(delete(members).where(members.c.member_id == aggregate_id))
@@ -76,7 +88,8 @@ class RosterViews:
         rows = self._rows(select(units.c.state).where(units.c.unit_id == unit_id))
         return rows[0] if rows else None
 
-    def members(self, unit_id: str | None = None, include_retired: bool = False) -> list[dict[str, Any]]:
+    def members(self, unit_id: str | None = None,
+                include_retired: bool = False) -> list[dict[str, Any]]:
         query = select(members.c.state).order_by(members.c.name_key, members.c.member_id)
         if unit_id is not None:
             query = query.where(members.c.unit_id == unit_id)

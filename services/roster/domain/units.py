@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict
 
+from briefings.runtime.domain import AggregateKind, AlreadyExists, DomainError, NotFound
 from contracts import roster as c
 from contracts.envelope import DomainEvent
-from briefings.runtime.domain import AggregateKind, AlreadyExists, DomainError, NotFound
 
 
 class Unit(BaseModel):
@@ -21,6 +22,7 @@ class Unit(BaseModel):
     external_code: str | None = None
     registered_on: date
     dissolved_on: date | None = None
+    dissolve_reason: str = ""
 
     @property
     def active(self) -> bool:
@@ -43,7 +45,15 @@ class UnitWithActiveMembersCannotBeDissolved(DomainError):
     pass
 
 
+class UnitCannotBeItsOwnParent(DomainError):
+    pass
+
+
 class DateMustNotBeInTheFuture(DomainError):
+    pass
+
+
+class NameIsRequired(DomainError):
     pass
 
 
@@ -52,6 +62,14 @@ def not_in_future(day: date, today: date) -> date:
         raise DateMustNotBeInTheFuture(f"{day} is in the future (today is {today})",
                                        date=day.isoformat(), today=today.isoformat())
     return day
+
+
+def required_name(name: str) -> str:
+    """Names are trimmed and never empty (the contract trims too; the rule lives here)."""
+    trimmed = " ".join(name.split())
+    if not trimmed:
+        raise NameIsRequired("a name is required")
+    return trimmed
 
 
 def evolve(state: Unit | None, event: DomainEvent) -> Unit:
@@ -63,7 +81,8 @@ def evolve(state: Unit | None, event: DomainEvent) -> Unit:
         case c.UnitRenamed() if state is not None:
             return state.model_copy(update={"name": event.name})
         case c.UnitDissolved() if state is not None:
-            return state.model_copy(update={"dissolved_on": event.effective_on})
+            return state.model_copy(update={"dissolved_on": event.effective_on,
+                                            "dissolve_reason": event.reason})
     raise ValueError(f"{type(event).__name__} does not apply to unit state {state!r}")
 
 
@@ -83,28 +102,38 @@ def decide_register(state: Unit | None, cmd: c.RegisterUnit, unit_id: str, paren
                     today: date) -> list[DomainEvent]:
     if state is not None:
         raise UnitIsAlreadyRegistered(f"unit {unit_id} is already registered", unit_id=unit_id)
+    name = required_name(cmd.name)
     if cmd.parent_id is not None:
+        if cmd.parent_id == unit_id:
+            raise UnitCannotBeItsOwnParent(f"unit {unit_id} cannot be its own parent",
+                                           unit_id=unit_id)
         require_active(parent, cmd.parent_id)
     effective = not_in_future(cmd.effective_on or today, today)
-    return [c.UnitRegistered(unit_id=unit_id, kind=cmd.kind, name=cmd.name,
+    return [c.UnitRegistered(unit_id=unit_id, kind=cmd.kind, name=name,
                              parent_id=cmd.parent_id, external_code=cmd.external_code,
                              effective_on=effective)]
 
 
 def decide_rename(state: Unit | None, cmd: c.RenameUnit, today: date) -> list[DomainEvent]:
     unit = require_active(state, cmd.unit_id)
-    if unit.name == cmd.name:
+    name = required_name(cmd.name)
+    effective = not_in_future(cmd.effective_on or today, today)
+    if unit.name == name:
         return []
-    return [c.UnitRenamed(unit_id=cmd.unit_id, name=cmd.name, previous_name=unit.name,
-                          effective_on=not_in_future(cmd.effective_on or today, today))]
+    return [c.UnitRenamed(unit_id=cmd.unit_id, name=name, previous_name=unit.name,
+                          effective_on=effective)]
 
 
-def decide_dissolve(state: Unit | None, cmd: c.DissolveUnit, active_member_ids: list[str],
+def decide_dissolve(state: Unit | None, cmd: c.DissolveUnit, active_members: Mapping[str, str],
                     today: date) -> list[DomainEvent]:
+    """``active_members``: id -> full name of the unit's members still active."""
     unit = require_active(state, cmd.unit_id)
-    if active_member_ids:
+    effective = not_in_future(cmd.effective_on or today, today)
+    if active_members:
+        names = ", ".join(f"{name} ({member_id})" for member_id, name in active_members.items())
         raise UnitWithActiveMembersCannotBeDissolved(
-            f"unit {unit.name!r} still has {len(active_member_ids)} active member(s)",
-            unit_id=cmd.unit_id, active_member_ids=active_member_ids)
-    return [c.UnitDissolved(unit_id=cmd.unit_id, reason=cmd.reason,
-                            effective_on=not_in_future(cmd.effective_on or today, today))]
+            f"unit {unit.name!r} still has {len(active_members)} active member(s): {names}; "
+            "transfer or retire them, or give a transfer target",
+            unit_id=cmd.unit_id, active_member_ids=list(active_members),
+            active_member_names=list(active_members.values()))
+    return [c.UnitDissolved(unit_id=cmd.unit_id, reason=cmd.reason, effective_on=effective)]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contracts import roster as c
-from contracts.subjects import event_streams
+from datetime import timedelta
+
 from briefings.runtime.commands import Aggregates, CommandBus
 from briefings.runtime.eventstore import EventStore
 from briefings.runtime.follower import StreamFollower
@@ -11,13 +11,18 @@ from briefings.runtime.service import ServiceHost
 from briefings.runtime.settings import Settings
 from briefings.runtime.sql import make_engine
 from briefings.runtime.statestore import StateStore
+from contracts import roster as c
+from contracts.subjects import event_streams
 from services.roster.adapters import views
+from services.roster.adapters.codes import DEFAULT_GRACE, CodeReservations
 from services.roster.application.handlers import RosterConfig, RosterHandlers
 from services.roster.application.queries import RosterQueries
 from services.roster.domain.members import MEMBER
 from services.roster.domain.units import UNIT
 
 NAME = "roster"
+GRACE_KEY = "roster_code_reservation_grace_s"
+"""``Settings.extra`` key: seconds before an unclaimed code reservation may be reclaimed."""
 
 
 def build(settings: Settings) -> ServiceHost:
@@ -25,15 +30,12 @@ def build(settings: Settings) -> ServiceHost:
     engine = make_engine(settings.database_url_for(NAME))
     store = StateStore(engine, NAME, [views.metadata])
     roster_views = views.RosterViews(engine)
-    handlers = RosterHandlers(roster_views, RosterConfig(settings.reporters_at_city_level_only))
+    grace = timedelta(seconds=float(settings.extra.get(GRACE_KEY, DEFAULT_GRACE.total_seconds())))
+    config = RosterConfig(settings.reporters_at_city_level_only, grace)
+    handlers = RosterHandlers(roster_views, config, CodeReservations(grace=grace))
     queries = RosterQueries(roster_views)
 
-    command_handlers = {
-        "register_unit": handlers.register_unit,
-        "rename_unit": handlers.rename_unit,
-        "enroll_member": handlers.enroll_member,
-    }
-    for name, handler in command_handlers.items():
+    for name, handler in handlers.table().items():
         host.command(c.CONTEXT, name, c.COMMANDS[name], handler)
     for name, fn in {
         "get_unit": queries.get_unit,
@@ -46,12 +48,18 @@ def build(settings: Settings) -> ServiceHost:
 
     async def start(es: EventStore) -> None:
         await es.ensure_streams(event_streams(), settings.stream_replicas)
+        await handlers.codes.open(es.js, settings.stream_replicas)
         aggregates = Aggregates(es, store, [UNIT, MEMBER], hooks=[views.keep_views])
         host.bus = CommandBus(es, store, aggregates)
         follower = StreamFollower(es, store, "ROSTER", "own:ROSTER", aggregates.apply_stream_batch)
         await follower.start()
         await follower.catch_up()
         host.on_stop.append(follower.stop)
+
+        async def catch_up() -> None:
+            await follower.catch_up(timeout=10.0)
+
+        handlers.catch_up = catch_up
 
         async def detail() -> dict[str, object]:
             last = await es.stream_last_sequence("ROSTER")
