@@ -76,3 +76,30 @@ QUERIES: dict[str, type[Query]] = {
     "participation": ParticipationQuery,
     "status": StatusQuery,
 }
+
+
+# ------------------------------------------------------- operator requests (cmd.reporting.*)
+# Not aggregate commands: they act on the read models, so they carry no command_id.
+
+
+class RetryDeadLetter(BaseModel):
+    """``cmd.reporting.dlq_retry``: re-apply a dead letter set aside by a reporting consumer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dead_letter_id: str = Field(min_length=1, max_length=128)
+    actor: str = Field(default="unknown", min_length=1, max_length=200)
+
+
+class Rebuild(BaseModel):
+    """``cmd.reporting.rebuild``: replay every stream into fresh tables, switch when caught up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: str = Field(default="unknown", min_length=1, max_length=200)
+
+
+OPERATIONS: dict[str, type[BaseModel]] = {
+    "dlq_retry": RetryDeadLetter,
+    "rebuild": Rebuild,
+}
