@@ -17,7 +17,7 @@ app = typer.Typer(
 system.register(app)
 
 # Each sub-command group lives in its own module, named as the command.
-SUB_APPS = ("roster", "events", "awards", "report", "reporting", "audit", "dlq", "demo")
+SUB_APPS = ("roster", "events", "awards", "report", "reporting", "audit", "dlq", "demo", "ops")
 for _name in SUB_APPS:
     try:
         _module = importlib.import_module(f"briefings.cli.{_name}")
