@@ -1,0 +1,108 @@
+"""One exported event (an export line) and the manifest that closes an export."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from briefings.runtime.eventstore import StoredEvent
+from contracts.canonical import canonical_json, format_datetime, sha256_hex
+
+EXPORT_FORMAT = "briefings-audit-export/1"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An event as an auditor sees it: where JetStream stored it, when, and its envelope.
+
+    ``envelope`` is the parsed stored JSON object, or None when the stored bytes are not a
+    JSON object with a canonical form (a forgery); then ``raw`` keeps the bytes.
+    ``canonical`` says whether the stored bytes were already the canonical form.
+    """
+
+    stream: str
+    seq: int
+    subject: str
+    time: str
+    envelope: dict[str, Any] | None
+    raw: bytes | None = None
+    canonical: bool = True
+
+    @classmethod
+    def from_stored(
+        cls, stream: str, seq: int, subject: str, time: str, data: bytes
+    ) -> AuditRecord:
+        try:
+            parsed = json.loads(data)
+            if not isinstance(parsed, dict):
+                raise ValueError("not an object")
+            canonical = canonical_json(parsed)
+        except ValueError:  # JSONDecodeError, floats, not an object
+            return cls(stream, seq, subject, time, None, raw=data, canonical=False)
+        return cls(stream, seq, subject, time, parsed, canonical=canonical == data)
+
+    def line_object(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {"stream": self.stream, "seq": self.seq, "subject": self.subject,
+                               "time": self.time, "envelope": self.envelope}
+        if self.envelope is None:
+            obj["data_b64"] = base64.b64encode(self.raw or b"").decode("ascii")
+        return obj
+
+    def to_line(self) -> bytes:
+        """The export line: canonical JSON, without the newline."""
+        return canonical_json(self.line_object())
+
+    @classmethod
+    def from_line_object(cls, obj: dict[str, Any]) -> AuditRecord:
+        envelope = obj.get("envelope")
+        raw = base64.b64decode(obj["data_b64"]) if envelope is None and "data_b64" in obj else None
+        return cls(str(obj["stream"]), int(obj["seq"]), str(obj["subject"]), str(obj["time"]),
+                   envelope, raw=raw)
+
+    def event_hash(self) -> str | None:
+        """SHA-256 of the envelope's canonical form (contracts/HASHING.md)."""
+        if self.envelope is None:
+            return None
+        return sha256_hex(canonical_json(self.envelope))
+
+    def data(self) -> bytes:
+        """The stored bytes (canonical form of the envelope)."""
+        if self.envelope is None:
+            return self.raw or b""
+        return canonical_json(self.envelope)
+
+    def to_stored_event(self) -> StoredEvent:
+        msg_id = str(self.envelope.get("event_id")) if self.envelope else None
+        return StoredEvent(self.stream, self.seq, self.subject, self.data(), msg_id,
+                           parse_time(self.time))
+
+    # -- convenient envelope fields ------------------------------------------------------
+    def field(self, name: str) -> Any:
+        return None if self.envelope is None else self.envelope.get(name)
+
+
+def server_time(stamp: str) -> str:
+    """JetStream's ``Nats-Time-Stamp`` (RFC 3339, nanoseconds) in the canonical form.
+
+    Truncated (not rounded) to microseconds, so every reader gets the same text.
+    """
+    stamp = stamp.strip()
+    if stamp.endswith("Z"):
+        stamp = stamp[:-1] + "+00:00"
+    main, _, zone = stamp.partition("+")
+    if "." in main:
+        head, frac = main.split(".", 1)
+        main = f"{head}.{(frac + '000000')[:6]}"
+    parsed = datetime.fromisoformat(f"{main}+{zone or '00:00'}")
+    return format_datetime(parsed)
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def manifest_line(manifest: dict[str, Any]) -> bytes:
+    return canonical_json({"manifest": manifest})
