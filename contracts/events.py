@@ -116,6 +116,9 @@ class AttendanceCorrected(DomainEvent):
     member_id: Identifier
     attended: bool
     reason: ShortText = ""
+    unit_id: Identifier | None = Field(
+        default=None, description="When restoring (attended true): the member's unit on the conference date"
+    )
 
 
 @registry.register
@@ -208,8 +211,24 @@ class ListAttendance(Query):
     conference_id: Identifier
 
 
+class SheetRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    row: int = Field(ge=1, description="Line number in the sheet, for the clerk")
+    external_code: ShortText | None = None
+    full_name: ShortText | None = None
+
+
+class MatchSignInSheet(Query):
+    """Match sign-in sheet rows to members active on the conference date; records nothing."""
+
+    conference_id: Identifier
+    rows: list[SheetRow] = Field(max_length=1000)
+
+
 QUERIES: dict[str, type[Query]] = {
     "get_conference": GetConference,
     "list_conferences": ListConferences,
     "list_attendance": ListAttendance,
+    "match_sign_in_sheet": MatchSignInSheet,
 }

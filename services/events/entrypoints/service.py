@@ -1,0 +1,64 @@
+"""The events service's composition root: settings in, a running ServiceHost out."""
+
+from __future__ import annotations
+
+from briefings.runtime.commands import Aggregates, CommandBus
+from briefings.runtime.eventstore import EventStore
+from briefings.runtime.follower import StreamFollower
+from briefings.runtime.service import ServiceHost
+from briefings.runtime.settings import Settings
+from briefings.runtime.sql import make_engine
+from briefings.runtime.statestore import StateStore
+from contracts import events as c
+from contracts.subjects import event_streams
+from services.events.adapters import roster_lookup, views
+from services.events.application.handlers import EventsHandlers
+from services.events.application.queries import EventsQueries
+from services.events.domain.conferences import CONFERENCE
+
+NAME = "events"
+
+
+def build(settings: Settings) -> ServiceHost:
+    host = ServiceHost(NAME, settings)
+    engine = make_engine(settings.database_url_for(NAME))
+    store = StateStore(engine, NAME, [views.metadata, roster_lookup.metadata])
+    roster = roster_lookup.RosterLookup(engine)
+    handlers = EventsHandlers(roster)
+    queries = EventsQueries(views.ConferenceViews(engine), roster)
+
+    for name in c.COMMANDS:
+        host.command(c.CONTEXT, name, c.COMMANDS[name], getattr(handlers, name))
+    for name in c.QUERIES:
+        host.query(NAME, name, c.QUERIES[name], getattr(queries, name))
+
+    async def start(es: EventStore) -> None:
+        await es.ensure_streams(event_streams(), settings.stream_replicas)
+        aggregates = Aggregates(es, store, [CONFERENCE], hooks=[views.keep_views])
+        host.bus = CommandBus(es, store, aggregates)
+        own = StreamFollower(es, store, "EVENTS", "own:EVENTS", aggregates.apply_stream_batch)
+        roster_follower = StreamFollower(es, store, "ROSTER", roster_lookup.FOLLOWER_NAME,
+                                         roster_lookup.apply_roster_batch)
+        roster.follower = roster_follower
+        for follower in (own, roster_follower):
+            await follower.start()
+            await follower.catch_up()
+            host.on_stop.append(follower.stop)
+
+        async def detail() -> dict[str, object]:
+            followers = {}
+            for follower in (own, roster_follower):
+                last = await es.stream_last_sequence(follower.stream)
+                followers[follower.name] = {"stream": follower.stream, "applied": follower.position,
+                                            "last": last, "lag": max(0, last - follower.position)}
+            return {"followers": followers}
+
+        host.health_detail = detail
+
+    host.setup = start
+    return host
+
+
+async def run(settings: Settings) -> None:
+    host = build(settings)
+    await host.serve()
