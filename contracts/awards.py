@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import DomainEvent
 from contracts.registry import registry
@@ -35,7 +35,8 @@ class AwardGranted(DomainEvent):
     award_id: Identifier
     recipient_type: RecipientType
     recipient_id: Identifier
-    recipient_name: str = Field(default="", description="As the roster named it on the decision date")
+    recipient_name: str = Field(default="",
+                                description="As the roster named it on the decision date")
     award_kind: str = Field(min_length=1, max_length=64)
     title: Name
     period: str = Field(pattern=PERIOD_PATTERN)
@@ -59,7 +60,9 @@ class AwardRevoked(DomainEvent):
 
 
 class GrantAward(Command):
-    award_id: Identifier | None = Field(default=None, description="Derived from command_id if absent")
+    """The award's id is derived from (recipient, kind, period) and the number of earlier,
+    revoked awards of that slot, so that the award subject itself enforces uniqueness."""
+
     recipient_type: RecipientType
     recipient_id: Identifier
     award_kind: str = Field(default="certificate_of_merit", min_length=1, max_length=64)
@@ -96,6 +99,14 @@ class ListAwards(Query):
     recipient_id: Identifier | None = None
 
 
+class CorePolicy(StrEnum):
+    """How the core (nòng cốt) flag weighs on individual candidates."""
+
+    REQUIRED = "required"
+    PREFERRED = "preferred"
+    IGNORED = "ignored"
+
+
 class Candidates(Query):
     """Proposals for a year's awards, explained by the participation record."""
 
@@ -104,6 +115,82 @@ class Candidates(Query):
     max_per_unit: int | None = Field(default=None, ge=1)
     limit_individuals: int | None = Field(default=None, ge=1)
     limit_collectives: int | None = Field(default=None, ge=1)
+    core: CorePolicy | None = Field(default=None, description="Default: preferred")
+
+
+# ------------------------------------------------------- candidates: the reply
+
+
+class CandidateRules(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    min_attendance_rate: float = Field(ge=0, le=1)
+    max_per_unit: int = Field(ge=1)
+    core: CorePolicy = CorePolicy.PREFERRED
+    limit_individuals: int | None = None
+    limit_collectives: int | None = None
+
+
+class IndividualProposal(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    member_id: str
+    full_name: str
+    role: str
+    unit_id: str
+    unit_name: str
+    core: bool
+    conferences_eligible: int
+    conferences_attended: int
+    attendance_rate: float
+    rank_in_unit: int
+    explanation: str
+    already_holds: list[str] = Field(default_factory=list,
+                                     description="Award kinds held for the year (not revoked)")
+
+
+class CollectiveProposal(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    unit_id: str
+    unit_name: str
+    kind: str
+    core_members: int
+    core_attended: int
+    core_possible: int
+    core_rate: float
+    members_at_end: int
+    attendances: int
+    possible_attendances: int
+    attendance_rate: float
+    explanation: str
+    already_holds: list[str] = Field(default_factory=list,
+                                     description="Award kinds held for the year (not revoked)")
+
+
+class PassedOver(BaseModel):
+    """A recipient the rules did not propose, and why (with the figures)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    recipient_type: RecipientType
+    recipient_id: str
+    name: str
+    reason: str
+    explanation: str
+
+
+class CandidatesReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    year: int
+    conferences_held: int
+    rules: CandidateRules
+    individuals: list[IndividualProposal]
+    collectives: list[CollectiveProposal]
+    passed_over: list[PassedOver]
 
 
 QUERIES: dict[str, type[Query]] = {

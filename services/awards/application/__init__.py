@@ -1,0 +1,1 @@
+"""Awards use cases: command handlers and queries."""

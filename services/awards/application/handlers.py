@@ -1,0 +1,66 @@
+"""One handler per awards command. Handlers gather facts; the domain decides."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from briefings.runtime.commands import CommandContext, Loaded, UnitOfWork, local_midnight
+from contracts import awards as c
+from contracts.replies import CommandAccepted
+from services.awards.adapters.views import AwardViews
+from services.awards.domain import awards
+from services.awards.domain.recipients import RecipientHistory
+
+CatchUp = Callable[[], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class AwardsConfig:
+    award_kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AwardHandlers:
+    views: AwardViews
+    config: AwardsConfig
+    roster_caught_up: CatchUp
+    """Wait until the roster follower has applied the ROSTER stream's current last sequence."""
+    awards_caught_up: CatchUp
+    """Same for the service's own AWARDS follower (writes of other instances)."""
+
+    async def _recipient(self, cmd: c.GrantAward) -> RecipientHistory | None:
+        recipient = self.views.recipient(cmd.recipient_type, cmd.recipient_id)
+        if recipient is None or not recipient.active_on(cmd.decision_date):
+            # Never reject on a stale view: an enrolment acknowledged before this command
+            # was sent is in the stream; wait until it is applied, then look again.
+            await self.roster_caught_up()
+            recipient = self.views.recipient(cmd.recipient_type, cmd.recipient_id)
+        return recipient
+
+    async def grant_award(self, cmd: c.GrantAward, ctx: CommandContext,
+                          uow: UnitOfWork) -> CommandAccepted:
+        # Walk the slot's generations: revoked awards stay, the first free or active one decides.
+        earlier: list[awards.Award] = []
+        generation = 0
+        while True:
+            award_id = awards.slot_award_id(cmd.recipient_type, cmd.recipient_id,
+                                            cmd.award_kind, cmd.period, generation)
+            loaded: Loaded[awards.Award] = await uow.load(awards.AWARD, award_id)
+            if loaded.state is None or not loaded.state.revoked:
+                break
+            earlier.append(loaded.state)
+            generation += 1
+        await self.awards_caught_up()
+        events = awards.decide_grant(
+            loaded.state, earlier, cmd, award_id, await self._recipient(cmd),
+            self.views.decision(cmd.decision_number), self.config.award_kinds, ctx.today)
+        return await uow.record(loaded, events, local_midnight(cmd.decision_date))
+
+    async def revoke_award(self, cmd: c.RevokeAward, ctx: CommandContext,
+                           uow: UnitOfWork) -> CommandAccepted:
+        award = await uow.load(awards.AWARD, cmd.award_id)
+        await self.awards_caught_up()
+        events = awards.decide_revoke(award.state, cmd, self.views.decision(cmd.decision_number),
+                                      ctx.today)
+        return await uow.record(award, events, local_midnight(cmd.decision_date))
