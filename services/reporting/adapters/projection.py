@@ -1,0 +1,308 @@
+"""The projection: stored events in, fact rows out, one SQL transaction per batch.
+
+Per stream the last applied sequence is stored with the rows; an event at or below it is
+skipped, so redelivery and replay have exactly-once effect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, Table, insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from briefings.runtime.eventstore import StoredEvent
+from contracts import awards as a
+from contracts import events as e
+from contracts import roster as r
+from contracts.envelope import DomainEvent, EventEnvelope
+from contracts.registry import NewerSchemaVersion, UnknownEventType, registry
+from services.reporting.adapters.tables import Tables, tables
+
+STREAMS = ("ROSTER", "EVENTS", "AWARDS")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    stored: StoredEvent
+    envelope: EventEnvelope
+    event: DomainEvent
+
+
+@dataclass(frozen=True)
+class Unappliable:
+    """A message the projection cannot apply, with a short reason word and the error."""
+
+    stored: StoredEvent
+    reason: str  # malformed | unknown_type | newer_version | invalid_payload
+    error: str
+
+
+def decode(stored: StoredEvent) -> Decoded | Unappliable:
+    try:
+        envelope = stored.envelope()
+    except (ValidationError, ValueError) as exc:
+        return Unappliable(stored, "malformed", _short(exc))
+    try:
+        event = registry.decode(envelope)
+    except UnknownEventType as exc:
+        return Unappliable(stored, "unknown_type", str(exc))
+    except NewerSchemaVersion as exc:
+        return Unappliable(stored, "newer_version", str(exc))
+    except (ValidationError, ValueError) as exc:
+        return Unappliable(stored, "invalid_payload", _short(exc))
+    return Decoded(stored, envelope, event)
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    keys = [c.name for c in table.primary_key.columns]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+    )
+    conn.execute(stmt, rows)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+class _Keyed:
+    """Rows of one keyed table touched by a batch: loaded once, changed in memory, upserted."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.key_cols = [c.name for c in table.primary_key.columns]
+        self.rows: dict[tuple[str, ...], dict[str, Any] | None] = {}
+        self.dirty: set[tuple[str, ...]] = set()
+
+    def want(self, key: tuple[str, ...]) -> None:
+        self.rows.setdefault(key, None)
+
+    def load(self, conn: Connection) -> None:
+        keys = list(self.rows)
+        cols = [self.table.c[k] for k in self.key_cols]
+        for i in range(0, len(keys), 400):
+            chunk = keys[i:i + 400]
+            where = cols[0].in_([k[0] for k in chunk]) if len(cols) == 1 else tuple_(*cols).in_(chunk)
+            for row in conn.execute(select(self.table).where(where)).mappings():
+                self.rows[tuple(row[k] for k in self.key_cols)] = dict(row)
+
+    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
+        return self.rows.get(key)
+
+    def put(self, key: tuple[str, ...], row: dict[str, Any]) -> None:
+        self.rows[key] = row
+        self.dirty.add(key)
+
+    def flush(self, conn: Connection) -> None:
+        rows = [self.rows[k] for k in sorted(self.dirty)]
+        _upsert(conn, self.table, [r for r in rows if r is not None])
+
+
+def _event_keys(ev: DomainEvent) -> list[tuple[str, tuple[str, ...]]]:
+    if isinstance(ev, (e.ConferenceScheduled, e.ConferenceRescheduled, e.ConferenceHeld,
+                       e.ConferenceCancelled)):
+        return [("conferences", (ev.conference_id,))]
+    if isinstance(ev, (e.AttendanceRecorded, e.AttendanceCorrected)):
+        return [("attendance", (ev.conference_id, ev.member_id))]
+    if isinstance(ev, e.GuestAttendanceRecorded):
+        return [("guests", (ev.conference_id, ev.category.value))]
+    if isinstance(ev, (a.AwardGranted, a.AwardRevoked)):
+        return [("awards", (ev.award_id,))]
+    return []
+
+
+def _member_fields(ev: DomainEvent) -> dict[str, str | None] | None:
+    if isinstance(ev, r.MemberEnrolled):
+        return {"_event": "enrolled", "full_name": ev.full_name, "role": ev.role.value,
+                "unit_id": ev.unit_id, "core": "1" if ev.core else "0", "active": "1",
+                "external_code": ev.external_code}
+    if isinstance(ev, r.MemberReenrolled):
+        return {"_event": "reenrolled", "role": ev.role.value, "unit_id": ev.unit_id, "active": "1"}
+    if isinstance(ev, r.MemberDetailsCorrected):
+        return {"full_name": ev.full_name}
+    if isinstance(ev, r.MemberExternalCodeChanged):
+        return {"external_code": ev.external_code}
+    if isinstance(ev, r.MemberRoleChanged):
+        return {"_event": "role_changed", "role": ev.role.value}
+    if isinstance(ev, r.MemberTransferred):
+        return {"_event": "transferred", "unit_id": ev.to_unit_id}
+    if isinstance(ev, r.MemberCoreFlagSet):
+        return {"core": "1"}
+    if isinstance(ev, r.MemberCoreFlagCleared):
+        return {"core": "0"}
+    if isinstance(ev, r.MemberRetired):
+        return {"_event": "retired", "active": "0"}
+    return None
+
+
+def _unit_fields(ev: DomainEvent) -> dict[str, str | None] | None:
+    if isinstance(ev, r.UnitRegistered):
+        return {"_event": "registered", "name": ev.name, "kind": ev.kind.value,
+                "parent_id": ev.parent_id, "active": "1"}
+    if isinstance(ev, r.UnitRenamed):
+        return {"name": ev.name}
+    if isinstance(ev, r.UnitDissolved):
+        return {"_event": "dissolved", "active": "0"}
+    return None
+
+
+def _conference(row: dict[str, Any] | None, ev: DomainEvent, seq: int) -> dict[str, Any]:
+    base = row or {"status": "scheduled", "kinds": "[]", "title": "", "planned_on": None,
+                   "held_on": None, "cancelled_on": None, "venue": "", "organiser": "",
+                   "presenters": "[]", "topics": "[]"}
+    new = {**base, "conference_id": ev.conference_id, "seq": seq}  # type: ignore[attr-defined]
+    if isinstance(ev, (e.ConferenceScheduled, e.ConferenceHeld)):
+        new.update(kinds=_json([k.value for k in ev.kinds]), title=ev.title, venue=ev.venue,
+                   organiser=ev.organiser, presenters=_json([p.model_dump() for p in ev.presenters]),
+                   topics=_json(list(ev.topics)))
+        if isinstance(ev, e.ConferenceScheduled):
+            new["planned_on"] = ev.planned_on
+        else:
+            new.update(status="held", held_on=ev.held_on)
+    elif isinstance(ev, e.ConferenceRescheduled):
+        new["planned_on"] = ev.planned_on
+        if ev.venue is not None:
+            new["venue"] = ev.venue
+    elif isinstance(ev, e.ConferenceCancelled):
+        new.update(status="cancelled", cancelled_on=ev.cancelled_on)
+    return new
+
+
+def _award(row: dict[str, Any] | None, ev: DomainEvent, seq: int) -> dict[str, Any] | None:
+    if isinstance(ev, a.AwardGranted):
+        return {"award_id": ev.award_id, "recipient_type": ev.recipient_type.value,
+                "recipient_id": ev.recipient_id, "recipient_name": ev.recipient_name,
+                "award_kind": ev.award_kind, "title": ev.title, "period": ev.period,
+                "reason": ev.reason, "decision_number": ev.decision_number,
+                "decision_date": ev.decision_date, "authority": ev.authority, "revoked": False,
+                "revoked_on": None, "revocation_number": None, "seq": seq}
+    if isinstance(ev, a.AwardRevoked) and row is not None:
+        return {**row, "revoked": True, "revoked_on": ev.decision_date,
+                "revocation_number": ev.decision_number, "seq": seq}
+    return row  # a revocation of an award this model never saw changes nothing
+
+
+class Projection:
+    """One generation's tables and how events change them."""
+
+    def __init__(self, engine: Engine, generation: int) -> None:
+        self.engine = engine
+        self.t: Tables = tables(generation)
+        self.t.metadata.create_all(engine)
+
+    @property
+    def generation(self) -> int:
+        return self.t.generation
+
+    def positions(self, conn: Connection | None = None) -> dict[str, int]:
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.positions(c)
+        found = {row.stream: row.sequence for row in conn.execute(select(self.t.positions))}
+        return {s: int(found.get(s, 0)) for s in STREAMS} | {
+            s: int(v) for s, v in found.items() if s not in STREAMS}
+
+    def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> list[Unappliable]:
+        """Apply ``events`` (any streams, each stream in order) in the caller's transaction.
+
+        Events at or below their stream's stored position are skipped. Unappliable ones are
+        passed over (the position moves past them) and returned for the caller to set aside.
+        """
+        positions = self.positions(conn)
+        fresh: list[StoredEvent] = []
+        for stored in events:
+            if stored.sequence > positions.get(stored.stream, 0):
+                fresh.append(stored)
+                positions[stored.stream] = stored.sequence
+        if not fresh:
+            return []
+        decoded: list[Decoded] = []
+        bad: list[Unappliable] = []
+        for stored in fresh:
+            result = decode(stored)
+            (decoded if isinstance(result, Decoded) else bad).append(result)  # type: ignore[arg-type]
+        self.apply_decoded(conn, decoded)
+        last: dict[str, int] = {}
+        for stored in fresh:
+            last[stored.stream] = stored.sequence
+        _upsert(conn, self.t.positions, [{"stream": s, "sequence": q} for s, q in sorted(last.items())])
+        return bad
+
+    def apply_decoded(self, conn: Connection, decoded: Sequence[Decoded]) -> None:
+        """Write the effect of ``decoded`` (no position check: callers decide what is new)."""
+        keyed = {"conferences": _Keyed(self.t.conferences), "attendance": _Keyed(self.t.attendance),
+                 "guests": _Keyed(self.t.guests), "awards": _Keyed(self.t.awards)}
+        for d in decoded:
+            for name, key in _event_keys(d.event):
+                keyed[name].want(key)
+        for k in keyed.values():
+            if k.rows:
+                k.load(conn)
+        changes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for d in decoded:
+            ev, seq = d.event, d.stored.sequence
+            if (fields := _member_fields(ev)) is not None:
+                changes["member"].extend(
+                    {"member_id": ev.member_id, "seq": seq, "field": f, "value": v,  # type: ignore[attr-defined]
+                     "effective_on": ev.effective_on} for f, v in fields.items())  # type: ignore[attr-defined]
+            elif (fields := _unit_fields(ev)) is not None:
+                changes["unit"].extend(
+                    {"unit_id": ev.unit_id, "seq": seq, "field": f, "value": v,  # type: ignore[attr-defined]
+                     "effective_on": ev.effective_on} for f, v in fields.items())  # type: ignore[attr-defined]
+            for name, key in _event_keys(ev):
+                table = keyed[name]
+                row = table.get(key)
+                if name == "conferences":
+                    table.put(key, _conference(row, ev, seq))
+                elif name == "attendance":
+                    attended = True if isinstance(ev, e.AttendanceRecorded) else ev.attended  # type: ignore[attr-defined]
+                    unit_id = ev.unit_id if isinstance(ev, e.AttendanceRecorded) else (row or {}).get("unit_id")
+                    table.put(key, {"conference_id": key[0], "member_id": key[1],
+                                    "attended": attended, "unit_id": unit_id, "seq": seq})
+                elif name == "guests":
+                    table.put(key, {"conference_id": key[0], "category": key[1],
+                                    "headcount": ev.headcount, "seq": seq})  # type: ignore[attr-defined]
+                elif name == "awards":
+                    new = _award(row, ev, seq)
+                    if new is not None:
+                        table.put(key, new)
+        if changes["member"]:
+            conn.execute(insert(self.t.member_changes), changes["member"])
+        if changes["unit"]:
+            conn.execute(insert(self.t.unit_changes), changes["unit"])
+        for k in keyed.values():
+            k.flush(conn)
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table's rows, sorted: equal dumps mean equal read models."""
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        prefix = f"reporting_g{self.generation}_"
+        with self.engine.connect() as conn:
+            for table in self.t.facts():
+                rows = [tuple(row) for row in conn.execute(select(table))]
+                out[table.name.removeprefix(prefix)] = sorted(rows, key=repr)
+        return out
+
+    def rows(self, conn: Connection) -> dict[str, list[dict[str, Any]]]:
+        """The raw facts the queries fold (small enough to fold in memory)."""
+        return {name: [dict(m) for m in conn.execute(select(getattr(self.t, name))).mappings()]
+                for name in ("member_changes", "unit_changes", "conferences", "attendance",
+                             "guests", "awards")}
+
+    def drop(self) -> None:
+        self.t.metadata.drop_all(self.engine)

@@ -1,0 +1,144 @@
+"""The reporting read model as a library: apply stored events, ask for the summary.
+
+Used by the reporting service and by the auditors' offline replay into a temporary database.
+
+- ``ReadModel(engine)`` creates its tables (the live generation recorded in
+  ``reporting_meta``; generation 1 on an empty database).
+- ``apply(events)``: one transaction; per stream, events at or below the stored position are
+  skipped. Events it cannot apply (malformed, unknown type, newer schema version, invalid
+  payload) do not raise: the position moves past them, they are logged and appended to
+  ``read_model.unappliable`` for the caller to set aside (the service sends them to the DLQ).
+- ``as_of``: the model answers from what was applied to it and only echoes ``as_of``. To ask
+  "what was known at T", replay the streams into a fresh model with ``replay_as_of`` (events
+  whose envelope ``recorded_at`` is at or before T); the service does this in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
+
+from briefings.runtime.eventstore import StoredEvent
+from briefings.runtime.logging import get_logger
+from contracts.canonical import format_datetime
+from contracts.reporting import AnnualSummaryQuery
+from services.reporting.adapters.projection import Projection, Unappliable, decode
+from services.reporting.adapters.tables import meta, meta_metadata
+from services.reporting.domain import render as _render
+from services.reporting.domain.summary import Facts, annual_summary, participation, period_of
+
+PROJECTION_VERSION = "1"
+"""Bump when what the projection writes changes: the service then rebuilds from sequence 1."""
+
+log = get_logger(__name__)
+
+
+class Meta:
+    """Which generation of tables is live (and its projection version), which is being built."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        meta_metadata.create_all(engine)
+
+    def get(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return {r.key: r.value for r in conn.execute(select(meta)) if r.value is not None}
+
+    def set(self, **values: str | None) -> None:
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(meta)
+            stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
+            conn.execute(stmt, [{"key": k, "value": v} for k, v in sorted(values.items())])
+
+    def active(self) -> tuple[int, str] | None:
+        m = self.get()
+        return (int(m["active_gen"]), m.get("active_version", "")) if "active_gen" in m else None
+
+    def building(self) -> tuple[int, str] | None:
+        m = self.get()
+        return (int(m["building_gen"]), m.get("building_version", "")) if "building_gen" in m else None
+
+
+class ReadModel:
+    def __init__(self, engine: Engine, generation: int | None = None) -> None:
+        self.engine = engine
+        if generation is None:
+            m = Meta(engine)
+            active = m.active()
+            if active is None:
+                m.set(active_gen="1", active_version=PROJECTION_VERSION)
+                generation = 1
+            else:
+                generation = active[0]
+        self.projection = Projection(engine, generation)
+        self.unappliable: list[Unappliable] = []
+
+    @property
+    def generation(self) -> int:
+        return self.projection.generation
+
+    def apply(self, events: Sequence[StoredEvent]) -> None:
+        with self.engine.begin() as conn:
+            bad = self.projection.apply(conn, events)
+        for u in bad:
+            log.warning("event cannot be applied", stream=u.stored.stream,
+                        sequence=u.stored.sequence, reason=u.reason, error=u.error)
+        self.unappliable.extend(bad)
+
+    def positions(self) -> dict[str, int]:
+        return self.projection.positions()
+
+    def facts(self) -> Facts:
+        with self.engine.connect() as conn:
+            return Facts.of(self.projection.rows(conn))
+
+    def annual_summary(self, query: AnnualSummaryQuery) -> dict[str, Any]:
+        period = period_of(query.year, query.start, query.end)
+        as_of = format_datetime(query.as_of) if query.as_of else None
+        return annual_summary(self.facts(), period, as_of)
+
+    def participation(self, year: int) -> dict[str, Any]:
+        return participation(self.facts(), year)
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        return self.projection.dump()
+
+
+def memory_engine() -> Engine:
+    """A private in-memory SQLite database (one connection, usable from any thread)."""
+    return create_engine("sqlite://", poolclass=StaticPool,
+                         connect_args={"check_same_thread": False})
+
+
+def recorded_by(stored: StoredEvent, as_of: datetime) -> bool:
+    """Known at ``as_of``: recorded at or before it (unreadable ones are kept: apply reports them)."""
+    d = decode(stored)
+    if isinstance(d, Unappliable):
+        return True
+    return d.envelope.recorded_at <= as_of
+
+
+def replay_as_of(events: Iterable[StoredEvent], as_of: datetime, batch: int = 2000) -> ReadModel:
+    """A fresh in-memory model of the events known at ``as_of``."""
+    model = ReadModel(memory_engine())
+    chunk: list[StoredEvent] = []
+    for stored in events:
+        if recorded_by(stored, as_of):
+            chunk.append(stored)
+        if len(chunk) >= batch:
+            model.apply(chunk)
+            chunk = []
+    if chunk:
+        model.apply(chunk)
+    return model
+
+
+def render_summary(summary: dict[str, Any], fmt: str = "text", lang: str = "en") -> str:
+    """``text`` (default), ``markdown``, ``json`` (stable keys) or ``html`` (self-contained)."""
+    return _render.render(summary, fmt, lang)

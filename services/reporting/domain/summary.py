@@ -1,0 +1,333 @@
+"""Report figures folded from the raw fact rows: pure functions, no I/O, no clock.
+
+Every figure is derived here at query time (members' state as of a date from their
+effective-dated changes, joined with attendance and conferences), which is what makes the
+stored facts independent of how the streams interleaved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from briefings.runtime.domain import DomainError
+
+ROLES = ("reporter", "propagandist")
+KINDS = ("information", "thematic", "review")
+TOP_N = 10
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date
+    year: int | None = None
+
+    @classmethod
+    def of_year(cls, year: int) -> Period:
+        return cls(date(year, 1, 1), date(year, 12, 31), year)
+
+
+@dataclass
+class History:
+    """Effective-dated field changes of members or units, foldable as of any date."""
+
+    changes: dict[str, list[tuple[date, int, str, str | None]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: Iterable[dict[str, Any]], key: str) -> History:
+        out: dict[str, list[tuple[date, int, str, str | None]]] = defaultdict(list)
+        for row in rows:
+            out[row[key]].append((row["effective_on"], row["seq"], row["field"], row["value"]))
+        for items in out.values():
+            items.sort(key=lambda c: (c[0], c[1]))
+        return cls(dict(out))
+
+    def state(self, ident: str, day: date | None) -> dict[str, str | None]:
+        """The fields as of ``day`` (None: everything known), in effective order."""
+        state: dict[str, str | None] = {}
+        for eff, _seq, name, value in self.changes.get(ident, ()):
+            if day is not None and eff > day:
+                break
+            state[name] = value
+        return state
+
+    def latest(self, ident: str, name: str) -> str | None:
+        """The value last recorded (by sequence), whatever its date: names, for display."""
+        best: tuple[int, str | None] | None = None
+        for _eff, seq, fname, value in self.changes.get(ident, ()):
+            if fname == name and (best is None or seq > best[0]):
+                best = (seq, value)
+        return best[1] if best else None
+
+    def events_between(self, start: date, end: date) -> Counter[str]:
+        return Counter(v for items in self.changes.values() for eff, _s, f, v in items
+                       if f == "_event" and v is not None and start <= eff <= end)
+
+    def ids(self) -> list[str]:
+        return sorted(self.changes)
+
+
+def active_members(members: History, day: date) -> dict[str, dict[str, str | None]]:
+    out = {}
+    for mid in members.ids():
+        s = members.state(mid, day)
+        if s.get("active") == "1":
+            out[mid] = s
+    return out
+
+
+def _roster_counts(active: dict[str, dict[str, str | None]]) -> dict[str, int]:
+    counts = {role: 0 for role in ROLES}
+    for s in active.values():
+        counts[str(s.get("role"))] = counts.get(str(s.get("role")), 0) + 1
+    counts["total"] = len(active)
+    counts["core"] = sum(1 for s in active.values() if s.get("core") == "1")
+    return counts
+
+
+def _held(conferences: list[dict[str, Any]], period: Period) -> list[dict[str, Any]]:
+    held = [c for c in conferences if c["status"] == "held" and c["held_on"] is not None
+            and period.start <= c["held_on"] <= period.end]
+    return sorted(held, key=lambda c: (c["held_on"], c["conference_id"]))
+
+
+@dataclass
+class Facts:
+    """The fact rows of one read model, indexed for the queries."""
+
+    members: History
+    units: History
+    conferences: list[dict[str, Any]]
+    attended: dict[str, set[str]]  # conference -> member ids (withdrawn ones left out)
+    recorded_unit: dict[tuple[str, str], str | None]
+    guests: dict[str, dict[str, int]]  # conference -> category -> headcount
+    awards: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, rows: dict[str, list[dict[str, Any]]]) -> Facts:
+        attended: dict[str, set[str]] = defaultdict(set)
+        recorded_unit: dict[tuple[str, str], str | None] = {}
+        for row in rows["attendance"]:
+            if row["attended"]:
+                attended[row["conference_id"]].add(row["member_id"])
+                recorded_unit[(row["conference_id"], row["member_id"])] = row["unit_id"]
+        guests: dict[str, dict[str, int]] = defaultdict(dict)
+        for row in rows["guests"]:
+            guests[row["conference_id"]][row["category"]] = int(row["headcount"])
+        return cls(History.of(rows["member_changes"], "member_id"),
+                   History.of(rows["unit_changes"], "unit_id"), list(rows["conferences"]),
+                   dict(attended), recorded_unit, dict(guests), list(rows["awards"]))
+
+    def unit_name(self, unit_id: str | None) -> str:
+        if unit_id is None:
+            return "?"
+        return self.units.latest(unit_id, "name") or unit_id
+
+    def unit_kind(self, unit_id: str | None) -> str:
+        return (self.units.latest(unit_id, "kind") or "") if unit_id else ""
+
+    def member_name(self, member_id: str) -> str:
+        return self.members.latest(member_id, "full_name") or member_id
+
+
+@dataclass
+class _Attendance:
+    """Who attended which held conference, with each member's unit on that day."""
+
+    per_member: Counter[str]
+    eligible: Counter[str]
+    per_unit: Counter[str]
+    possible_per_unit: Counter[str]
+    per_month: Counter[str]
+    guests_per_month: Counter[str]
+    per_role: Counter[str]
+    per_conference: dict[str, int]
+    guests_per_conference: dict[str, int]
+    guests_by_category: Counter[str]
+
+
+def _attendance(facts: Facts, held: list[dict[str, Any]]) -> _Attendance:
+    out = _Attendance(Counter(), Counter(), Counter(), Counter(), Counter(), Counter(),
+                      Counter(), {}, {}, Counter())
+    for conf in held:
+        cid, day = conf["conference_id"], conf["held_on"]
+        month = day.strftime("%Y-%m")
+        active = active_members(facts.members, day)
+        for mid, s in active.items():
+            out.eligible[mid] += 1
+            out.possible_per_unit[str(s.get("unit_id"))] += 1
+        present = facts.attended.get(cid, set())
+        for mid in present:
+            s = active.get(mid) or facts.members.state(mid, day)
+            unit = s.get("unit_id") or facts.recorded_unit.get((cid, mid)) or "?"
+            out.per_member[mid] += 1
+            out.per_unit[str(unit)] += 1
+            out.per_role[str(s.get("role") or "unknown")] += 1
+            out.per_month[month] += 1
+        g = facts.guests.get(cid, {})
+        for category, n in g.items():
+            out.guests_by_category[category] += n
+        out.guests_per_month[month] += sum(g.values())
+        out.per_conference[cid] = len(present)
+        out.guests_per_conference[cid] = sum(g.values())
+    return out
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def _months(period: Period) -> list[str]:
+    months, day = [], period.start.replace(day=1)
+    while day <= period.end:
+        months.append(day.strftime("%Y-%m"))
+        day = (day + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def annual_summary(facts: Facts, period: Period, as_of: str | None = None) -> dict[str, Any]:
+    """The stable JSON summary of ``period`` (keys never renamed; new ones may be added)."""
+    held = _held(facts.conferences, period)
+    att = _attendance(facts, held)
+    at_end = active_members(facts.members, period.end)
+    at_start = active_members(facts.members, period.start - timedelta(days=1))
+    by_kind = {k: 0 for k in KINDS}
+    for conf in held:
+        for kind in json.loads(conf["kinds"]):
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+    member_total = sum(att.per_member.values())
+    guest_total = sum(att.guests_by_category.values())
+
+    members_per_unit: Counter[str] = Counter(str(s.get("unit_id")) for s in at_end.values())
+    unit_ids = sorted(set(att.per_unit) | set(members_per_unit))
+    by_unit = [{
+        "unit_id": u, "unit_name": facts.unit_name(u), "kind": facts.unit_kind(u),
+        "attendances": att.per_unit[u], "members_at_end": members_per_unit[u],
+        "per_member": round(att.per_unit[u] / members_per_unit[u], 2) if members_per_unit[u] else 0.0,
+        "attendance_rate": _rate(att.per_unit[u], att.possible_per_unit[u]),
+    } for u in unit_ids]
+    by_unit.sort(key=lambda u: (-u["attendances"], u["unit_name"], u["unit_id"]))
+
+    awards = [w for w in facts.awards if period.start <= w["decision_date"] <= period.end]
+    granted = sorted((w for w in awards if not w["revoked"]),
+                     key=lambda w: (w["recipient_type"], w["recipient_name"], w["award_id"]))
+    top = sorted(att.per_member.items(), key=lambda kv: (-kv[1], facts.member_name(kv[0]), kv[0]))
+    return {
+        "period": {"start": period.start.isoformat(), "end": period.end.isoformat(),
+                   "year": period.year, "as_of": as_of},
+        "roster": {
+            "at_start": _roster_counts(at_start),
+            "at_end": _roster_counts(at_end),
+            "changes": {k: v for k, v in sorted(facts.members.events_between(
+                period.start, period.end).items())},
+        },
+        "conferences": {
+            "held": len(held),
+            "by_kind": by_kind,
+            "list": [{
+                "conference_id": c["conference_id"], "held_on": c["held_on"].isoformat(),
+                "title": c["title"], "kinds": json.loads(c["kinds"]),
+                "presenters": json.loads(c["presenters"]),
+                "member_attendances": att.per_conference[c["conference_id"]],
+                "guest_attendances": att.guests_per_conference[c["conference_id"]],
+            } for c in held],
+        },
+        "attendance": {
+            "member_attendances": member_total,
+            "guest_attendances": guest_total,
+            "total_attendances": member_total + guest_total,
+            "distinct_attendees": len(att.per_member),
+            "per_member_at_end": round(member_total / len(at_end), 2) if at_end else 0.0,
+            "attendance_rate": _rate(member_total, sum(att.eligible.values())),
+            "by_role": {role: att.per_role[role] for role in sorted(set(ROLES) | set(att.per_role))},
+            "guests_by_category": dict(sorted(att.guests_by_category.items())),
+            "by_month": [{"month": m, "members": att.per_month[m], "guests": att.guests_per_month[m]}
+                         for m in _months(period)],
+            "by_unit": by_unit,
+        },
+        "awards": {
+            "collective": sum(1 for w in granted if w["recipient_type"] == "collective"),
+            "individual": sum(1 for w in granted if w["recipient_type"] == "individual"),
+            "revoked": sum(1 for w in awards if w["revoked"]),
+            "list": [{
+                "award_id": w["award_id"], "recipient_type": w["recipient_type"],
+                "recipient_id": w["recipient_id"],
+                "recipient_name": w["recipient_name"] or (
+                    facts.unit_name(w["recipient_id"]) if w["recipient_type"] == "collective"
+                    else facts.member_name(w["recipient_id"])),
+                "award_kind": w["award_kind"], "title": w["title"], "period": w["period"],
+                "decision_number": w["decision_number"],
+                "decision_date": w["decision_date"].isoformat(),
+            } for w in granted],
+        },
+        "top_participants": [{
+            "member_id": mid, "full_name": facts.member_name(mid),
+            "role": facts.members.state(mid, period.end).get("role"),
+            "unit_name": facts.unit_name(facts.members.state(mid, period.end).get("unit_id")),
+            "attended": n, "eligible": att.eligible[mid],
+            "attendance_rate": _rate(n, att.eligible[mid]),
+        } for mid, n in top[:TOP_N]],
+    }
+
+
+def participation(facts: Facts, year: int) -> dict[str, Any]:
+    """Per member and per unit over the year's held conferences (the awards candidates)."""
+    period = Period.of_year(year)
+    held = _held(facts.conferences, period)
+    att = _attendance(facts, held)
+    at_end = active_members(facts.members, period.end)
+    members = []
+    for mid in sorted(set(att.eligible) | set(att.per_member) | set(at_end)):
+        s = facts.members.state(mid, period.end) or facts.members.state(mid, None)
+        if not s:
+            continue  # an attendance of a member the roster never enrolled (yet)
+        unit = str(s.get("unit_id"))
+        members.append({
+            "member_id": mid, "full_name": facts.member_name(mid), "role": str(s.get("role")),
+            "unit_id": unit, "unit_name": facts.unit_name(unit), "core": s.get("core") == "1",
+            "active_at_end": s.get("active") == "1",
+            "conferences_eligible": att.eligible[mid], "conferences_attended": att.per_member[mid],
+            "attendance_rate": _rate(att.per_member[mid], att.eligible[mid]),
+        })
+    units = []
+    for uid in sorted(set(facts.units.ids()) | set(att.per_unit) - {"?"}):
+        u = facts.units.state(uid, period.end)
+        in_unit = [s for s in at_end.values() if s.get("unit_id") == uid]
+        if not u and not in_unit and not att.per_unit[uid]:
+            continue
+        units.append({
+            "unit_id": uid, "unit_name": facts.unit_name(uid), "kind": facts.unit_kind(uid),
+            "active_at_end": u.get("active") == "1", "members_at_end": len(in_unit),
+            "core_members_at_end": sum(1 for s in in_unit if s.get("core") == "1"),
+            "attendances": att.per_unit[uid], "possible_attendances": att.possible_per_unit[uid],
+            "attendance_rate": _rate(att.per_unit[uid], att.possible_per_unit[uid]),
+        })
+    return {"year": year, "conferences_held": len(held), "members": members, "units": units}
+
+
+class PeriodMustBeGiven(DomainError):
+    """A summary needs a year, or both a start and an end date."""
+
+
+class PeriodMustNotBeReversed(DomainError):
+    """The start of a period is on or before its end."""
+
+
+def period_of(year: int | None, start: date | None, end: date | None) -> Period:
+    if start is None and end is None:
+        if year is None:
+            raise PeriodMustBeGiven("give a year, or --from and --to")
+        return Period.of_year(year)
+    if year is not None and (start is None or end is None):
+        start = start or date(year, 1, 1)
+        end = end or date(year, 12, 31)
+    if start is None or end is None:
+        raise PeriodMustBeGiven("give both the start and the end of the period")
+    if start > end:
+        raise PeriodMustNotBeReversed("the period starts after it ends", start=start, end=end)
+    return Period(start, end, year if (start, end) == (date(year or 1, 1, 1), date(year or 1, 12, 31)) else None)
