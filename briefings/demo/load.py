@@ -1,0 +1,139 @@
+"""Sending the sample year through the services' public commands (NATS request/reply).
+
+Batches go in order, so causes precede effects (units before members, enrolment before
+attendance, holding before attendance). Inside a batch, different aggregates are sent at
+once, a bounded number at a time; commands to one aggregate (one ``lane``) go one after
+the other, since concurrent appends to one subject would only conflict and retry.
+
+Every command carries a command id derived from the seed and its position, so a re-run
+gets ``replayed`` answers and writes nothing new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.js.errors import NotFoundError
+
+from briefings.cli.client import Client_, RequestFailed
+from briefings.demo.generator import Plan, Step
+from briefings.runtime.connection import connect
+from briefings.runtime.settings import Settings
+from contracts.subjects import stream_name
+
+RETRYABLE = {"unavailable"}
+"""Answers worth retrying: the command id makes a retry safe."""
+MAX_ATTEMPTS = 6
+
+
+class DemoLoadFailed(Exception):
+    """A service refused a command of the plan: the plan and the service disagree."""
+
+    def __init__(self, step: Step, reply: dict[str, Any]) -> None:
+        detail = f" (rule {reply['rule']})" if reply.get("rule") else ""
+        super().__init__(
+            f"step {step.index} {step.name} on {step.on} was refused: "
+            f"{reply.get('code')}: {reply.get('message')}{detail}")
+        self.step = step
+        self.reply = reply
+
+
+@dataclass
+class LoadReport:
+    seed: int
+    sent: int = 0
+    applied: int = 0
+    replayed: int = 0
+    unchanged: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    by_command: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def count(self, step: Step, reply: dict[str, Any]) -> None:
+        self.sent += 1
+        self.by_command[step.name] += 1
+        if reply.get("replayed"):
+            self.replayed += 1
+        elif reply.get("unchanged"):
+            self.unchanged += 1
+        else:
+            self.applied += 1
+
+
+async def is_store_empty(settings: Settings) -> bool:
+    """True when the roster stream holds no event (or does not exist yet)."""
+    nc = await connect(settings, "briefings-demo", allow_reconnect=False)
+    try:
+        info = await nc.jetstream().stream_info(stream_name("roster"))
+        return bool(info.state.messages == 0)
+    except NotFoundError:
+        return True
+    finally:
+        await nc.close()
+
+
+async def send_step(client: Client_, step: Step, report: LoadReport) -> dict[str, Any]:
+    body = json.dumps(step.payload(), ensure_ascii=False).encode()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            reply = await client.request_raw(step.subject, body)
+        except RequestFailed as exc:
+            reply = exc.reply
+        if reply.get("ok") is not False:
+            return reply
+        if reply.get("code") not in RETRYABLE or attempt == MAX_ATTEMPTS:
+            raise DemoLoadFailed(step, reply)
+        report.retries += 1
+        await asyncio.sleep(0.25 * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+async def load_plan(plan: Plan, settings: Settings, concurrency: int = 8,
+                    on_step: Callable[[Step], None] | None = None) -> LoadReport:
+    """Send every step of ``plan``; raises DemoLoadFailed on the first refusal."""
+    report = LoadReport(seed=plan.seed)
+    started = time.monotonic()
+    gate = asyncio.Semaphore(concurrency)
+    async with Client_(settings) as client:
+
+        async def lane(steps: list[Step]) -> None:
+            async with gate:
+                for step in steps:
+                    report.count(step, await send_step(client, step, report))
+                    if on_step is not None:
+                        on_step(step)
+
+        for batch in plan.batches():
+            lanes: dict[str, list[Step]] = defaultdict(list)
+            for step in batch:
+                lanes[step.lane].append(step)
+            await asyncio.gather(*(lane(steps) for steps in lanes.values()))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+async def load_with_progress(plan: Plan, settings: Settings, concurrency: int = 8,
+                             show: bool = True) -> LoadReport:
+    """``load_plan`` under a rich progress bar (on stderr, so stdout stays clean)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from briefings.cli.client import err_console
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, disable=not show,
+                  transient=False) as progress:
+        task = progress.add_task(f"loading the 2022 sample year (seed {plan.seed})",
+                                 total=len(plan.steps))
+
+        def advance(step: Step) -> None:
+            progress.update(task, advance=1, description=f"{step.on} {step.name}")
+
+        report = await load_plan(plan, settings, concurrency, on_step=advance)
+        progress.update(task, description=f"loaded the 2022 sample year (seed {plan.seed})")
+    return report
