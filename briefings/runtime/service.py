@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import structlog
 from faststream import FastStream
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsUserPassword
 from faststream.nats.annotations import NatsMessage
 from faststream.specification import AsyncAPI
 from nats.aio.client import Client
@@ -98,9 +98,13 @@ class ServiceHost:
     def __init__(self, name: str, settings: Settings) -> None:
         self.name = name
         self.settings = settings
+        options = {k: v for k, v in connect_options(settings, f"{name}-rpc").items()
+                   if k not in {"max_reconnect_attempts", "user", "password"}}
+        if settings.nats_user and not settings.nats_creds:
+            # NatsBroker takes user/password only as a security object.
+            options["security"] = NatsUserPassword(settings.nats_user, settings.nats_password or "")
         self.broker = NatsBroker(
-            **{k: v for k, v in connect_options(settings, f"{name}-rpc").items()
-               if k not in {"max_reconnect_attempts"}},
+            **options,
             max_reconnect_attempts=-1,
             graceful_timeout=10.0,
             log_level=logging.DEBUG,
