@@ -1,0 +1,168 @@
+"""The awards service over a real nats-server, with the real roster service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client
+
+from briefings.runtime.settings import Settings
+from tests.support import request, running_service
+
+CITY = {"kind": "city", "name": "Cấp thành phố", "unit_id": "city"}
+CELL = {"kind": "party_cell", "name": "Chi bộ Khu phố 1", "unit_id": "cell1"}
+
+
+async def setup_roster(nc: Client) -> None:
+    for n, unit in enumerate((CITY, CELL)):
+        reply = await request(nc, "cmd.roster.register_unit",
+                              {"command_id": f"u{n}", **unit, "effective_on": "2021-01-01"})
+        assert reply["ok"], reply
+
+
+async def enroll(nc: Client, member_id: str, effective_on: str = "2022-01-10",
+                 unit_id: str = "cell1") -> None:
+    reply = await request(nc, "cmd.roster.enroll_member", {
+        "command_id": f"enrol-{member_id}", "member_id": member_id,
+        "full_name": f"Member {member_id}", "role": "propagandist", "unit_id": unit_id,
+        "core": True, "effective_on": effective_on})
+    assert reply["ok"], reply
+
+
+def grant(recipient_id: str, command_id: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "command_id": command_id, "recipient_type": "individual", "recipient_id": recipient_id,
+        "award_kind": "certificate_of_merit", "title": "Giấy khen", "period": "2022",
+        "reason": "Tuyên truyền viên nòng cốt xuất sắc", "decision_number": "123/QĐ-TTCT",
+        "decision_date": "2022-12-09", "authority": "Giám đốc Trung tâm Chính trị"}
+    body.update(changes)
+    return body
+
+
+async def award_events(nc: Client) -> list[dict[str, Any]]:
+    js = nc.jetstream()
+    last = (await js.stream_info("AWARDS")).state.last_seq
+    return [json.loads((await js.get_msg("AWARDS", seq)).data) for seq in range(1, last + 1)]
+
+
+async def test_grant_show_list_revoke(settings: Settings, nc: Client) -> None:
+    async with running_service("roster", settings), running_service("awards", settings):
+        await setup_roster(nc)
+        await enroll(nc, "hoa")
+        reply = await request(nc, "cmd.awards.grant_award", grant("hoa", "g1"))
+        assert reply["ok"] and reply["aggregate_type"] == "award", reply
+        award_id = reply["aggregate_id"]
+        collective = await request(nc, "cmd.awards.grant_award", grant(
+            "cell1", "g2", recipient_type="collective", title="Tập thể tuyên truyền viên"))
+        assert collective["ok"], collective
+
+        shown = await request(nc, "qry.awards.get_award", {"award_id": award_id})
+        assert shown["data"]["recipient_name"] == "Member hoa"
+        assert shown["data"]["status"] == "granted"
+        listed = await request(nc, "qry.awards.list_awards", {"period": "2022"})
+        assert {a["recipient_id"] for a in listed["data"]} == {"hoa", "cell1"}
+
+        revoke = {"command_id": "r1", "award_id": award_id, "reason": "wrong person",
+                  "decision_number": "130/QĐ-TTCT", "decision_date": "2022-12-20"}
+        assert (await request(nc, "cmd.awards.revoke_award", revoke))["ok"]
+        again = await request(nc, "cmd.awards.revoke_award", {**revoke, "command_id": "r2"})
+        assert again["ok"] is False and again["rule"] == "RevokedAwardCannotBeRevokedAgain"
+        repeat = await request(nc, "cmd.awards.revoke_award", revoke)
+        assert repeat["ok"] and repeat["replayed"]
+        shown = await request(nc, "qry.awards.get_award", {"award_id": award_id})
+        assert shown["data"]["status"] == "revoked"
+
+        # The slot is free again, but not under the decision that already granted it.
+        dup = await request(nc, "cmd.awards.grant_award", grant("hoa", "g3"))
+        assert dup["rule"] == "AwardIsDuplicateUnderDecision", dup
+        regrant = await request(nc, "cmd.awards.grant_award", grant(
+            "hoa", "g4", decision_number="140/QĐ-TTCT", decision_date="2022-12-28"))
+        assert regrant["ok"] and regrant["aggregate_id"] != award_id, regrant
+        missing = await request(nc, "qry.awards.get_award", {"award_id": "nope"})
+        assert missing["code"] == "not_found" and missing["rule"] == "AwardMustExist"
+    events = await award_events(nc)
+    assert [e["type"] for e in events] == ["AwardGranted", "AwardGranted", "AwardRevoked",
+                                           "AwardGranted"]
+
+
+async def test_rules_answer_with_structured_errors(settings: Settings, nc: Client) -> None:
+    async with running_service("roster", settings), running_service("awards", settings):
+        await setup_roster(nc)
+        await enroll(nc, "hoa")
+        await enroll(nc, "late", effective_on="2022-12-10")
+        assert (await request(nc, "cmd.awards.grant_award", grant("hoa", "g1")))["ok"]
+        cases = {
+            "RecipientMustExist": grant("ghost", "e1"),
+            "RecipientMustBeActiveOnDecisionDate": grant("late", "e2"),
+            "RecipientCannotHoldSameAwardTwiceForPeriod": grant(
+                "hoa", "e3", decision_number="124/QĐ-TTCT"),
+            "AwardIsDuplicateUnderDecision": grant("hoa", "e4"),
+            "DecisionNumberIdentifiesOneDecision": grant(
+                "hoa", "e5", award_kind="letter_of_commendation", decision_date="2022-12-08"),
+            "AwardKindMustBeConfigured": grant("hoa", "e6", award_kind="gold_medal"),
+        }
+        for rule, body in cases.items():
+            reply = await request(nc, "cmd.awards.grant_award", body)
+            assert reply["ok"] is False and reply["rule"] == rule, (rule, reply)
+        bad = await request(nc, "cmd.awards.grant_award", grant("hoa", "e7", period="22"))
+        assert bad["code"] == "validation_failed" and bad["details"][0]["field"] == "period"
+        missing = await request(nc, "cmd.awards.revoke_award", {
+            "command_id": "e8", "award_id": "nope", "decision_number": "1",
+            "decision_date": "2022-12-20"})
+        assert missing["code"] == "not_found" and missing["rule"] == "AwardMustExist"
+    assert len(await award_events(nc)) == 1
+
+
+async def test_concurrent_double_grant_lets_exactly_one_through(
+    settings: Settings, nc: Client, tmp_path: Path
+) -> None:
+    """Two instances (two stores) and many clerks grant the same slot at once."""
+    other = settings.with_(data_dir=tmp_path / "other")
+    async with running_service("roster", settings):
+        await setup_roster(nc)
+        await enroll(nc, "hoa")
+        async with running_service("awards", settings), running_service("awards", other):
+            for round_ in range(3):
+                period = f"202{round_}-Q4" if round_ else "2022"
+                replies = await asyncio.gather(*(
+                    request(nc, "cmd.awards.grant_award", grant(
+                        "hoa", f"race{round_}-{i}", period=period,
+                        decision_number=f"{round_}-{i % 3}/QĐ", decision_date="2022-12-09"))
+                    for i in range(12)))
+                winners = [r for r in replies if r["ok"]]
+                assert len(winners) == 1, replies
+                assert all(r["rule"] in {"RecipientCannotHoldSameAwardTwiceForPeriod",
+                                         "AwardIsDuplicateUnderDecision"}
+                           for r in replies if not r["ok"]), replies
+    granted = [e for e in await award_events(nc) if e["type"] == "AwardGranted"]
+    assert len(granted) == 3
+
+
+async def test_enrolment_then_grant_back_to_back_is_never_unknown(
+    settings: Settings, nc: Client
+) -> None:
+    async with running_service("roster", settings), running_service("awards", settings):
+        await setup_roster(nc)
+        for i in range(40):
+            await enroll(nc, f"m{i}")
+            reply = await request(nc, "cmd.awards.grant_award", grant(f"m{i}", f"g{i}"))
+            assert reply["ok"], (i, reply)
+            unit = await request(nc, "cmd.roster.register_unit", {
+                "command_id": f"cell-{i}", "unit_id": f"c{i}", "kind": "party_cell",
+                "name": f"Chi bộ {i}", "effective_on": "2022-01-01"})
+            assert unit["ok"], unit
+            reply = await request(nc, "cmd.awards.grant_award", grant(
+                f"c{i}", f"gc{i}", recipient_type="collective"))
+            assert reply["ok"], (i, reply)
+
+
+async def test_candidates_without_reporting_is_a_structured_unavailable_error(
+    settings: Settings, nc: Client
+) -> None:
+    async with running_service("awards", settings.with_(request_timeout=1.0)):
+        reply = await request(nc, "qry.awards.candidates", {"year": 2022})
+    assert reply["ok"] is False and reply["code"] == "unavailable"
+    assert reply["rule"] == "ParticipationMustBeAvailable"
