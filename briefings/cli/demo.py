@@ -16,7 +16,6 @@ from briefings.cli.client import (
     settings,
 )
 from briefings.demo.generator import DEFAULT_SEED, plan_year
-from briefings.demo.load import DemoLoadFailed, load_with_progress
 
 app = typer.Typer(help="The 2022 sample year (a deterministic, seeded generator).",
                   no_args_is_help=True)
@@ -42,6 +41,9 @@ def load(seed: int = SEED,
          quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
          as_json: bool = JSON) -> None:
     """Send the seeded year through the services (a re-run replays: nothing is duplicated)."""
+    # Imported here: briefings.demo.load uses briefings.cli.client, whose package imports us.
+    from briefings.demo.load import DemoLoadFailed, load_with_progress
+
     year = plan_year(seed)
     try:
         report = run(lambda: load_with_progress(year, settings(), concurrency,
