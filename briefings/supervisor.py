@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contracts.subjects import SERVICES
 from briefings.runtime.nats_server import NatsServer
 from briefings.runtime.settings import Settings
+from contracts.subjects import SERVICES
 
 EMBEDDED_PORT = 4322
 
@@ -43,16 +43,19 @@ class System:
         logs.mkdir(parents=True, exist_ok=True)
         if self.embedded_nats:
             host, port = _host_port(self.settings.nats_url)
-            self.nats = NatsServer(data / "nats", port=port, host=host,
-                                   log_file=logs / "nats-server.log").start()
+            self.nats = NatsServer(
+                data / "nats", port=port, host=host, log_file=logs / "nats-server.log"
+            ).start()
         for name in self.services:
             self.start_service(name, logs)
 
     def start_service(self, name: str, logs: Path) -> None:
-        out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        out = open(logs / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "briefings", "serve", name],
-            env=self.service_env(), stdout=out, stderr=out,
+            env=self.service_env(),
+            stdout=out,
+            stderr=out,
         )
 
     def stop(self, timeout: float = 15.0) -> None:

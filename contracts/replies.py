@@ -54,7 +54,9 @@ class CommandAccepted(BaseModel):
     aggregate_id: str
     version: int
     event_ids: list[UUID]
-    replayed: bool = Field(default=False, description="True when an earlier identical command answered")
+    replayed: bool = Field(
+        default=False, description="True when an earlier identical command answered"
+    )
     unchanged: bool = Field(default=False, description="True when the command changed nothing")
     message: str = ""
 
@@ -72,7 +74,9 @@ class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     command_id: str = Field(
-        min_length=1, max_length=128, description="Client-chosen; a repeat returns the first outcome"
+        min_length=1,
+        max_length=128,
+        description="Client-chosen; a repeat returns the first outcome",
     )
     actor: str = Field(default="unknown", min_length=1, max_length=200)
     correlation_id: str | None = Field(default=None, max_length=128)

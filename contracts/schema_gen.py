@@ -33,15 +33,23 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         "HealthReply.json": _schema(HealthReply),
     }
     for name, cls in sorted(registry.types().items()):
-        out[f"events/{name}.v{cls.schema_version}.json"] = _schema(cls, {
-            "x-event-type": name, "x-schema-version": cls.schema_version,
-            "x-aggregate-type": cls.aggregate_type,
-        })
+        out[f"events/{name}.v{cls.schema_version}.json"] = _schema(
+            cls,
+            {
+                "x-event-type": name,
+                "x-schema-version": cls.schema_version,
+                "x-aggregate-type": cls.aggregate_type,
+            },
+        )
     for context, module in CONTEXT_MODULES.items():
         for name, cmd in sorted(getattr(module, "COMMANDS", {}).items()):
-            out[f"commands/{context}.{name}.json"] = _schema(cmd, {"x-subject": f"cmd.{context}.{name}"})
+            out[f"commands/{context}.{name}.json"] = _schema(
+                cmd, {"x-subject": f"cmd.{context}.{name}"}
+            )
         for name, query in sorted(getattr(module, "QUERIES", {}).items()):
-            out[f"queries/{context}.{name}.json"] = _schema(query, {"x-subject": f"qry.{context}.{name}"})
+            out[f"queries/{context}.{name}.json"] = _schema(
+                query, {"x-subject": f"qry.{context}.{name}"}
+            )
     return out
 
 

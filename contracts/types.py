@@ -28,9 +28,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 """An aggregate id: one JetStream subject token (no dots, wildcards or spaces)."""
 
 ExternalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]

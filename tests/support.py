@@ -76,12 +76,16 @@ def postgres_schema(base_url: str) -> Iterator[str]:
         engine.dispose()
 
 
-def settings_for(nats_url: str, data_dir: Path, database_url: str | None = None, **extra: Any) -> Settings:
+def settings_for(
+    nats_url: str, data_dir: Path, database_url: str | None = None, **extra: Any
+) -> Settings:
     return Settings(nats_url=nats_url, data_dir=data_dir, database_url=database_url, **extra)
 
 
 @contextlib.asynccontextmanager
-async def running_service(name: str, settings: Settings, timeout: float = 20.0) -> AsyncIterator[ServiceHost]:
+async def running_service(
+    name: str, settings: Settings, timeout: float = 20.0
+) -> AsyncIterator[ServiceHost]:
     """A service in this process (fast); for crash tests use ``ServiceProcess``."""
     module = importlib.import_module(f"services.{name}.entrypoints.service")
     host: ServiceHost = module.build(settings)
@@ -112,12 +116,14 @@ class ServiceProcess:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "BRIEFINGS_NATS_URL": self.settings.nats_url,
-            "BRIEFINGS_DATA_DIR": str(self.settings.data_dir),
-            "BRIEFINGS_LOG_FORMAT": "json",
-            "BRIEFINGS_LOG_LEVEL": "info",
-        })
+        env.update(
+            {
+                "BRIEFINGS_NATS_URL": self.settings.nats_url,
+                "BRIEFINGS_DATA_DIR": str(self.settings.data_dir),
+                "BRIEFINGS_LOG_FORMAT": "json",
+                "BRIEFINGS_LOG_LEVEL": "info",
+            }
+        )
         if self.settings.database_url:
             env["BRIEFINGS_DATABASE_URL"] = self.settings.database_url
         if self.settings.nats_user:
@@ -126,9 +132,14 @@ class ServiceProcess:
         return env
 
     def start(self) -> ServiceProcess:
-        out = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "briefings", "serve", self.name],
-                                     env=self.env(), stdout=out, stderr=out, cwd=ROOT)
+        out = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "briefings", "serve", self.name],
+            env=self.env(),
+            stdout=out,
+            stderr=out,
+            cwd=ROOT,
+        )
         return self
 
     def terminate(self, timeout: float = 20) -> int:
@@ -160,7 +171,9 @@ async def wait_healthy(nc: Client, service: str, timeout: float = 30.0) -> dict[
     raise TimeoutError(f"{service} not healthy: {last}")
 
 
-async def request(nc: Client, subject: str, payload: dict[str, Any] | bytes, timeout: float = 10) -> dict[str, Any]:
+async def request(
+    nc: Client, subject: str, payload: dict[str, Any] | bytes, timeout: float = 10
+) -> dict[str, Any]:
     body = payload if isinstance(payload, bytes) else json.dumps(payload, default=str).encode()
     msg = await nc.request(subject, body, timeout=timeout)
     result: dict[str, Any] = json.loads(msg.data)

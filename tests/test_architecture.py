@@ -10,8 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_import_contracts_hold() -> None:
-    result = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -20,8 +24,12 @@ def test_the_linter_catches_a_violation(tmp_path: Path) -> None:
     bad = ROOT / "services" / "roster" / "_planted_violation.py"
     bad.write_text("import services.events  # noqa\n")
     try:
-        result = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
-                                cwd=ROOT, capture_output=True, text=True)
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
     finally:
         bad.unlink()
     assert result.returncode != 0

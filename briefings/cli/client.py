@@ -51,29 +51,44 @@ class Client_:
 
     async def __aenter__(self) -> Client_:
         try:
-            self.nc = await connect(self.settings, "briefings-cli", max_reconnect_attempts=2,
-                                    allow_reconnect=False)
+            self.nc = await connect(
+                self.settings, "briefings-cli", max_reconnect_attempts=2, allow_reconnect=False
+            )
         except Exception as exc:
-            raise RequestFailed({"code": "unavailable",
-                                 "message": f"cannot reach NATS at {self.settings.nats_url}: {exc}"}) from exc
+            raise RequestFailed(
+                {
+                    "code": "unavailable",
+                    "message": f"cannot reach NATS at {self.settings.nats_url}: {exc}",
+                }
+            ) from exc
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self.nc is not None:
             await self.nc.close()
 
-    async def request_raw(self, subject: str, body: bytes, timeout: float | None = None) -> dict[str, Any]:
+    async def request_raw(
+        self, subject: str, body: bytes, timeout: float | None = None
+    ) -> dict[str, Any]:
         assert self.nc is not None
         try:
-            msg = await self.nc.request(subject, body, timeout=timeout or self.settings.request_timeout)
+            msg = await self.nc.request(
+                subject, body, timeout=timeout or self.settings.request_timeout
+            )
         except NoRespondersError:
-            raise RequestFailed({"code": "unavailable", "message": f"no service answers {subject}"}) from None
+            raise RequestFailed(
+                {"code": "unavailable", "message": f"no service answers {subject}"}
+            ) from None
         except NatsTimeoutError:
-            raise RequestFailed({"code": "unavailable", "message": f"no reply on {subject} in time"}) from None
+            raise RequestFailed(
+                {"code": "unavailable", "message": f"no reply on {subject} in time"}
+            ) from None
         reply: dict[str, Any] = json.loads(msg.data)
         return reply
 
-    async def request(self, subject: str, payload: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    async def request(
+        self, subject: str, payload: dict[str, Any], timeout: float | None = None
+    ) -> dict[str, Any]:
         reply = await self.request_raw(subject, json.dumps(payload, default=str).encode(), timeout)
         if reply.get("ok") is False:
             raise RequestFailed(reply)

@@ -20,14 +20,14 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from briefings.runtime.domain import AggregateKind
+from briefings.runtime.eventstore import ConcurrencyConflict, EventStore, StoredEvent
+from briefings.runtime.statestore import SnapshotRow, StateStore
 from contracts.canonical import GENESIS_HASH
 from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.registry import registry
 from contracts.replies import Command, CommandAccepted
 from contracts.subjects import event_subject, parse_event_subject
-from briefings.runtime.domain import AggregateKind
-from briefings.runtime.eventstore import ConcurrencyConflict, EventStore, StoredEvent
-from briefings.runtime.statestore import SnapshotRow, StateStore
 
 S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=Command)
@@ -79,6 +79,8 @@ class Loaded(Generic[S]):
     last_seq: int
     last_hash: str
     existed: bool
+    caught_up: bool = False
+    """True when newer events than the snapshot were read: they may carry this command's id."""
 
     @property
     def exists(self) -> bool:
@@ -91,8 +93,9 @@ class AlreadyHandled(Exception):
         self.reply = reply
 
 
-def outcome_of(command_id: str, kind_type: str, aggregate_id: str, version: int,
-               event_ids: Sequence[str]) -> dict[str, Any]:
+def outcome_of(
+    command_id: str, kind_type: str, aggregate_id: str, version: int, event_ids: Sequence[str]
+) -> dict[str, Any]:
     return CommandAccepted(
         command_id=command_id,
         aggregate_type=kind_type,
@@ -109,20 +112,37 @@ StateHook = Callable[[Any, str, str, BaseModel | None], None]
 class Aggregates:
     """Loading and folding aggregates through snapshots; shared by the bus and the follower."""
 
-    def __init__(self, es: EventStore, store: StateStore, kinds: Sequence[AggregateKind[Any]],
-                 hooks: Sequence[StateHook] = ()) -> None:
+    def __init__(
+        self,
+        es: EventStore,
+        store: StateStore,
+        kinds: Sequence[AggregateKind[Any]],
+        hooks: Sequence[StateHook] = (),
+    ) -> None:
         self.es = es
         self.store = store
         self.kinds = {k.type: k for k in kinds}
         self.hooks = list(hooks)
+        # Parsed states by subject, valid for the sequence they were parsed at.
+        self._states: dict[str, tuple[int, Any]] = {}
 
     def kind(self, aggregate_type: str) -> AggregateKind[Any]:
         return self.kinds[aggregate_type]
 
-    def apply_stored(self, conn: Any, kind: AggregateKind[Any], aggregate_id: str,
-                     stored: Sequence[StoredEvent], snapshot: SnapshotRow | None) -> SnapshotRow:
+    def apply_stored(
+        self,
+        conn: Any,
+        kind: AggregateKind[Any],
+        aggregate_id: str,
+        stored: Sequence[StoredEvent],
+        snapshot: SnapshotRow | None,
+    ) -> SnapshotRow:
         """Fold ``stored`` (newer than ``snapshot``) into a new snapshot, within ``conn``."""
-        state = kind.state_type.model_validate_json(snapshot.state) if snapshot and snapshot.state != "null" else None
+        state = (
+            kind.state_type.model_validate_json(snapshot.state)
+            if snapshot and snapshot.state != "null"
+            else None
+        )
         version = snapshot.version if snapshot else 0
         last_seq = snapshot.last_seq if snapshot else 0
         last_hash = snapshot.last_hash if snapshot else GENESIS_HASH
@@ -135,18 +155,39 @@ class Aggregates:
             last_seq = event.sequence
             last_hash = envelope.hash()
             if envelope.command_id:
-                self.store.save_outcome(conn, envelope.command_id, outcome_of(
-                    envelope.command_id, kind.type, aggregate_id, version, [str(envelope.event_id)]))
+                self.store.save_outcome(
+                    conn,
+                    envelope.command_id,
+                    outcome_of(
+                        envelope.command_id,
+                        kind.type,
+                        aggregate_id,
+                        version,
+                        [str(envelope.event_id)],
+                    ),
+                )
         row = SnapshotRow(
             subject=event_subject(kind.context, kind.type, aggregate_id),
-            aggregate_type=kind.type, aggregate_id=aggregate_id, version=version,
-            last_seq=last_seq, last_hash=last_hash,
+            aggregate_type=kind.type,
+            aggregate_id=aggregate_id,
+            version=version,
+            last_seq=last_seq,
+            last_hash=last_hash,
             state=state.model_dump_json() if state is not None else "null",
         )
         self.store.save_snapshot(conn, row, existed=snapshot is not None)
         for hook in self.hooks:
             hook(conn, kind.type, aggregate_id, state)
         return row
+
+    def not_yet_applied(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
+        """The events no cached snapshot already covers (a follower's ``relevant``)."""
+        todo = []
+        for event in events:
+            cached = self.store.cached_snapshot(event.subject)
+            if cached is None or cached.last_seq < event.sequence:
+                todo.append(event)
+        return todo
 
     def apply_stream_batch(self, conn: Any, events: Sequence[StoredEvent]) -> None:
         """Bring snapshots up to date with events read from the stream (a follower's apply)."""
@@ -164,19 +205,70 @@ class Aggregates:
         subject = event_subject(kind.context, kind.type, aggregate_id)
         snapshot = self.store.snapshot(subject)
         current = await self.es.last_sequence(kind.stream, subject)
-        if snapshot is None or current != snapshot.last_seq:
+        caught_up = False
+        if current > (snapshot.last_seq if snapshot else 0):
             newer = await self.es.read_subject(
                 kind.stream, subject, after=snapshot.last_seq if snapshot else 0
             )
             if newer:
+                caught_up = True
                 with self.store.engine.begin() as conn:
                     fresh = self.store.snapshot(subject, conn)
                     snapshot = self.apply_stored(conn, kind, aggregate_id, newer, fresh)
         if snapshot is None:
             return Loaded(kind, aggregate_id, subject, None, 0, 0, GENESIS_HASH, existed=False)
-        state = kind.state_type.model_validate_json(snapshot.state) if snapshot.state != "null" else None
-        return Loaded(kind, aggregate_id, subject, state, snapshot.version, snapshot.last_seq,
-                      snapshot.last_hash, existed=True)
+        return Loaded(
+            kind,
+            aggregate_id,
+            subject,
+            self.state_of(kind, snapshot),
+            snapshot.version,
+            snapshot.last_seq,
+            snapshot.last_hash,
+            existed=True,
+            caught_up=caught_up,
+        )
+
+    def state_of(self, kind: AggregateKind[S], snapshot: SnapshotRow) -> S | None:
+        cached = self._states.get(snapshot.subject)
+        if cached is not None and cached[0] == snapshot.last_seq:
+            return cached[1]  # type: ignore[no-any-return]
+        state = (
+            kind.state_type.model_validate_json(snapshot.state)
+            if snapshot.state != "null"
+            else None
+        )
+        self._states[snapshot.subject] = (snapshot.last_seq, state)
+        if len(self._states) > StateStore.CACHE_SIZE:
+            self._states.pop(next(iter(self._states)))
+        return state
+
+    def save_state(
+        self,
+        conn: Any,
+        loaded: Loaded[S],
+        state: S | None,
+        version: int,
+        last_seq: int,
+        last_hash: str,
+        outcome: dict[str, Any] | None,
+    ) -> None:
+        """Persist a state the caller already folded (the bus's own write: nothing to re-read)."""
+        row = SnapshotRow(
+            subject=loaded.subject,
+            aggregate_type=loaded.kind.type,
+            aggregate_id=loaded.aggregate_id,
+            version=version,
+            last_seq=last_seq,
+            last_hash=last_hash,
+            state=state.model_dump_json() if state is not None else "null",
+        )
+        self.store.save_snapshot(conn, row, existed=loaded.existed)
+        self._states[loaded.subject] = (last_seq, state)
+        if outcome is not None:
+            self.store.save_outcome(conn, outcome["command_id"], outcome, known_new=True)
+        for hook in self.hooks:
+            hook(conn, loaded.kind.type, loaded.aggregate_id, state)
 
 
 @dataclass
@@ -187,20 +279,30 @@ class UnitOfWork:
 
     async def load(self, kind: AggregateKind[S], aggregate_id: str) -> Loaded[S]:
         loaded = await self.bus.aggregates.load(kind, aggregate_id)
-        known = self.bus.store.outcome(self.ctx.command.command_id)
-        if known is not None and not self.recorded:
-            raise AlreadyHandled(known)
+        if loaded.caught_up and not self.recorded:
+            known = self.bus.store.outcome(self.ctx.command.command_id)
+            if known is not None:
+                raise AlreadyHandled(known)
         return loaded
 
-    async def record(self, loaded: Loaded[S], events: Sequence[DomainEvent],
-                     occurred_at: datetime | None = None, message: str = "") -> CommandAccepted:
+    async def record(
+        self,
+        loaded: Loaded[S],
+        events: Sequence[DomainEvent],
+        occurred_at: datetime | None = None,
+        message: str = "",
+    ) -> CommandAccepted:
         """Append ``events`` to ``loaded``'s subject and bring the snapshot up to date."""
         command = self.ctx.command
         if not events:
             return CommandAccepted(
-                command_id=command.command_id, aggregate_type=loaded.kind.type,
-                aggregate_id=loaded.aggregate_id, version=loaded.version, event_ids=[],
-                unchanged=True, message=message or "nothing to change",
+                command_id=command.command_id,
+                aggregate_type=loaded.kind.type,
+                aggregate_id=loaded.aggregate_id,
+                version=loaded.version,
+                event_ids=[],
+                unchanged=True,
+                message=message or "nothing to change",
             )
         when = command.occurred_at or occurred_at or self.ctx.now
         envelopes: list[EventEnvelope] = []
@@ -229,20 +331,34 @@ class UnitOfWork:
         )
         if self.bus.fault == FAULT_CRASH_AFTER_APPEND:
             os._exit(137)  # the crash test: appended, no snapshot, no outcome, no reply
-        stored = [
-            StoredEvent(loaded.kind.stream, seq, loaded.subject, env.to_canonical(), str(env.event_id))
-            for seq, env in zip(sequences, envelopes, strict=True)
-        ]
-        store = self.bus.store
-        with store.engine.begin() as conn:
-            snapshot = store.snapshot(loaded.subject, conn)
-            self.bus.aggregates.apply_stored(conn, loaded.kind, loaded.aggregate_id, stored, snapshot)
+        state = loaded.kind.fold(loaded.state, list(events))
         reply = CommandAccepted(
-            command_id=command.command_id, aggregate_type=loaded.kind.type,
-            aggregate_id=loaded.aggregate_id, version=envelopes[-1].aggregate_version,
-            event_ids=[e.event_id for e in envelopes], message=message,
+            command_id=command.command_id,
+            aggregate_type=loaded.kind.type,
+            aggregate_id=loaded.aggregate_id,
+            version=envelopes[-1].aggregate_version,
+            event_ids=[e.event_id for e in envelopes],
+            message=message,
         )
-        self.recorded.append(reply.model_dump(mode="json"))
+        outcome = reply.model_dump(mode="json")
+        with self.bus.store.engine.begin() as conn:
+            current = self.bus.store.snapshot(loaded.subject, conn)
+            # The service's own follower may have applied this very event while the append's
+            # ack was on its way; then the snapshot and the outcome are saved already.
+            if current is None or current.last_seq < sequences[-1]:
+                loaded.existed = current is not None
+                self.bus.aggregates.save_state(
+                    conn,
+                    loaded,
+                    state,
+                    envelopes[-1].aggregate_version,
+                    sequences[-1],
+                    prev_hash,
+                    None if self.recorded else outcome,
+                )
+                if self.recorded:  # a second aggregate for the same command: merge outcomes
+                    self.bus.store.save_outcome(conn, command.command_id, outcome)
+        self.recorded.append(outcome)
         return reply
 
 
@@ -250,8 +366,13 @@ Handler = Callable[[Any, CommandContext, UnitOfWork], Awaitable[CommandAccepted]
 
 
 class CommandBus:
-    def __init__(self, es: EventStore, store: StateStore, aggregates: Aggregates,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        es: EventStore,
+        store: StateStore,
+        aggregates: Aggregates,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.es = es
         self.store = store
         self.aggregates = aggregates

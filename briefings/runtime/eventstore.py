@@ -114,8 +114,12 @@ class EventStore:
             return None
         headers = msg.headers or {}
         return StoredEvent(
-            stream, int(msg.seq or 0), msg.subject or subject, msg.data or b"",
-            headers.get("Nats-Msg-Id"), msg.time,
+            stream,
+            int(msg.seq or 0),
+            msg.subject or subject,
+            msg.data or b"",
+            headers.get("Nats-Msg-Id"),
+            msg.time,
         )
 
     async def read_subject(
@@ -191,7 +195,7 @@ class EventStore:
                 if landed is not None:
                     return landed
                 raise ConcurrencyConflict(subject, expected, str(exc.description)) from exc
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 landed = await self._landed(stream, subject, msg_id)
                 if landed is not None:
                     return landed
@@ -203,7 +207,7 @@ class EventStore:
     async def _landed(self, stream: str, subject: str, msg_id: str) -> int | None:
         try:
             last = await self.last_event(stream, subject)
-        except (NatsTimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, NatsTimeoutError):
             return None
         if last is not None and last.msg_id == msg_id:
             return last.sequence
@@ -248,8 +252,12 @@ class EventStore:
                 if seq > end:
                     return
                 yield StoredEvent(
-                    stream, seq, msg.subject, msg.data,
-                    (msg.headers or {}).get("Nats-Msg-Id"), meta.timestamp,
+                    stream,
+                    seq,
+                    msg.subject,
+                    msg.data,
+                    (msg.headers or {}).get("Nats-Msg-Id"),
+                    meta.timestamp,
                 )
                 if seq >= end:
                     return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,7 +16,12 @@ from briefings.runtime.logging import get_logger
 from briefings.runtime.statestore import StateStore
 
 ApplyBatch = Callable[[Any, Sequence[StoredEvent]], None]
-"""``(connection, events)``: apply events (all newer than the stored position) in the transaction."""
+"""``(connection, events)``: apply events newer than the stored position, in the transaction."""
+
+Relevant = Callable[[Sequence[StoredEvent]], list[StoredEvent]]
+"""Which of a batch's events still need applying (e.g. not already in a cached snapshot)."""
+
+POSITION_FLUSH_SECONDS = 1.0
 
 log = get_logger(__name__)
 
@@ -27,9 +33,20 @@ class StreamFollower:
     exactly once on at-least-once delivery.
     """
 
-    def __init__(self, es: EventStore, store: StateStore, stream: str, name: str,
-                 apply: ApplyBatch, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        es: EventStore,
+        store: StateStore,
+        stream: str,
+        name: str,
+        apply: ApplyBatch,
+        batch_size: int = 500,
+        relevant: Relevant | None = None,
+    ) -> None:
         self.es = es
+        self.relevant = relevant
+        self._stored_position = 0
+        self._flushed_at = 0.0
         self.store = store
         self.stream = stream
         self.name = name
@@ -62,6 +79,9 @@ class StreamFollower:
         )
 
     async def stop(self) -> None:
+        if self.position > self._stored_position:
+            with contextlib.suppress(Exception), self.store.engine.begin() as conn:
+                self.store.save_position(conn, self.name, self.position)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -97,20 +117,36 @@ class StreamFollower:
             seq = msg.metadata.sequence.stream
             if seq <= self.position:
                 continue
-            events.append(StoredEvent(self.stream, seq, msg.subject, msg.data,
-                                      (msg.headers or {}).get("Nats-Msg-Id"),
-                                      msg.metadata.timestamp))
+            events.append(
+                StoredEvent(
+                    self.stream,
+                    seq,
+                    msg.subject,
+                    msg.data,
+                    (msg.headers or {}).get("Nats-Msg-Id"),
+                    msg.metadata.timestamp,
+                )
+            )
         if not events:
             return
-        with self.store.engine.begin() as conn:
-            self.apply(conn, events)
-            self.store.save_position(conn, self.name, events[-1].sequence)
+        todo = self.relevant(events) if self.relevant is not None else events
+        now = time.monotonic()
+        if todo or now - self._flushed_at >= POSITION_FLUSH_SECONDS:
+            with self.store.engine.begin() as conn:
+                if todo:
+                    self.apply(conn, todo)
+                self.store.save_position(conn, self.name, events[-1].sequence)
+            self._flushed_at = now
+            self._stored_position = events[-1].sequence
+        # else: nothing to write; the position is stored at the next write or flush, and a
+        # restart from an older position re-reads events that are then skipped.
         async with self._advanced:
             self.position = events[-1].sequence
             self._advanced.notify_all()
 
     async def wait_for(self, sequence: int, timeout: float = 5.0) -> bool:
         """Wait until everything up to ``sequence`` is applied; False on timeout."""
+
         async def reached() -> None:
             async with self._advanced:
                 await self._advanced.wait_for(lambda: self.position >= sequence)

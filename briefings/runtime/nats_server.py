@@ -70,7 +70,7 @@ class NatsServer:
 
     def start(self, timeout: float = 10.0) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         env = {**os.environ, **(self.env or {})}
         self.process = subprocess.Popen(self.command(), stdout=out, stderr=out, env=env)
         try:

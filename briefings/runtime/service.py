@@ -23,6 +23,12 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from pydantic import BaseModel, ValidationError
 
+from briefings.runtime.commands import CommandBus, Handler
+from briefings.runtime.connection import connect, connect_options
+from briefings.runtime.domain import DomainError
+from briefings.runtime.eventstore import ConcurrencyConflict, EventStore
+from briefings.runtime.logging import get_logger
+from briefings.runtime.settings import Settings
 from contracts.replies import (
     Command,
     CommandAccepted,
@@ -34,12 +40,6 @@ from contracts.replies import (
     QueryResult,
 )
 from contracts.subjects import command_subject, health_subject, query_subject
-from briefings.runtime.commands import CommandBus, Handler
-from briefings.runtime.connection import connect, connect_options
-from briefings.runtime.domain import DomainError
-from briefings.runtime.eventstore import ConcurrencyConflict, EventStore
-from briefings.runtime.logging import get_logger
-from briefings.runtime.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 QueryFn = Callable[[Any], Awaitable[Any]]
@@ -57,13 +57,20 @@ def validation_error(exc: ValidationError) -> ErrorReply:
         )
         for err in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
-    return ErrorReply(code=ErrorCode.VALIDATION_FAILED,
-                      message=f"{len(details)} field(s) failed validation", details=details)
+    return ErrorReply(
+        code=ErrorCode.VALIDATION_FAILED,
+        message=f"{len(details)} field(s) failed validation",
+        details=details,
+    )
 
 
 def domain_error(exc: DomainError) -> ErrorReply:
-    return ErrorReply(code=exc.code, message=exc.message, rule=exc.rule,
-                      context={k: _jsonable(v) for k, v in exc.context.items()})
+    return ErrorReply(
+        code=exc.code,
+        message=exc.message,
+        rule=exc.rule,
+        context={k: _jsonable(v) for k, v in exc.context.items()},
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -78,8 +85,10 @@ def _jsonable(value: Any) -> Any:
 
 def parse_request(model: type[M], body: bytes) -> M | ErrorReply:
     if len(body) > MAX_REQUEST_BYTES:
-        return ErrorReply(code=ErrorCode.VALIDATION_FAILED,
-                          message=f"request of {len(body)} bytes exceeds {MAX_REQUEST_BYTES}")
+        return ErrorReply(
+            code=ErrorCode.VALIDATION_FAILED,
+            message=f"request of {len(body)} bytes exceeds {MAX_REQUEST_BYTES}",
+        )
     try:
         return model.model_validate_json(body or b"{}")
     except ValidationError as exc:
@@ -98,8 +107,11 @@ class ServiceHost:
     def __init__(self, name: str, settings: Settings) -> None:
         self.name = name
         self.settings = settings
-        options = {k: v for k, v in connect_options(settings, f"{name}-rpc").items()
-                   if k not in {"max_reconnect_attempts", "user", "password"}}
+        options = {
+            k: v
+            for k, v in connect_options(settings, f"{name}-rpc").items()
+            if k not in {"max_reconnect_attempts", "user", "password"}
+        }
         if settings.nats_user and not settings.nats_creds:
             # NatsBroker takes user/password only as a security object.
             options["security"] = NatsUserPassword(settings.nats_user, settings.nats_password or "")
@@ -122,8 +134,12 @@ class ServiceHost:
         self._stop = asyncio.Event()
         self.handled = 0
         self.failed = 0
-        self.broker.subscriber(health_subject(name), decoder=_raw, title=f"{name} health",
-                               description="Health request; replies HealthReply")(self._health)
+        self.broker.subscriber(
+            health_subject(name),
+            decoder=_raw,
+            title=f"{name} health",
+            description="Health request; replies HealthReply",
+        )(self._health)
 
     # ----------------------------------------------------------- registration
 
@@ -133,8 +149,10 @@ class ServiceHost:
 
         handle.__name__ = f"cmd_{name}"
         self.broker.subscriber(
-            command_subject(context, name), queue=f"{self.name}-workers",
-            max_workers=self.settings.service_concurrency, decoder=_raw,
+            command_subject(context, name),
+            queue=f"{self.name}-workers",
+            max_workers=self.settings.service_concurrency,
+            decoder=_raw,
             title=f"{context} command {name}",
             description=f"Command {model.__name__}; replies CommandAccepted or ErrorReply",
         )(handle)
@@ -145,8 +163,10 @@ class ServiceHost:
 
         handle.__name__ = f"qry_{name}"
         self.broker.subscriber(
-            query_subject(service, name), queue=f"{self.name}-workers",
-            max_workers=self.settings.service_concurrency, decoder=_raw,
+            query_subject(service, name),
+            queue=f"{self.name}-workers",
+            max_workers=self.settings.service_concurrency,
+            decoder=_raw,
             title=f"{service} query {name}",
             description=f"Query {model.__name__}; replies QueryResult or ErrorReply",
         )(handle)
@@ -156,7 +176,8 @@ class ServiceHost:
     def _bind(self, msg: NatsMessage, kind: str) -> None:
         headers = msg.headers or {}
         structlog.contextvars.bind_contextvars(
-            subject=msg.raw_message.subject, kind=kind,
+            subject=msg.raw_message.subject,
+            kind=kind,
             correlation_id=headers.get("correlation_id") or msg.correlation_id,
         )
 
@@ -167,12 +188,14 @@ class ServiceHost:
             if isinstance(parsed, ErrorReply):
                 return self._error(parsed)
             structlog.contextvars.bind_contextvars(
-                command_id=parsed.command_id, causation_id=parsed.command_id,
+                command_id=parsed.command_id,
+                causation_id=parsed.command_id,
                 correlation_id=parsed.correlation_id or parsed.command_id,
             )
             if not self.ready or self.bus is None:
-                return self._error(ErrorReply(code=ErrorCode.UNAVAILABLE,
-                                              message=f"{self.name} is starting"))
+                return self._error(
+                    ErrorReply(code=ErrorCode.UNAVAILABLE, message=f"{self.name} is starting")
+                )
             try:
                 reply: CommandAccepted = await self.bus.handle(parsed, handler)
             except DomainError as exc:
@@ -187,10 +210,13 @@ class ServiceHost:
         except Exception as exc:
             self.failed += 1
             log.exception("command failed")
-            return self._error(ErrorReply(code=ErrorCode.INTERNAL, message=f"internal error: {type(exc).__name__}"))
+            return self._error(
+                ErrorReply(code=ErrorCode.INTERNAL, message=f"internal error: {type(exc).__name__}")
+            )
         finally:
             structlog.contextvars.unbind_contextvars(
-                "subject", "kind", "correlation_id", "command_id", "causation_id")
+                "subject", "kind", "correlation_id", "command_id", "causation_id"
+            )
 
     async def _run_query(self, model: type[Query], msg: NatsMessage, fn: QueryFn) -> bytes:
         self._bind(msg, "query")
@@ -207,7 +233,9 @@ class ServiceHost:
         except Exception as exc:
             self.failed += 1
             log.exception("query failed")
-            return self._error(ErrorReply(code=ErrorCode.INTERNAL, message=f"internal error: {type(exc).__name__}"))
+            return self._error(
+                ErrorReply(code=ErrorCode.INTERNAL, message=f"internal error: {type(exc).__name__}")
+            )
         finally:
             structlog.contextvars.unbind_contextvars("subject", "kind", "correlation_id")
 
@@ -218,7 +246,8 @@ class ServiceHost:
     async def _health(self, msg: NatsMessage) -> bytes:
         detail: dict[str, Any] = {
             "uptime_s": round(time.monotonic() - self.started_at, 1),
-            "handled": self.handled, "failed": self.failed,
+            "handled": self.handled,
+            "failed": self.failed,
         }
         healthy = self.ready and self.nc is not None and self.nc.is_connected
         if self.health_detail is not None:
@@ -229,8 +258,12 @@ class ServiceHost:
             except Exception as exc:
                 healthy = False
                 detail["error"] = str(exc)
-        reply = HealthReply(service=self.name, healthy=healthy,
-                            nats_connected=bool(self.nc and self.nc.is_connected), detail=detail)
+        reply = HealthReply(
+            service=self.name,
+            healthy=healthy,
+            nats_connected=bool(self.nc and self.nc.is_connected),
+            detail=detail,
+        )
         return reply.model_dump_json().encode()
 
     # ------------------------------------------------------------- lifecycle
@@ -240,11 +273,19 @@ class ServiceHost:
         delay = 0.25
         while True:
             try:
-                self.nc = await connect(self.settings, f"{self.name}-store")
+                # nats-py never gives up a first connect when max_reconnect_attempts < 0, so
+                # bound this attempt and reconnect forever only once connected.
+                self.nc = await connect(
+                    self.settings, f"{self.name}-store", max_reconnect_attempts=1
+                )
+                self.nc.options["max_reconnect_attempts"] = -1
                 break
             except Exception as exc:
-                log.warning("nats unavailable, retrying", error=str(exc) or type(exc).__name__,
-                            retry_in_s=delay)
+                log.warning(
+                    "nats unavailable, retrying",
+                    error=str(exc) or type(exc).__name__,
+                    retry_in_s=delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.es = EventStore(self.nc)
@@ -287,6 +328,7 @@ class ServiceHost:
         self._stop.set()
 
     def asyncapi(self) -> dict[str, Any]:
-        app = FastStream(self.broker, specification=AsyncAPI(title=f"briefings {self.name}",
-                                                             version="0.1.0"))
+        app = FastStream(
+            self.broker, specification=AsyncAPI(title=f"briefings {self.name}", version="0.1.0")
+        )
         return app.schema.to_specification().to_jsonable()  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ writes) and by a stream follower (everything else); the stream stays the truth.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,8 @@ def state_tables(prefix: str) -> StateTables:
     return StateTables(
         md,
         Table(
-            f"{prefix}_snapshots", md,
+            f"{prefix}_snapshots",
+            md,
             Column("subject", String(200), primary_key=True),
             Column("aggregate_type", String(64), nullable=False, index=True),
             Column("aggregate_id", String(64), nullable=False),
@@ -51,12 +53,14 @@ def state_tables(prefix: str) -> StateTables:
             Column("state", Text, nullable=False),
         ),
         Table(
-            f"{prefix}_command_outcomes", md,
+            f"{prefix}_command_outcomes",
+            md,
             Column("command_id", String(128), primary_key=True),
             Column("reply", Text, nullable=False),
         ),
         Table(
-            f"{prefix}_stream_positions", md,
+            f"{prefix}_stream_positions",
+            md,
             Column("name", String(128), primary_key=True),
             Column("last_seq", Integer, nullable=False),
         ),
@@ -75,15 +79,37 @@ class SnapshotRow:
 
 
 class StateStore:
-    def __init__(self, engine: Engine, prefix: str,
-                 extra_metadata: Iterable[MetaData] = ()) -> None:
+    """SQL rows with an in-memory cache of recent snapshots and outcomes.
+
+    The cache may run ahead of a rolled-back transaction, never behind the stream: every
+    cached snapshot describes events that are in the stream, and loads still compare its
+    sequence with the subject's last one.
+    """
+
+    CACHE_SIZE = 50_000
+
+    def __init__(
+        self, engine: Engine, prefix: str, extra_metadata: Iterable[MetaData] = ()
+    ) -> None:
         self.engine = engine
         self.tables = state_tables(prefix)
         self.tables.metadata.create_all(engine)
         for md in extra_metadata:
             md.create_all(engine)
+        self._snapshots: OrderedDict[str, SnapshotRow] = OrderedDict()
+        self._outcomes: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    @classmethod
+    def _remember(cls, cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        if len(cache) > cls.CACHE_SIZE:
+            cache.popitem(last=False)
 
     def snapshot(self, subject: str, conn: Connection | None = None) -> SnapshotRow | None:
+        cached = self._snapshots.get(subject)
+        if cached is not None:
+            return cached
         snapshots = self.tables.snapshots
         query = select(snapshots).where(snapshots.c.subject == subject)
         if conn is None:
@@ -91,31 +117,63 @@ class StateStore:
                 row = c.execute(query).first()
         else:
             row = conn.execute(query).first()
-        return SnapshotRow(**row._mapping) if row else None
+        if row is None:
+            return None
+        found = SnapshotRow(**row._mapping)
+        self._remember(self._snapshots, subject, found)
+        return found
+
+    def cached_snapshot(self, subject: str) -> SnapshotRow | None:
+        return self._snapshots.get(subject)
 
     def save_snapshot(self, conn: Connection, row: SnapshotRow, existed: bool) -> None:
         snapshots = self.tables.snapshots
         values = {k: getattr(row, k) for k in SnapshotRow.__slots__}
+        done = 0
         if existed:
-            conn.execute(update(snapshots).where(snapshots.c.subject == row.subject).values(values))
-        else:
+            done = conn.execute(
+                update(snapshots).where(snapshots.c.subject == row.subject).values(values)
+            ).rowcount
+        if not done:
             conn.execute(insert(snapshots).values(values))
+        self._remember(self._snapshots, row.subject, row)
+
+    def forget_cache(self) -> None:
+        self._snapshots.clear()
+        self._outcomes.clear()
 
     def outcome(self, command_id: str) -> dict[str, Any] | None:
+        cached = self._outcomes.get(command_id)
+        if cached is not None:
+            return cached
         command_outcomes = self.tables.outcomes
         with self.engine.connect() as conn:
             value = conn.execute(
                 select(command_outcomes.c.reply).where(command_outcomes.c.command_id == command_id)
             ).scalar()
-        return json.loads(value) if value else None
+        if not value:
+            return None
+        reply: dict[str, Any] = json.loads(value)
+        self._remember(self._outcomes, command_id, reply)
+        return reply
 
-    def save_outcome(self, conn: Connection, command_id: str, reply: dict[str, Any]) -> None:
+    def save_outcome(
+        self, conn: Connection, command_id: str, reply: dict[str, Any], known_new: bool = False
+    ) -> None:
+        """Record what ``command_id`` did; ``known_new`` skips the look-up (the bus checked)."""
         command_outcomes = self.tables.outcomes
-        existing = conn.execute(
-            select(command_outcomes.c.reply).where(command_outcomes.c.command_id == command_id)
-        ).scalar()
+        self._outcomes.pop(command_id, None)
+        existing = (
+            None
+            if known_new
+            else conn.execute(
+                select(command_outcomes.c.reply).where(command_outcomes.c.command_id == command_id)
+            ).scalar()
+        )
         if existing is None:
-            conn.execute(insert(command_outcomes).values(command_id=command_id, reply=json.dumps(reply)))
+            conn.execute(
+                insert(command_outcomes).values(command_id=command_id, reply=json.dumps(reply))
+            )
             return
         # A command that wrote several events: the outcome names all of them.
         merged = json.loads(existing)

@@ -15,11 +15,18 @@ from contracts.envelope import EventEnvelope, hash_of_stored
 
 def envelope(**changes: object) -> EventEnvelope:
     base = dict(
-        event_id=uuid.UUID("00000000-0000-4000-8000-000000000001"), type="MemberEnrolled",
-        schema_version=1, aggregate_type="member", aggregate_id="m1", aggregate_version=1,
+        event_id=uuid.UUID("00000000-0000-4000-8000-000000000001"),
+        type="MemberEnrolled",
+        schema_version=1,
+        aggregate_type="member",
+        aggregate_id="m1",
+        aggregate_version=1,
         occurred_at=datetime(2022, 12, 9, 8, 0, tzinfo=timezone(timedelta(hours=7))),
         recorded_at=datetime(2022, 12, 9, 1, 0, 0, 5, tzinfo=UTC),
-        correlation_id="c", causation_id="c", command_id="c", actor="clerk",
+        correlation_id="c",
+        causation_id="c",
+        command_id="c",
+        actor="clerk",
         payload={"full_name": "Nguyễn Quán Phú", "note": 'a "quote"\n'},
     )
     base.update(changes)
@@ -27,7 +34,9 @@ def envelope(**changes: object) -> EventEnvelope:
 
 
 def test_canonical_form_is_sorted_compact_utf8() -> None:
-    assert canonical_json({"b": 1, "a": ["é", None, True]}) == '{"a":["é",null,true],"b":1}'.encode()
+    assert (
+        canonical_json({"b": 1, "a": ["é", None, True]}) == '{"a":["é",null,true],"b":1}'.encode()
+    )
 
 
 def test_floats_have_no_canonical_form() -> None:

@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 
 from nats.aio.client import Client
 
+from briefings.runtime.eventstore import EventStore
 from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.registry import EventRegistry, NewerSchemaVersion
 from contracts.subjects import StreamSpec
-from briefings.runtime.eventstore import EventStore
 
 
 class ConferenceHeldV2(DomainEvent):
@@ -39,9 +39,17 @@ def v2_registry() -> EventRegistry:
 def stored_v1(version: int = 1) -> EventEnvelope:
     now = datetime(2022, 3, 1, tzinfo=UTC)
     return EventEnvelope(
-        event_id=uuid.uuid4(), type="ConferenceHeldX", schema_version=version,
-        aggregate_type="conference", aggregate_id="c1", aggregate_version=1, occurred_at=now,
-        recorded_at=now, correlation_id="x", causation_id="x", actor="test",
+        event_id=uuid.uuid4(),
+        type="ConferenceHeldX",
+        schema_version=version,
+        aggregate_type="conference",
+        aggregate_id="c1",
+        aggregate_version=1,
+        occurred_at=now,
+        recorded_at=now,
+        correlation_id="x",
+        causation_id="x",
+        actor="test",
         payload={"title": "Thông tin thời sự tháng 3", "presenter": "Nguyễn Quán Phú"},
     )
 
