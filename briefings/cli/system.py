@@ -1,0 +1,195 @@
+"""Running the system: ``serve``, ``up``, ``status``."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import typer
+
+from briefings.cli.client import Client_, RequestFailed, console, print_json, print_table, settings
+from briefings.runtime.logging import configure_logging
+from contracts.replies import HealthReply
+from contracts.subjects import SERVICES, health_subject
+
+SERVICE_MODULES = {name: f"services.{name}.entrypoints.service" for name in SERVICES}
+
+
+def serve(service: str = typer.Argument(..., help="roster, events, awards or reporting")) -> None:
+    """Run one service in the foreground until SIGTERM."""
+    if service not in SERVICE_MODULES:
+        raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+    s = settings()
+    configure_logging(s.log_level, s.log_format, service)
+    module = importlib.import_module(SERVICE_MODULES[service])
+    asyncio.run(module.run(s))
+
+
+async def gather_health(timeout: float = 2.0) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        async with Client_() as client:
+
+            async def one(name: str) -> None:
+                try:
+                    reply = await client.request_raw(health_subject(name), b"{}", timeout)
+                    results[name] = HealthReply.model_validate(reply).model_dump()
+                except RequestFailed as exc:
+                    results[name] = {
+                        "service": name,
+                        "healthy": False,
+                        "nats_connected": True,
+                        "detail": {"error": exc.reply.get("message")},
+                    }
+
+            await asyncio.gather(*(one(n) for n in SERVICES))
+    except RequestFailed as exc:
+        for name in SERVICES:
+            results[name] = {
+                "service": name,
+                "healthy": False,
+                "nats_connected": False,
+                "detail": {"error": exc.reply.get("message")},
+            }
+    return results
+
+
+def all_healthy() -> bool:
+    results = asyncio.run(gather_health(1.0))
+    return all(r["healthy"] for r in results.values())
+
+
+def status(
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    wait: float = typer.Option(0.0, help="wait up to this many seconds for health"),
+) -> None:
+    """Each service's health and lag; exit code 0 only when all are healthy."""
+    deadline = time.monotonic() + wait
+    while True:
+        results = asyncio.run(gather_health())
+        healthy = all(r["healthy"] for r in results.values())
+        if healthy or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    if as_json:
+        print_json({"healthy": healthy, "services": results})
+    else:
+        rows = []
+        for name, r in results.items():
+            detail = dict(r.get("detail") or {})
+            lag = detail.pop("lag", None)
+            rows.append(
+                {
+                    "service": name,
+                    "healthy": "yes" if r["healthy"] else "NO",
+                    "lag": json.dumps(lag) if lag else "",
+                    "detail": json.dumps(detail, ensure_ascii=False)[:120],
+                }
+            )
+        print_table(rows, ["service", "healthy", "lag", "detail"], title="briefings status")
+    raise typer.Exit(0 if healthy else 1)
+
+
+def up(
+    demo: bool = typer.Option(
+        False, "--demo", help="load the 2022 sample year when the store is empty, print its summary"
+    ),
+    detach_after_demo: bool = typer.Option(
+        False, "--exit-after-demo", help="stop after printing the summary"
+    ),
+) -> None:
+    """Start nats-server (embedded) and the four services; Ctrl-C or SIGTERM stops them all."""
+    from briefings.supervisor import System
+
+    s = settings()
+    embedded = not os.environ.get("BRIEFINGS_NATS_URL")
+    system = System(s, embedded_nats=embedded)
+    stop = {"now": False}
+
+    def on_signal(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    console.print(
+        f"starting: nats {'(embedded) ' if embedded else ''}{s.nats_url}, data in {s.data_dir.resolve()}"
+    )
+    system.start()
+    try:
+        if not system.wait_healthy(all_healthy, 90):
+            console.print(
+                f"[red]services did not become healthy[/] (dead: {system.dead()}); logs in {s.data_dir / 'logs'}"
+            )
+            raise typer.Exit(1)
+        console.print("[green]all services healthy[/]")
+        if demo:
+            from briefings.demo.run import show_demo
+
+            show_demo(s)
+            if detach_after_demo:
+                return
+        console.print("running; Ctrl-C to stop")
+        while not stop["now"]:
+            dead = system.dead()
+            if dead:
+                console.print(f"[red]service(s) exited: {dead}[/]")
+                raise typer.Exit(1)
+            time.sleep(0.5)
+    finally:
+        console.print("stopping…")
+        system.stop()
+        console.print("stopped")
+
+
+def asyncapi_documents() -> dict[str, dict[str, Any]]:
+    """FastStream's AsyncAPI document of each service (built with throwaway settings)."""
+    import tempfile
+    from pathlib import Path
+
+    from briefings.runtime.settings import Settings
+
+    docs: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, module_name in SERVICE_MODULES.items():
+            module = importlib.import_module(module_name)
+            host = module.build(Settings(data_dir=Path(tmp)))
+            docs[name] = host.asyncapi()
+    return docs
+
+
+def schemas(
+    check: bool = typer.Option(False, "--check", help="exit 1 if the files are stale"),
+) -> None:
+    """Write contracts/schemas (JSON Schema of every contract) and contracts/asyncapi."""
+    from pathlib import Path
+
+    from contracts import schema_gen
+
+    asyncapi_dir = Path(schema_gen.__file__).parent / "asyncapi"
+    documents = {f"{n}.json": schema_gen.render(d) for n, d in asyncapi_documents().items()}
+    if check:
+        problems = schema_gen.differences()
+        for name, text in documents.items():
+            path = asyncapi_dir / name
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                problems.append(f"out of date asyncapi/{name}")
+        for p in problems:
+            console.print(p)
+        raise typer.Exit(1 if problems else 0)
+    written = schema_gen.write()
+    asyncapi_dir.mkdir(exist_ok=True)
+    for name, text in documents.items():
+        (asyncapi_dir / name).write_text(text, encoding="utf-8")
+    console.print(f"wrote {len(written)} JSON Schemas and {len(documents)} AsyncAPI documents")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(up)
+    app.command()(status)
+    app.command()(schemas)
