@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel
@@ -50,7 +52,7 @@ units = Table(
 
 
 def name_key(name: str) -> str:
-    return " ".join(name.casefold().split())
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
 
 
 def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str,
@@ -71,26 +73,48 @@ def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str,
 
 
 class RosterViews:
-    def __init__(self, engine: Engine) -> None:
+    """Reads of the roster's own projection. Each row is the aggregate's state plus its
+    ``version`` (from the snapshot table), so clients can tell which state they saw."""
+
+    def __init__(self, engine: Engine, snapshots: Table | None = None) -> None:
         self.engine = engine
+        self.snapshots = snapshots
 
     def _rows(self, query: Any) -> list[dict[str, Any]]:
-        import json
-
         with self.engine.connect() as conn:
-            return [json.loads(r.state) for r in conn.execute(query)]
+            rows = []
+            for r in conn.execute(query):
+                row = json.loads(r.state)
+                if "version" in r._fields:
+                    row["version"] = r.version
+                rows.append(row)
+            return rows
+
+    def _select(self, table: Table, id_column: Any, aggregate_type: str) -> Any:
+        if self.snapshots is None:
+            return select(table.c.state)
+        snaps = self.snapshots
+        joined = table.outerjoin(snaps, (snaps.c.aggregate_type == aggregate_type)
+                                 & (snaps.c.aggregate_id == id_column))
+        return select(table.c.state, snaps.c.version).select_from(joined)
+
+    def _member_select(self) -> Any:
+        return self._select(members, members.c.member_id, "member")
+
+    def _unit_select(self) -> Any:
+        return self._select(units, units.c.unit_id, "unit")
 
     def member(self, member_id: str) -> dict[str, Any] | None:
-        rows = self._rows(select(members.c.state).where(members.c.member_id == member_id))
+        rows = self._rows(self._member_select().where(members.c.member_id == member_id))
         return rows[0] if rows else None
 
     def unit(self, unit_id: str) -> dict[str, Any] | None:
-        rows = self._rows(select(units.c.state).where(units.c.unit_id == unit_id))
+        rows = self._rows(self._unit_select().where(units.c.unit_id == unit_id))
         return rows[0] if rows else None
 
     def members(self, unit_id: str | None = None,
                 include_retired: bool = False) -> list[dict[str, Any]]:
-        query = select(members.c.state).order_by(members.c.name_key, members.c.member_id)
+        query = self._member_select().order_by(members.c.name_key, members.c.member_id)
         if unit_id is not None:
             query = query.where(members.c.unit_id == unit_id)
         if not include_retired:
@@ -104,13 +128,13 @@ class RosterViews:
                                                   members.c.active.is_(True)))]
 
     def units(self, include_dissolved: bool = False) -> list[dict[str, Any]]:
-        query = select(units.c.state).order_by(units.c.name)
+        query = self._unit_select().order_by(units.c.name)
         if not include_dissolved:
             query = query.where(units.c.active.is_(True))
         return self._rows(query)
 
     def find(self, external_code: str | None, full_name: str | None) -> list[dict[str, Any]]:
-        query = select(members.c.state)
+        query = self._member_select()
         if external_code:
             query = query.where(members.c.external_code == external_code)
         if full_name:

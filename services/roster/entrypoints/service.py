@@ -29,7 +29,7 @@ def build(settings: Settings) -> ServiceHost:
     host = ServiceHost(NAME, settings)
     engine = make_engine(settings.database_url_for(NAME))
     store = StateStore(engine, NAME, [views.metadata])
-    roster_views = views.RosterViews(engine)
+    roster_views = views.RosterViews(engine, store.tables.snapshots)
     grace = timedelta(seconds=float(settings.extra.get(GRACE_KEY, DEFAULT_GRACE.total_seconds())))
     config = RosterConfig(settings.reporters_at_city_level_only, grace)
     handlers = RosterHandlers(roster_views, config, CodeReservations(grace=grace))
@@ -51,7 +51,8 @@ def build(settings: Settings) -> ServiceHost:
         await handlers.codes.open(es.js, settings.stream_replicas)
         aggregates = Aggregates(es, store, [UNIT, MEMBER], hooks=[views.keep_views])
         host.bus = CommandBus(es, store, aggregates)
-        follower = StreamFollower(es, store, "ROSTER", "own:ROSTER", aggregates.apply_stream_batch)
+        follower = StreamFollower(es, store, "ROSTER", "own:ROSTER", aggregates.apply_stream_batch,
+            relevant=aggregates.not_yet_applied)
         await follower.start()
         await follower.catch_up()
         host.on_stop.append(follower.stop)
