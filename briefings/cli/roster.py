@@ -62,7 +62,8 @@ def _show_one(row: dict[str, Any], as_json: bool) -> None:
 @app.command("register-unit")
 def register_unit(
     name: str = typer.Argument(..., help="unit name"),
-    kind: UnitKind = typer.Option(UnitKind.PARTY_CELL, help="city, party_cell or party_organisation"),
+    kind: UnitKind = typer.Option(UnitKind.PARTY_CELL,
+                                  help="city, party_cell or party_organisation"),
     unit_id: str | None = typer.Option(None, help="id to use (default: derived from the command)"),
     parent_id: str | None = typer.Option(None, "--parent-id", "--parent"),
     external_code: str | None = typer.Option(None, "--external-code", "--code"),

@@ -14,7 +14,7 @@ from nats.aio.client import Client
 from briefings.runtime.commands import CENTER_TZ
 from briefings.runtime.settings import Settings
 from services.roster.adapters.codes import BUCKET, kv_key
-from tests.roster.helpers import CELL, query, send, setup_units, stored
+from tests.roster.helpers import query, send, setup_units, stored
 from tests.support import running_service
 
 
