@@ -102,12 +102,17 @@ def up(
     detach_after_demo: bool = typer.Option(
         False, "--exit-after-demo", help="stop after printing the summary"
     ),
+    nats_port: int | None = typer.Option(
+        None, "--nats-port", help="port of the embedded nats-server (default 4322)"
+    ),
 ) -> None:
     """Start nats-server (embedded) and the four services; Ctrl-C or SIGTERM stops them all."""
     from briefings.supervisor import System
 
     s = settings()
     embedded = not os.environ.get("BRIEFINGS_NATS_URL")
+    if embedded and nats_port:
+        s = s.with_(nats_url=f"nats://127.0.0.1:{nats_port}")
     system = System(s, embedded_nats=embedded)
     stop = {"now": False}
 
