@@ -19,11 +19,19 @@ from services.events.domain.conferences import CONFERENCE
 NAME = "events"
 
 
-def build(settings: Settings) -> ServiceHost:
-    host = ServiceHost(NAME, settings)
+class EventsHost(ServiceHost):
+    """The host, with the roster copy in reach (health, operators, tests)."""
+
+    def __init__(self, settings: Settings, roster: roster_lookup.RosterLookup) -> None:
+        super().__init__(NAME, settings)
+        self.roster = roster
+
+
+def build(settings: Settings) -> EventsHost:
     engine = make_engine(settings.database_url_for(NAME))
     store = StateStore(engine, NAME, [views.metadata, roster_lookup.metadata])
     roster = roster_lookup.RosterLookup(engine)
+    host = EventsHost(settings, roster)
     handlers = EventsHandlers(roster)
     queries = EventsQueries(views.ConferenceViews(engine), roster)
 
@@ -36,7 +44,8 @@ def build(settings: Settings) -> ServiceHost:
         await es.ensure_streams(event_streams(), settings.stream_replicas)
         aggregates = Aggregates(es, store, [CONFERENCE], hooks=[views.keep_views])
         host.bus = CommandBus(es, store, aggregates)
-        own = StreamFollower(es, store, "EVENTS", "own:EVENTS", aggregates.apply_stream_batch)
+        own = StreamFollower(es, store, "EVENTS", "own:EVENTS", aggregates.apply_stream_batch,
+            relevant=aggregates.not_yet_applied)
         roster_follower = StreamFollower(es, store, "ROSTER", roster_lookup.FOLLOWER_NAME,
                                          roster_lookup.apply_roster_batch)
         roster.follower = roster_follower
