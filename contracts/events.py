@@ -117,7 +117,8 @@ class AttendanceCorrected(DomainEvent):
     attended: bool
     reason: ShortText = ""
     unit_id: Identifier | None = Field(
-        default=None, description="When restoring (attended true): the member's unit on the conference date"
+        default=None,
+        description="When restoring (attended true): the member's unit on the conference date",
     )
 
 
@@ -137,7 +138,8 @@ class GuestAttendanceRecorded(DomainEvent):
 
 
 class ScheduleConference(Command):
-    conference_id: Identifier | None = Field(default=None, description="Derived from command_id if absent")
+    conference_id: Identifier | None = Field(default=None,
+                                             description="Derived from command_id if absent")
     kinds: Kinds = Field(min_length=1)
     title: Name
     planned_on: date

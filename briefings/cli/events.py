@@ -145,8 +145,10 @@ def show(conference_id: str = typer.Argument(...), as_json: bool = JSON) -> None
     if as_json:
         print_json(data)
         return
-    print_table([{"field": k, "value": json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict))
-                  else v} for k, v in data.items()], ["field", "value"])
+    def text(v: Any) -> Any:
+        return json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
+
+    print_table([{"field": k, "value": text(v)} for k, v in data.items()], ["field", "value"])
 
 
 # ---------------------------------------------------------------- attendance
@@ -284,10 +286,10 @@ async def import_sheet(client: Client_, conference_id: str, lines: list[SheetLin
                   console=err_console, disable=not show_progress) as progress:
         task = progress.add_task("record", total=len(matched))
         for row in matched:
-            reply = await client.request_raw(command_subject("events", "record_attendance"), json.dumps({
-                "command_id": attendance_command_id(conference_id, row["member_id"]),
-                "actor": actor, "conference_id": conference_id, "member_id": row["member_id"],
-            }).encode())
+            body = {"command_id": attendance_command_id(conference_id, row["member_id"]),
+                    "actor": actor, "conference_id": conference_id, "member_id": row["member_id"]}
+            reply = await client.request_raw(command_subject("events", "record_attendance"),
+                                             json.dumps(body).encode())
             if reply.get("ok") is False:
                 row["outcome"], row["message"] = "failed", reply.get("message", "")
             elif reply.get("replayed"):
@@ -340,7 +342,8 @@ def import_attendance(
         clerk = [r for r in result["rows"] if r["status"] in {"ambiguous", "unmatched", "inactive"}
                  or r.get("outcome") == "failed"]
         if clerk:
-            print_table([{**r, "given": " / ".join(x for x in (r["sheet_code"], r["sheet_name"]) if x),
+            print_table([{**r, "given": " / ".join(x for x in (r["sheet_code"], r["sheet_name"])
+                                                   if x),
                           "suggestions": _suggest(r.get("suggestions") or [])} for r in clerk],
                         ["row", "status", "given", "message", "suggestions"],
                         title=f"{len(clerk)} row(s) for the clerk (not recorded)")

@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
+from briefings.runtime.domain import DomainError
 from contracts import events as c
 from contracts import roster as r
 from contracts.envelope import DomainEvent
-from briefings.runtime.domain import DomainError
 from services.events.domain import conferences as conf
 from services.events.domain.conferences import CONFERENCE, Conference
 from services.events.domain.members import KnownMember, MemberStanding, apply_roster_event

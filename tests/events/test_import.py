@@ -156,7 +156,7 @@ async def test_import_records_matches_and_lists_the_rest(
         listed = (await ok(nc, "qry.events.list_attendance", {"conference_id": "c-12"}))["data"]
         assert sorted(m["member_id"] for m in listed["members"]) == ["code7", "hoa"]
 
-        # Run again: nothing new, every match replays; the human-readable form lists the clerk's rows.
+        # Run again: nothing new, every match replays; the plain output lists the clerk's rows.
         code, out, err = await briefings(nats_server, tmp_path, "events", "attendance", "import",
                                          "c-12", str(sheet))
         assert code == 2, err

@@ -10,6 +10,7 @@ from typing import Any
 from nats.aio.client import Client
 
 from briefings.runtime.settings import Settings
+from services.events.entrypoints.service import EventsHost
 from tests.support import request, running_service
 
 PAIRS = 30
@@ -126,7 +127,7 @@ async def test_conference_life_and_attendance_rules(settings: Settings, nc: Clie
     # Nothing was deleted: the mistaken attendance and its correction are both in the stream.
     js = nc.jetstream()
     info = await js.stream_info("EVENTS")
-    types = [json.loads((await js.get_msg("EVENTS", seq)).data)["type"]
+    types = [json.loads((await js.get_msg("EVENTS", seq)).data or b"")["type"]
              for seq in range(1, info.state.last_seq + 1)]
     assert types.count("AttendanceRecorded") == 1 and types.count("AttendanceCorrected") == 1
 
@@ -163,6 +164,7 @@ async def test_attendance_waits_for_a_lagging_roster_copy(settings: Settings, nc
     async with running_service("roster", settings), running_service("events", settings) as events:
         await units(nc)
         await held_conference(nc)
+        assert isinstance(events, EventsHost)
         follower = events.roster.follower
         assert follower is not None
         await follower.stop()

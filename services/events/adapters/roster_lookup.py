@@ -95,7 +95,8 @@ def apply_roster_batch(conn: Connection, events: Sequence[StoredEvent]) -> None:
 
 
 def _apply_unit(conn: Connection, unit_id: str, event: Any, sequence: int) -> None:
-    row = conn.execute(select(known_units.c.last_seq).where(known_units.c.unit_id == unit_id)).first()
+    row = conn.execute(select(known_units.c.last_seq)
+                       .where(known_units.c.unit_id == unit_id)).first()
     if row is not None and row.last_seq >= sequence:
         return
     match event:
@@ -146,7 +147,8 @@ class RosterLookup:
         member = self.member(member_id)
         return member.standing_on(day) if member else None
 
-    async def standing_seen_through_roster(self, member_id: str, day: date) -> MemberStanding | None:
+    async def standing_seen_through_roster(self, member_id: str,
+                                           day: date) -> MemberStanding | None:
         """The member on ``day`` once everything the roster had acknowledged is applied.
 
         Catching up always (not only before a refusal) also sees a retirement or transfer

@@ -34,7 +34,8 @@ conferences = Table(
 )
 
 
-def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str, state: BaseModel | None) -> None:
+def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str,
+               state: BaseModel | None) -> None:
     """StateHook: replace the row of the conference whose snapshot just changed."""
     if not isinstance(state, Conference):
         return

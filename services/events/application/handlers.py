@@ -22,7 +22,8 @@ from services.events.domain.conferences import CONFERENCE, Conference, NothingTo
 
 
 async def _record(uow: UnitOfWork, loaded: Loaded[Conference],
-                  decide: Callable[[], list[DomainEvent]], day: date | None = None) -> CommandAccepted:
+                  decide: Callable[[], list[DomainEvent]],
+                  day: date | None = None) -> CommandAccepted:
     """Decide and record; a command that asks for what is already so replies ``unchanged``."""
     try:
         events = decide()

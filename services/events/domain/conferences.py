@@ -40,7 +40,8 @@ class Conference(BaseModel):
     cancelled_on: date | None = None
     cancel_reason: str = ""
     attendees: dict[str, str | None] = Field(
-        default_factory=dict, description="member id -> unit id on the conference date; counted now")
+        default_factory=dict,
+        description="member id -> unit id on the conference date; counted now")
     guests: dict[c.GuestCategory, int] = Field(default_factory=dict)
 
     @property
@@ -157,7 +158,8 @@ def evolve(state: Conference | None, event: DomainEvent) -> Conference:
     raise ValueError(f"{type(event).__name__} does not apply to a conference")
 
 
-CONFERENCE = AggregateKind(context=c.CONTEXT, type=c.CONFERENCE, state_type=Conference, evolve=evolve)
+CONFERENCE = AggregateKind(context=c.CONTEXT, type=c.CONFERENCE, state_type=Conference,
+                           evolve=evolve)
 
 
 # ------------------------------------------------------------------ checks
@@ -189,7 +191,8 @@ def attendance_date(state: Conference | None, conference_id: str) -> date:
     return conference.held_on
 
 
-def require_active_member(member: MemberStanding | None, member_id: str, day: date) -> MemberStanding:
+def require_active_member(member: MemberStanding | None, member_id: str,
+                          day: date) -> MemberStanding:
     if member is None:
         raise MemberMustExist(f"member {member_id} is not on the roster", member_id=member_id)
     if not member.active:
@@ -208,8 +211,9 @@ def decide_schedule(state: Conference | None, cmd: c.ScheduleConference, confere
         raise ConferenceIsAlreadyScheduled(f"conference {conference_id} is already scheduled",
                                            conference_id=conference_id)
     if unknown_unit_ids:
-        raise InvitedUnitMustExist(f"invited unit(s) not on the roster: {', '.join(unknown_unit_ids)}",
-                                   unit_ids=unknown_unit_ids)
+        raise InvitedUnitMustExist(
+            f"invited unit(s) not on the roster: {', '.join(unknown_unit_ids)}",
+            unit_ids=unknown_unit_ids)
     # Kinds combine (the December conference can also be the year-end review); once each.
     kinds = list(dict.fromkeys(cmd.kinds))
     return [c.ConferenceScheduled(
@@ -222,7 +226,8 @@ def decide_reschedule(state: Conference | None, cmd: c.RescheduleConference) -> 
     conference = require_not_cancelled(require_exists(state, cmd.conference_id))
     if conference.status is Status.HELD:
         raise HeldConferenceCannotBeRescheduled(
-            f"{conference.title!r} was held on {conference.held_on}", conference_id=cmd.conference_id)
+            f"{conference.title!r} was held on {conference.held_on}",
+            conference_id=cmd.conference_id)
     if cmd.planned_on == conference.planned_on and cmd.venue in (None, conference.venue):
         raise ConferenceAlreadyInThatState(
             f"{conference.title!r} is already planned for {conference.planned_on}")
@@ -235,7 +240,8 @@ def decide_hold(state: Conference | None, cmd: c.HoldConference, today: date) ->
     conference = require_not_cancelled(require_exists(state, cmd.conference_id))
     if conference.status is Status.HELD:
         if conference.held_on == cmd.held_on:
-            raise ConferenceAlreadyInThatState(f"{conference.title!r} was already held on {cmd.held_on}")
+            raise ConferenceAlreadyInThatState(
+                f"{conference.title!r} was already held on {cmd.held_on}")
         raise ConferenceWasHeldOnAnotherDate(
             f"{conference.title!r} was held on {conference.held_on}, not {cmd.held_on}",
             conference_id=cmd.conference_id, held_on=str(conference.held_on))
@@ -248,13 +254,15 @@ def decide_hold(state: Conference | None, cmd: c.HoldConference, today: date) ->
         presenters=list(conference.presenters), topics=list(conference.topics))]
 
 
-def decide_cancel(state: Conference | None, cmd: c.CancelConference, today: date) -> list[DomainEvent]:
+def decide_cancel(state: Conference | None, cmd: c.CancelConference,
+                  today: date) -> list[DomainEvent]:
     conference = require_exists(state, cmd.conference_id)
     if conference.status is Status.CANCELLED:
         raise ConferenceAlreadyInThatState(f"{conference.title!r} was already cancelled")
     if conference.status is Status.HELD:
         raise HeldConferenceCannotBeCancelled(
-            f"{conference.title!r} was held on {conference.held_on}; correct its attendance instead",
+            f"{conference.title!r} was held on {conference.held_on}; "
+            "correct its attendance instead",
             conference_id=cmd.conference_id)
     return [c.ConferenceCancelled(conference_id=cmd.conference_id, reason=cmd.reason,
                                   cancelled_on=cmd.cancelled_on or today)]
@@ -281,8 +289,9 @@ def decide_correct_attendance(state: Conference | None, cmd: c.CorrectAttendance
     assert state is not None
     counted = cmd.member_id in state.attendees
     if not cmd.attended and not counted:
-        raise MemberIsNotCounted(f"{cmd.member_id} is not counted at {state.title!r}; nothing to withdraw",
-                                 member_id=cmd.member_id)
+        raise MemberIsNotCounted(
+            f"{cmd.member_id} is not counted at {state.title!r}; nothing to withdraw",
+            member_id=cmd.member_id)
     if cmd.attended:
         if counted:
             raise MemberAlreadyCounted(f"{cmd.member_id} is already counted at {state.title!r}",
@@ -294,7 +303,8 @@ def decide_correct_attendance(state: Conference | None, cmd: c.CorrectAttendance
                                   attended=cmd.attended, reason=cmd.reason, unit_id=unit_id)]
 
 
-def decide_record_guests(state: Conference | None, cmd: c.RecordGuestAttendance) -> list[DomainEvent]:
+def decide_record_guests(state: Conference | None,
+                         cmd: c.RecordGuestAttendance) -> list[DomainEvent]:
     attendance_date(state, cmd.conference_id)
     assert state is not None
     if state.guests.get(cmd.category) == cmd.headcount:

@@ -92,16 +92,17 @@ class KnownMember(BaseModel):
                               retired_on=retired_on)
 
 
-def apply_roster_event(member: KnownMember | None, event: DomainEvent, sequence: int) -> KnownMember | None:
+def apply_roster_event(member: KnownMember | None, event: DomainEvent,
+                       sequence: int) -> KnownMember | None:
     """The member after one roster event; ``None`` stays ``None`` until an enrolment."""
     if isinstance(event, r.MemberEnrolled):
-        entry = HistoryEntry(change=Change.ENROLLED, effective_on=event.effective_on,
+        first = HistoryEntry(change=Change.ENROLLED, effective_on=event.effective_on,
                              sequence=sequence, unit_id=event.unit_id, role=event.role)
         return KnownMember(member_id=event.member_id, full_name=event.full_name,
-                           external_code=event.external_code, history=[entry])
+                           external_code=event.external_code, history=[first])
     if member is None:
         return None
-    entry = None
+    entry: HistoryEntry | None = None
     update: dict[str, object] = {}
     match event:
         case r.MemberReenrolled():

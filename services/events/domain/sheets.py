@@ -88,7 +88,8 @@ class SheetMatcher:
             if len(found) > 1:  # the roster keeps codes unique; never guess if it did not
                 return SheetRowMatch(row=row, status=RowStatus.AMBIGUOUS,
                                      message=f"code {code} belongs to {len(found)} members",
-                                     suggestions=[_suggestion(s, self.units, "same code") for s in found])
+                                     suggestions=[_suggestion(s, self.units, "same code")
+                                                  for s in found])
             return SheetRowMatch(row=row, status=RowStatus.UNMATCHED,
                                  message=f"no member has code {code}",
                                  suggestions=self._close(name) if name else [])
