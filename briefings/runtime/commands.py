@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from briefings.runtime.domain import AggregateKind
 from briefings.runtime.eventstore import ConcurrencyConflict, EventStore, StoredEvent
 from briefings.runtime.statestore import SnapshotRow, StateStore
-from contracts.canonical import GENESIS_HASH
+from contracts.canonical import GENESIS_HASH, sha256_hex
 from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.registry import registry
 from contracts.replies import Command, CommandAccepted
@@ -125,6 +125,8 @@ class Aggregates:
         self.hooks = list(hooks)
         # Parsed states by subject, valid for the sequence they were parsed at.
         self._states: dict[str, tuple[int, Any]] = {}
+        # Event ids appended by this process whose snapshot is not saved yet.
+        self.in_flight: set[str] = set()
 
     def kind(self, aggregate_type: str) -> AggregateKind[Any]:
         return self.kinds[aggregate_type]
@@ -184,6 +186,8 @@ class Aggregates:
         """The events no cached snapshot already covers (a follower's ``relevant``)."""
         todo = []
         for event in events:
+            if event.msg_id in self.in_flight:
+                continue  # the bus that appended it is about to save it
             cached = self.store.cached_snapshot(event.subject)
             if cached is None or cached.last_seq < event.sequence:
                 todo.append(event)
@@ -306,6 +310,7 @@ class UnitOfWork:
             )
         when = command.occurred_at or occurred_at or self.ctx.now
         envelopes: list[EventEnvelope] = []
+        encoded: list[tuple[str, bytes]] = []
         prev_hash = loaded.last_hash
         for offset, event in enumerate(events, start=1):
             envelope = EventEnvelope(
@@ -324,10 +329,32 @@ class UnitOfWork:
                 prev_hash=prev_hash,
                 payload=event.model_dump(mode="json"),
             )
-            prev_hash = envelope.hash()
+            data = envelope.to_canonical()
+            prev_hash = sha256_hex(data)
             envelopes.append(envelope)
-        sequences = await self.bus.es.append(
-            loaded.kind.stream, loaded.subject, envelopes, loaded.last_seq
+            encoded.append((str(envelope.event_id), data))
+        event_ids = [event_id for event_id, _ in encoded]
+        in_flight = self.bus.aggregates.in_flight
+        in_flight.update(event_ids)
+        try:
+            return await self._append_and_save(
+                loaded, events, envelopes, encoded, prev_hash, message
+            )
+        finally:
+            in_flight.difference_update(event_ids)
+
+    async def _append_and_save(
+        self,
+        loaded: Loaded[S],
+        events: Sequence[DomainEvent],
+        envelopes: list[EventEnvelope],
+        encoded: list[tuple[str, bytes]],
+        prev_hash: str,
+        message: str,
+    ) -> CommandAccepted:
+        command = self.ctx.command
+        sequences = await self.bus.es.append_encoded(
+            loaded.kind.stream, loaded.subject, encoded, loaded.last_seq
         )
         if self.bus.fault == FAULT_CRASH_AFTER_APPEND:
             os._exit(137)  # the crash test: appended, no snapshot, no outcome, no reply
@@ -342,7 +369,7 @@ class UnitOfWork:
         )
         outcome = reply.model_dump(mode="json")
         with self.bus.store.engine.begin() as conn:
-            current = self.bus.store.snapshot(loaded.subject, conn)
+            current = self.bus.store.cached_snapshot(loaded.subject)
             # The service's own follower may have applied this very event while the append's
             # ack was on its way; then the snapshot and the outcome are saved already.
             if current is None or current.last_seq < sequences[-1]:

@@ -165,22 +165,28 @@ class EventStore:
 
         Raises ConcurrencyConflict when the subject moved on since ``expected_last``.
         """
+        return await self.append_encoded(
+            stream, subject, [(str(e.event_id), e.to_canonical()) for e in envelopes], expected_last
+        )
+
+    async def append_encoded(
+        self, stream: str, subject: str, items: Sequence[tuple[str, bytes]], expected_last: int
+    ) -> list[int]:
+        """``append`` for events already in canonical bytes: ``(event_id, data)`` pairs."""
         sequences: list[int] = []
         expected = expected_last
-        for envelope in envelopes:
-            expected = await self._append_one(stream, subject, envelope, expected)
+        for msg_id, data in items:
+            expected = await self._append_one(stream, subject, msg_id, data, expected)
             sequences.append(expected)
         return sequences
 
     async def _append_one(
-        self, stream: str, subject: str, envelope: EventEnvelope, expected: int
+        self, stream: str, subject: str, msg_id: str, data: bytes, expected: int
     ) -> int:
-        msg_id = str(envelope.event_id)
         headers = {
             "Nats-Msg-Id": msg_id,
             "Nats-Expected-Last-Subject-Sequence": str(expected),
         }
-        data = envelope.to_canonical()
         for attempt in range(3):
             try:
                 ack = await self.js.publish(

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     select,
     update,
@@ -98,6 +99,25 @@ class StateStore:
             md.create_all(engine)
         self._snapshots: OrderedDict[str, SnapshotRow] = OrderedDict()
         self._outcomes: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # Statements built once: building Core expressions per call costs more than running them.
+        snap, out, pos = self.tables.snapshots, self.tables.outcomes, self.tables.positions
+        self._select_snapshot = select(snap).where(snap.c.subject == bindparam("key"))
+        self._update_snapshot = (
+            update(snap)
+            .where(snap.c.subject == bindparam("key"))
+            .values({c: bindparam(c) for c in SnapshotRow.__slots__ if c != "subject"})
+        )
+        self._insert_snapshot = insert(snap)
+        self._select_outcome = select(out.c.reply).where(out.c.command_id == bindparam("key"))
+        self._insert_outcome = insert(out)
+        self._update_outcome = (
+            update(out).where(out.c.command_id == bindparam("key")).values(reply=bindparam("reply"))
+        )
+        self._select_position = select(pos.c.last_seq).where(pos.c.name == bindparam("key"))
+        self._update_position = (
+            update(pos).where(pos.c.name == bindparam("key")).values(last_seq=bindparam("seq"))
+        )
+        self._insert_position = insert(pos)
 
     @classmethod
     def _remember(cls, cache: OrderedDict[str, Any], key: str, value: Any) -> None:
@@ -110,13 +130,11 @@ class StateStore:
         cached = self._snapshots.get(subject)
         if cached is not None:
             return cached
-        snapshots = self.tables.snapshots
-        query = select(snapshots).where(snapshots.c.subject == subject)
         if conn is None:
             with self.engine.connect() as c:
-                row = c.execute(query).first()
+                row = c.execute(self._select_snapshot, {"key": subject}).first()
         else:
-            row = conn.execute(query).first()
+            row = conn.execute(self._select_snapshot, {"key": subject}).first()
         if row is None:
             return None
         found = SnapshotRow(**row._mapping)
@@ -127,15 +145,13 @@ class StateStore:
         return self._snapshots.get(subject)
 
     def save_snapshot(self, conn: Connection, row: SnapshotRow, existed: bool) -> None:
-        snapshots = self.tables.snapshots
         values = {k: getattr(row, k) for k in SnapshotRow.__slots__}
         done = 0
         if existed:
-            done = conn.execute(
-                update(snapshots).where(snapshots.c.subject == row.subject).values(values)
-            ).rowcount
+            params = {k: v for k, v in values.items() if k != "subject"}
+            done = conn.execute(self._update_snapshot, {"key": row.subject, **params}).rowcount
         if not done:
-            conn.execute(insert(snapshots).values(values))
+            conn.execute(self._insert_snapshot, values)
         self._remember(self._snapshots, row.subject, row)
 
     def forget_cache(self) -> None:
@@ -146,11 +162,8 @@ class StateStore:
         cached = self._outcomes.get(command_id)
         if cached is not None:
             return cached
-        command_outcomes = self.tables.outcomes
         with self.engine.connect() as conn:
-            value = conn.execute(
-                select(command_outcomes.c.reply).where(command_outcomes.c.command_id == command_id)
-            ).scalar()
+            value = conn.execute(self._select_outcome, {"key": command_id}).scalar()
         if not value:
             return None
         reply: dict[str, Any] = json.loads(value)
@@ -161,18 +174,13 @@ class StateStore:
         self, conn: Connection, command_id: str, reply: dict[str, Any], known_new: bool = False
     ) -> None:
         """Record what ``command_id`` did; ``known_new`` skips the look-up (the bus checked)."""
-        command_outcomes = self.tables.outcomes
         self._outcomes.pop(command_id, None)
         existing = (
-            None
-            if known_new
-            else conn.execute(
-                select(command_outcomes.c.reply).where(command_outcomes.c.command_id == command_id)
-            ).scalar()
+            None if known_new else conn.execute(self._select_outcome, {"key": command_id}).scalar()
         )
         if existing is None:
             conn.execute(
-                insert(command_outcomes).values(command_id=command_id, reply=json.dumps(reply))
+                self._insert_outcome, {"command_id": command_id, "reply": json.dumps(reply)}
             )
             return
         # A command that wrote several events: the outcome names all of them.
@@ -183,27 +191,17 @@ class StateStore:
                 ids.append(event_id)
         merged["event_ids"] = ids
         merged["version"] = max(merged.get("version", 0), reply.get("version", 0))
-        conn.execute(
-            update(command_outcomes)
-            .where(command_outcomes.c.command_id == command_id)
-            .values(reply=json.dumps(merged))
-        )
+        conn.execute(self._update_outcome, {"key": command_id, "reply": json.dumps(merged)})
 
     def position(self, name: str) -> int:
         with self.engine.connect() as conn:
             return self.position_in(conn, name)
 
     def position_in(self, conn: Connection, name: str) -> int:
-        stream_positions = self.tables.positions
-        value = conn.execute(
-            select(stream_positions.c.last_seq).where(stream_positions.c.name == name)
-        ).scalar()
+        value = conn.execute(self._select_position, {"key": name}).scalar()
         return int(value or 0)
 
     def save_position(self, conn: Connection, name: str, seq: int) -> None:
-        stream_positions = self.tables.positions
-        done = conn.execute(
-            update(stream_positions).where(stream_positions.c.name == name).values(last_seq=seq)
-        )
+        done = conn.execute(self._update_position, {"key": name, "seq": seq})
         if done.rowcount == 0:
-            conn.execute(insert(stream_positions).values(name=name, last_seq=seq))
+            conn.execute(self._insert_position, {"name": name, "last_seq": seq})
