@@ -73,7 +73,8 @@ def build(settings: Settings) -> ServiceHost:
         aggregates = Aggregates(es, store, [AWARD], hooks=[views.keep_views])
         host.bus = CommandBus(es, store, aggregates)
         followers.own = StreamFollower(es, store, "AWARDS", "own:AWARDS",
-                                       aggregates.apply_stream_batch)
+                                       aggregates.apply_stream_batch,
+            relevant=aggregates.not_yet_applied)
         followers.roster = StreamFollower(es, store, "ROSTER", "roster:ROSTER",
                                           views.apply_roster_batch)
         for follower in (followers.own, followers.roster):
