@@ -236,7 +236,7 @@ class Aggregates:
     def state_of(self, kind: AggregateKind[S], snapshot: SnapshotRow) -> S | None:
         cached = self._states.get(snapshot.subject)
         if cached is not None and cached[0] == snapshot.last_seq:
-            return cached[1]  # type: ignore[no-any-return]
+            return cached[1]
         state = (
             kind.state_type.model_validate_json(snapshot.state)
             if snapshot.state != "null"

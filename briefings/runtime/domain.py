@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -52,7 +54,7 @@ class AggregateKind(Generic[S]):
 
     context: str
     type: str
-    state_type: type[S]
+    state_type: builtins.type[S]  # `type` is a field name here
     evolve: Callable[[S | None, DomainEvent], S]
     stream: str = field(default="")
 

@@ -36,4 +36,4 @@ def configure_logging(level: str = "info", fmt: str | None = None, service: str 
 
 
 def get_logger(name: str = "briefings") -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.get_logger(name)

@@ -331,4 +331,4 @@ class ServiceHost:
         app = FastStream(
             self.broker, specification=AsyncAPI(title=f"briefings {self.name}", version="0.1.0")
         )
-        return app.schema.to_specification().to_jsonable()  # type: ignore[no-any-return]
+        return app.schema.to_specification().to_jsonable()
