@@ -158,6 +158,20 @@ async def test_just_enrolled_member_is_never_unknown(settings: Settings, nc: Cli
             assert got["member_attendance"] == 1
 
 
+async def test_many_clerks_at_one_conference_all_count(settings: Settings, nc: Client) -> None:
+    async with running_service("roster", settings), running_service("events", settings):
+        await units(nc)
+        await held_conference(nc)
+        for i in range(40):
+            await enroll(nc, f"m{i}", f"Người {i}")
+        replies = await asyncio.gather(*(request(nc, "cmd.events.record_attendance", {
+            "command_id": f"a{i}", "conference_id": "c-12", "member_id": f"m{i}"}, timeout=30)
+            for i in range(40)))
+        assert [r for r in replies if not r["ok"]] == []
+        got = (await ok(nc, "qry.events.get_conference", {"conference_id": "c-12"}))["data"]
+        assert got["member_attendance"] == 40
+
+
 async def test_attendance_waits_for_a_lagging_roster_copy(settings: Settings, nc: Client) -> None:
     """The roster copy is held back (its follower stopped) while a member is enrolled: the
     attendance waits for the copy to reach the roster's last sequence instead of refusing."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import date
 
 from briefings.runtime.commands import (
@@ -35,6 +38,19 @@ async def _record(uow: UnitOfWork, loaded: Loaded[Conference],
 @dataclass(frozen=True)
 class EventsHandlers:
     roster: RosterLookup
+    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary)
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, conference_id: str) -> AsyncIterator[None]:
+        """Commands on one conference wait for each other in this process, rather than all
+        but one failing the expected-sequence check (which still guards other instances)."""
+        lock = self._locks.get(conference_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[conference_id] = lock
+        async with lock:
+            yield
 
     async def schedule_conference(self, cmd: c.ScheduleConference, ctx: CommandContext,
                                   uow: UnitOfWork) -> CommandAccepted:
@@ -47,40 +63,48 @@ class EventsHandlers:
 
     async def reschedule_conference(self, cmd: c.RescheduleConference, ctx: CommandContext,
                                     uow: UnitOfWork) -> CommandAccepted:
-        loaded = await uow.load(CONFERENCE, cmd.conference_id)
-        return await _record(uow, loaded, lambda: conf.decide_reschedule(loaded.state, cmd))
+        async with self._one_at_a_time(cmd.conference_id):
+            loaded = await uow.load(CONFERENCE, cmd.conference_id)
+            return await _record(uow, loaded, lambda: conf.decide_reschedule(loaded.state, cmd))
 
     async def hold_conference(self, cmd: c.HoldConference, ctx: CommandContext,
                               uow: UnitOfWork) -> CommandAccepted:
-        loaded = await uow.load(CONFERENCE, cmd.conference_id)
-        return await _record(uow, loaded, lambda: conf.decide_hold(loaded.state, cmd, ctx.today),
-                             cmd.held_on)
+        async with self._one_at_a_time(cmd.conference_id):
+            loaded = await uow.load(CONFERENCE, cmd.conference_id)
+            return await _record(uow, loaded,
+                                 lambda: conf.decide_hold(loaded.state, cmd, ctx.today),
+                                 cmd.held_on)
 
     async def cancel_conference(self, cmd: c.CancelConference, ctx: CommandContext,
                                 uow: UnitOfWork) -> CommandAccepted:
-        loaded = await uow.load(CONFERENCE, cmd.conference_id)
-        return await _record(uow, loaded, lambda: conf.decide_cancel(loaded.state, cmd, ctx.today))
+        async with self._one_at_a_time(cmd.conference_id):
+            loaded = await uow.load(CONFERENCE, cmd.conference_id)
+            return await _record(uow, loaded,
+                                 lambda: conf.decide_cancel(loaded.state, cmd, ctx.today))
 
     async def record_attendance(self, cmd: c.RecordAttendance, ctx: CommandContext,
                                 uow: UnitOfWork) -> CommandAccepted:
-        loaded = await uow.load(CONFERENCE, cmd.conference_id)
-        held_on = conf.attendance_date(loaded.state, cmd.conference_id)
-        member = await self.roster.standing_seen_through_roster(cmd.member_id, held_on)
-        return await _record(uow, loaded, lambda: conf.decide_record_attendance(
-            loaded.state, cmd, member), held_on)
+        async with self._one_at_a_time(cmd.conference_id):
+            loaded = await uow.load(CONFERENCE, cmd.conference_id)
+            held_on = conf.attendance_date(loaded.state, cmd.conference_id)
+            member = await self.roster.standing_seen_through_roster(cmd.member_id, held_on)
+            return await _record(uow, loaded, lambda: conf.decide_record_attendance(
+                loaded.state, cmd, member), held_on)
 
     async def correct_attendance(self, cmd: c.CorrectAttendance, ctx: CommandContext,
                                  uow: UnitOfWork) -> CommandAccepted:
-        loaded = await uow.load(CONFERENCE, cmd.conference_id)
-        held_on = conf.attendance_date(loaded.state, cmd.conference_id)
-        member = (await self.roster.standing_seen_through_roster(cmd.member_id, held_on)
-                  if cmd.attended else None)
-        return await _record(uow, loaded, lambda: conf.decide_correct_attendance(
-            loaded.state, cmd, member))
+        async with self._one_at_a_time(cmd.conference_id):
+            loaded = await uow.load(CONFERENCE, cmd.conference_id)
+            held_on = conf.attendance_date(loaded.state, cmd.conference_id)
+            member = (await self.roster.standing_seen_through_roster(cmd.member_id, held_on)
+                      if cmd.attended else None)
+            return await _record(uow, loaded, lambda: conf.decide_correct_attendance(
+                loaded.state, cmd, member))
 
     async def record_guest_attendance(self, cmd: c.RecordGuestAttendance, ctx: CommandContext,
                                       uow: UnitOfWork) -> CommandAccepted:
-        loaded = await uow.load(CONFERENCE, cmd.conference_id)
-        held_on = conf.attendance_date(loaded.state, cmd.conference_id)
-        return await _record(uow, loaded, lambda: conf.decide_record_guests(loaded.state, cmd),
-                             held_on)
+        async with self._one_at_a_time(cmd.conference_id):
+            loaded = await uow.load(CONFERENCE, cmd.conference_id)
+            held_on = conf.attendance_date(loaded.state, cmd.conference_id)
+            return await _record(uow, loaded,
+                                 lambda: conf.decide_record_guests(loaded.state, cmd), held_on)
