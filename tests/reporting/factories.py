@@ -120,3 +120,24 @@ def sample_year(s: Streams | None = None) -> Streams:
     s.add(a.AwardRevoked(award_id="ind5", decision_number="QĐ-r", decision_date=review))
     assert total == 1712
     return s
+
+
+async def publish(js: object, events: list[StoredEvent], window: int = 1000) -> None:
+    """Store ``events`` in their streams (the streams number them as the factory did)."""
+    import asyncio
+
+    from briefings.runtime.eventstore import EventStore
+    from contracts.subjects import event_streams
+
+    store = EventStore(js._nc) if hasattr(js, "_nc") else None  # type: ignore[attr-defined]
+    if store is not None:
+        await store.ensure_streams(event_streams())
+    futures = []
+    for stored in events:
+        futures.append(await js.publish_async(stored.subject, stored.data,  # type: ignore[attr-defined]
+                                              stream=stored.stream))
+        if len(futures) >= window:
+            await asyncio.wait_for(asyncio.gather(*futures), 30)
+            futures = []
+    if futures:
+        await asyncio.wait_for(asyncio.gather(*futures), 30)

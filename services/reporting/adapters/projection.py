@@ -97,7 +97,8 @@ class _Keyed:
         cols = [self.table.c[k] for k in self.key_cols]
         for i in range(0, len(keys), 400):
             chunk = keys[i:i + 400]
-            where = cols[0].in_([k[0] for k in chunk]) if len(cols) == 1 else tuple_(*cols).in_(chunk)
+            where = (cols[0].in_([k[0] for k in chunk]) if len(cols) == 1
+                     else tuple_(*cols).in_(chunk))
             for row in conn.execute(select(self.table).where(where)).mappings():
                 self.rows[tuple(row[k] for k in self.key_cols)] = dict(row)
 
@@ -168,7 +169,8 @@ def _conference(row: dict[str, Any] | None, ev: DomainEvent, seq: int) -> dict[s
     new = {**base, "conference_id": ev.conference_id, "seq": seq}  # type: ignore[attr-defined]
     if isinstance(ev, (e.ConferenceScheduled, e.ConferenceHeld)):
         new.update(kinds=_json([k.value for k in ev.kinds]), title=ev.title, venue=ev.venue,
-                   organiser=ev.organiser, presenters=_json([p.model_dump() for p in ev.presenters]),
+                   organiser=ev.organiser,
+                   presenters=_json([p.model_dump() for p in ev.presenters]),
                    topics=_json(list(ev.topics)))
         if isinstance(ev, e.ConferenceScheduled):
             new["planned_on"] = ev.planned_on
@@ -217,11 +219,14 @@ class Projection:
         return {s: int(found.get(s, 0)) for s in STREAMS} | {
             s: int(v) for s, v in found.items() if s not in STREAMS}
 
-    def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> list[Unappliable]:
+    def apply(self, conn: Connection, events: Sequence[StoredEvent],
+              decoded: dict[tuple[str, int], Decoded | Unappliable] | None = None,
+              ) -> list[Unappliable]:
         """Apply ``events`` (any streams, each stream in order) in the caller's transaction.
 
         Events at or below their stream's stored position are skipped. Unappliable ones are
         passed over (the position moves past them) and returned for the caller to set aside.
+        ``decoded`` may carry the events already decoded, keyed by (stream, sequence).
         """
         positions = self.positions(conn)
         fresh: list[StoredEvent] = []
@@ -231,16 +236,20 @@ class Projection:
                 positions[stored.stream] = stored.sequence
         if not fresh:
             return []
-        decoded: list[Decoded] = []
+        good: list[Decoded] = []
         bad: list[Unappliable] = []
         for stored in fresh:
-            result = decode(stored)
-            (decoded if isinstance(result, Decoded) else bad).append(result)  # type: ignore[arg-type]
-        self.apply_decoded(conn, decoded)
+            result = (decoded or {}).get((stored.stream, stored.sequence)) or decode(stored)
+            if isinstance(result, Decoded):
+                good.append(result)
+            else:
+                bad.append(result)
+        self.apply_decoded(conn, good)
         last: dict[str, int] = {}
         for stored in fresh:
             last[stored.stream] = stored.sequence
-        _upsert(conn, self.t.positions, [{"stream": s, "sequence": q} for s, q in sorted(last.items())])
+        _upsert(conn, self.t.positions,
+                [{"stream": s, "sequence": q} for s, q in sorted(last.items())])
         return bad
 
     def apply_decoded(self, conn: Connection, decoded: Sequence[Decoded]) -> None:
@@ -271,7 +280,8 @@ class Projection:
                     table.put(key, _conference(row, ev, seq))
                 elif name == "attendance":
                     attended = True if isinstance(ev, e.AttendanceRecorded) else ev.attended  # type: ignore[attr-defined]
-                    unit_id = ev.unit_id if isinstance(ev, e.AttendanceRecorded) else (row or {}).get("unit_id")
+                    unit_id = (ev.unit_id if isinstance(ev, e.AttendanceRecorded)
+                               else (row or {}).get("unit_id"))
                     table.put(key, {"conference_id": key[0], "member_id": key[1],
                                     "attended": attended, "unit_id": unit_id, "seq": seq})
                 elif name == "guests":

@@ -1,0 +1,185 @@
+"""Stream → read model: one durable pull consumer per stream and generation (plain nats-py).
+
+Each fetched batch is decoded, its unappliable messages are set aside in the DLQ, then the
+batch is applied in ONE SQL transaction with the stream's position, and only then acked
+(AckPolicy.ALL: the last ack covers the batch). A crash anywhere replays from the stored
+position; messages at or below it are skipped. The durable consumer is only a cursor: it is
+recreated at start from the SQL position, so a restart never waits for ack timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import NotFoundError
+
+from briefings.runtime.deadletter import DeadLetter, set_aside
+from briefings.runtime.eventstore import StoredEvent
+from briefings.runtime.logging import get_logger
+from services.reporting.adapters.projection import Decoded, Projection, Unappliable, decode
+
+log = get_logger(__name__)
+SERVICE = "reporting"
+
+
+def consumer_name(stream: str) -> str:
+    """The dead-letter consumer name (``reporting.<STREAM>``)."""
+    return f"{SERVICE}.{stream}"
+
+
+def durable_name(generation: int, stream: str) -> str:
+    return f"{SERVICE}_g{generation}_{stream}"
+
+
+def letter_for(u: Unappliable) -> DeadLetter:
+    # The same message gets the same letter id, so a crash before the SQL commit followed by
+    # redelivery is deduplicated by the DLQ stream (Nats-Msg-Id).
+    ident = uuid.uuid5(uuid.NAMESPACE_URL, f"{consumer_name(u.stored.stream)}/{u.stored.sequence}")
+    return DeadLetter(consumer=consumer_name(u.stored.stream), error=u.error, reason=u.reason,
+                      data=u.stored.data, stream=u.stored.stream, sequence=u.stored.sequence,
+                      subject=u.stored.subject, dead_letter_id=str(ident))
+
+
+class StreamConsumer:
+    def __init__(self, js: JetStreamContext, projection: Projection, stream: str,
+                 batch: int = 1000, on_set_aside: Callable[[Unappliable], None] | None = None,
+                 ) -> None:
+        self.js = js
+        self.projection = projection
+        self.stream = stream
+        self.batch = batch
+        self.durable = durable_name(projection.generation, stream)
+        self.position = 0
+        self.applied = 0
+        self.on_set_aside = on_set_aside
+        self._advanced = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        self.position = (await asyncio.to_thread(self.projection.positions))[self.stream]
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(self.stream, self.durable)
+        start = (dict(deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE,
+                      opt_start_seq=self.position + 1) if self.position
+                 else dict(deliver_policy=js_api.DeliverPolicy.ALL))
+        await self.js.add_consumer(self.stream, js_api.ConsumerConfig(
+            durable_name=self.durable, ack_policy=js_api.AckPolicy.ALL, ack_wait=120,
+            max_ack_pending=self.batch * 4, max_deliver=-1, **start))  # type: ignore[arg-type]
+        self._sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+        self._task = asyncio.create_task(self._run(), name=f"reporting-{self.durable}")
+
+    async def stop(self, delete: bool = False) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+        if delete:
+            with contextlib.suppress(Exception):
+                await self.js.delete_consumer(self.stream, self.durable)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                msgs = await self._sub.fetch(self.batch, timeout=1.0)
+            except (TimeoutError, NatsTimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("fetch failed; retrying", stream=self.stream, error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            events = [StoredEvent(self.stream, m.metadata.sequence.stream, m.subject, m.data,
+                                  (m.headers or {}).get("Nats-Msg-Id"), m.metadata.timestamp)
+                      for m in msgs]
+            await self.apply(events, wait=lambda: asyncio.sleep(1))
+            await msgs[-1].ack()
+
+    async def apply(self, events: list[StoredEvent],
+                    wait: Callable[[], Awaitable[object]]) -> None:
+        """Apply a batch; database trouble is retried (nothing of a failed batch is kept)."""
+        fresh = [s for s in events if s.sequence > self.position]
+        if not fresh:
+            return
+        decoded: dict[tuple[str, int], Decoded | Unappliable] = await asyncio.to_thread(
+            lambda: {(s.stream, s.sequence): decode(s) for s in fresh})
+        for result in decoded.values():
+            if isinstance(result, Unappliable):
+                await set_aside(self.js, letter_for(result))
+                if self.on_set_aside is not None:
+                    self.on_set_aside(result)
+
+        def write() -> None:
+            with self.projection.engine.begin() as conn:
+                self.projection.apply(conn, fresh, decoded)
+
+        while True:
+            try:
+                await asyncio.to_thread(write)
+                break
+            except Exception:
+                log.exception("applying a batch failed; retrying", stream=self.stream,
+                              first=fresh[0].sequence, last=fresh[-1].sequence)
+                await wait()
+        async with self._advanced:
+            self.applied += len(fresh)
+            self.position = fresh[-1].sequence
+            self._advanced.notify_all()
+
+    async def wait_for(self, sequence: int, within: float) -> bool:
+        async def reached() -> None:
+            async with self._advanced:
+                await self._advanced.wait_for(lambda: self.position >= sequence)
+
+        try:
+            await asyncio.wait_for(reached(), within)
+        except TimeoutError:
+            return False
+        return True
+
+
+class Generation:
+    """One generation's projection fed by a consumer per stream."""
+
+    def __init__(self, js: JetStreamContext, projection: Projection, streams: tuple[str, ...],
+                 on_set_aside: Callable[[Unappliable], None] | None = None) -> None:
+        self.projection = projection
+        self.consumers = {s: StreamConsumer(js, projection, s, on_set_aside=on_set_aside)
+                          for s in streams}
+        self.started_at = time.monotonic()
+        self.start_positions: dict[str, int] = {}
+
+    @property
+    def number(self) -> int:
+        return self.projection.generation
+
+    async def start(self) -> None:
+        for c in self.consumers.values():
+            await c.start()
+        self.start_positions = {s: c.position for s, c in self.consumers.items()}
+        self.started_at = time.monotonic()
+
+    async def stop(self, delete: bool = False) -> None:
+        for c in self.consumers.values():
+            await c.stop(delete)
+
+    def positions(self) -> dict[str, int]:
+        return {s: c.position for s, c in self.consumers.items()}
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started_at
+        done = sum(c.applied for c in self.consumers.values())
+        return round(done / elapsed, 1) if elapsed > 0 else 0.0

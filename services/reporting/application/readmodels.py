@@ -1,0 +1,231 @@
+"""The reporting application: which generation answers, rebuilds, queries, dead-letter retry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from briefings.runtime.deadletter import (
+    DeadLetter,
+    ensure_dlq_stream,
+    letter_subject,
+    record_resolution,
+)
+from briefings.runtime.domain import Conflict, DomainError, NotFound
+from briefings.runtime.eventstore import EventStore, StoredEvent
+from briefings.runtime.logging import get_logger
+from contracts.reporting import (
+    AnnualSummaryQuery,
+    Participation,
+    ParticipationQuery,
+    RetryDeadLetter,
+)
+from contracts.subjects import DLQ_STREAM, event_streams
+from services.reporting.adapters.consumer import Generation, consumer_name
+from services.reporting.adapters.projection import STREAMS, Decoded, Projection, Unappliable, decode
+from services.reporting.api import PROJECTION_VERSION, Meta, ReadModel, replay_as_of
+
+log = get_logger(__name__)
+
+
+class DeadLetterNotFound(NotFound):
+    """The dead letter named is not in the DLQ stream of a reporting consumer."""
+
+
+class DeadLetterStillUnappliable(DomainError):
+    """Re-applying a dead letter needs code that understands it."""
+
+
+class RebuildAlreadyRunning(Conflict):
+    """One rebuild at a time."""
+
+
+class ReportingApp:
+    def __init__(self, engine: Engine, es: EventStore, version: str = PROJECTION_VERSION) -> None:
+        self.engine = engine
+        self.es = es
+        self.version = version
+        self.meta = Meta(engine)
+        self.live: Generation | None = None
+        self.live_following = False
+        self.building: Generation | None = None
+        self.rebuild_total: dict[str, int] = {}
+        self.set_aside = 0
+        self._watch: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _note(self, u: Unappliable) -> None:
+        self.set_aside += 1
+
+    def _generation(self, number: int) -> Generation:
+        return Generation(self.es.js, Projection(self.engine, number), STREAMS, self._note)
+
+    async def start(self) -> None:
+        await self.es.ensure_streams(event_streams())
+        await ensure_dlq_stream(self.es.js)
+        m = await asyncio.to_thread(self.meta.get)
+        if "active_gen" not in m:
+            await asyncio.to_thread(self.meta.set, active_gen="1", active_version=self.version)
+            m = {"active_gen": "1", "active_version": self.version}
+        self.live = await asyncio.to_thread(self._generation, int(m["active_gen"]))
+        if m.get("active_version") == self.version:
+            await self.live.start()
+            self.live_following = True
+        building = m.get("building_gen")
+        if building and m.get("building_version") == self.version:
+            log.info("resuming the rebuild", generation=building)
+            await self._start_building(int(building))
+        elif not self.live_following:
+            log.info("projection version changed: rebuilding", stored=m.get("active_version"),
+                     code=self.version)
+            await self.rebuild()
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        if self.building is not None:
+            await self.building.stop()
+        if self.live is not None:
+            await self.live.stop()
+
+    # -------------------------------------------------------------- rebuild
+
+    async def rebuild(self) -> int:
+        """Replay every stream into a fresh generation; switch to it when it has caught up."""
+        async with self._lock:
+            if self.building is not None:
+                raise RebuildAlreadyRunning("a rebuild is already running",
+                                            generation=self.building.number)
+            m = await asyncio.to_thread(self.meta.get)
+            number = max(int(m.get("active_gen", "0")), int(m.get("building_gen") or 0)) + 1
+            stale = m.get("building_gen")
+            if stale:  # an older version's unfinished rebuild: its tables are worthless now
+                await asyncio.to_thread(Projection(self.engine, int(stale)).drop)
+            await asyncio.to_thread(self.meta.set, building_gen=str(number),
+                                    building_version=self.version)
+            await self._start_building(number)
+            return number
+
+    async def _start_building(self, number: int) -> None:
+        self.rebuild_total = {s: await self.es.stream_last_sequence(s) for s in STREAMS}
+        self.building = await asyncio.to_thread(self._generation, number)
+        await self.building.start()
+        self._watch = asyncio.create_task(self._switch_when_caught_up(), name="reporting-rebuild")
+
+    async def _switch_when_caught_up(self) -> None:
+        assert self.building is not None
+        while True:
+            await asyncio.sleep(0.2)
+            lasts = {s: await self.es.stream_last_sequence(s) for s in STREAMS}
+            if all(self.building.consumers[s].position >= lasts[s] for s in STREAMS):
+                break
+        old, new = self.live, self.building
+        await asyncio.to_thread(self.meta.set, active_gen=str(new.number),
+                                active_version=self.version, building_gen=None,
+                                building_version=None)
+        self.live, self.building, self.live_following = new, None, True
+        log.info("rebuild finished: switched", generation=new.number, events_per_s=new.rate())
+        if old is not None:
+            await old.stop(delete=True)
+            await asyncio.to_thread(old.projection.drop)
+
+    # --------------------------------------------------------------- status
+
+    async def status(self) -> dict[str, Any]:
+        lasts = {s: await self.es.stream_last_sequence(s) for s in STREAMS}
+        assert self.live is not None
+        live_pos = (self.live.positions() if self.live_following
+                    else await asyncio.to_thread(self.live.projection.positions))
+        detail: dict[str, Any] = {
+            "version": self.version,
+            "generation": self.live.number,
+            "lag": {s: {"applied": live_pos.get(s, 0), "last": lasts[s]} for s in STREAMS},
+            "dead_letters_set_aside": self.set_aside,
+            "rebuild": None,
+        }
+        if self.building is not None:
+            pos = self.building.positions()
+            detail["rebuild"] = {
+                "generation": self.building.number,
+                "applied": sum(pos.values()),
+                "total": sum(max(self.rebuild_total.get(s, 0), 0) for s in STREAMS),
+                "lag": {s: {"applied": pos[s], "last": lasts[s]} for s in STREAMS},
+                "events_per_s": self.building.rate(),
+            }
+        return detail
+
+    # -------------------------------------------------------------- queries
+
+    async def _caught_up(self, within: float = 5.0) -> None:
+        """Read your writes: wait (briefly) for what the streams hold now."""
+        if self.live is None or not self.live_following:
+            return
+        for s, consumer in self.live.consumers.items():
+            await consumer.wait_for(await self.es.stream_last_sequence(s), within)
+
+    def _model(self) -> ReadModel:
+        assert self.live is not None
+        return ReadModel(self.engine, self.live.number)
+
+    async def annual_summary(self, query: AnnualSummaryQuery) -> dict[str, Any]:
+        if query.as_of is not None:
+            return await self._as_of(query, query.as_of)
+        await self._caught_up()
+        return await asyncio.to_thread(self._model().annual_summary, query)
+
+    async def _as_of(self, query: AnnualSummaryQuery, as_of: datetime) -> dict[str, Any]:
+        events: list[StoredEvent] = []
+        for s in STREAMS:
+            events.extend([e async for e in self.es.iterate(s)])
+        model = await asyncio.to_thread(replay_as_of, events, as_of)
+        return await asyncio.to_thread(model.annual_summary, query)
+
+    async def participation(self, query: ParticipationQuery) -> dict[str, Any]:
+        await self._caught_up()
+        data = await asyncio.to_thread(self._model().participation, query.year)
+        return Participation.model_validate(data).model_dump(mode="json")
+
+    # ---------------------------------------------------------- dead letters
+
+    async def _find_letter(self, dead_letter_id: str) -> DeadLetter:
+        # The whole DLQ, filtered here: ``iterate`` with a subject filter would wait for a
+        # last sequence that belongs to another consumer's letter.
+        subjects = {letter_subject(consumer_name(s)) for s in STREAMS}
+        async for stored in self.es.iterate(DLQ_STREAM.name):
+            if stored.subject in subjects:
+                with contextlib.suppress(ValueError, KeyError):
+                    if json.loads(stored.data).get("dead_letter_id") == dead_letter_id:
+                        return DeadLetter.from_json(stored.data)
+        raise DeadLetterNotFound(f"no reporting dead letter {dead_letter_id}",
+                                 dead_letter_id=dead_letter_id)
+
+    async def retry_dead_letter(self, req: RetryDeadLetter) -> dict[str, Any]:
+        letter = await self._find_letter(req.dead_letter_id)
+        stored = StoredEvent(letter.stream or "", letter.sequence or 0, letter.subject or "",
+                             letter.data)
+        result = decode(stored)
+        if isinstance(result, Unappliable):
+            raise DeadLetterStillUnappliable(f"still cannot apply it: {result.error}",
+                                             reason=result.reason)
+        assert self.live is not None
+        projection = self.live.projection
+
+        def write(d: Decoded) -> None:
+            # Its sequence is below the position (the stream moved past it), so it is
+            # applied without the position check.
+            with self.engine.begin() as conn:
+                projection.apply_decoded(conn, [d])
+
+        await asyncio.to_thread(write, result)
+        await record_resolution(self.es.js, letter, "retried", actor=req.actor)
+        return {"ok": True, "dead_letter_id": letter.dead_letter_id, "outcome": "retried",
+                "message": f"{result.envelope.type} from {letter.stream} #{letter.sequence} applied"}

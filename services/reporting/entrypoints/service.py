@@ -1,0 +1,89 @@
+"""The reporting service's composition root: settings in, a running ServiceHost out.
+
+Queries: ``qry.reporting.annual_summary``, ``qry.reporting.participation``,
+``qry.reporting.status``. Operator requests: ``cmd.reporting.rebuild``,
+``cmd.reporting.dlq_retry``. Health detail carries ``lag`` per stream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream.nats.annotations import NatsMessage
+from pydantic import BaseModel
+
+from briefings.runtime.domain import DomainError
+from briefings.runtime.eventstore import EventStore
+from briefings.runtime.logging import get_logger
+from briefings.runtime.service import ServiceHost, domain_error, parse_request
+from briefings.runtime.settings import Settings
+from briefings.runtime.sql import make_engine
+from contracts import reporting as c
+from contracts.replies import ErrorCode, ErrorReply
+from contracts.subjects import command_subject
+from services.reporting.application.readmodels import ReportingApp
+
+NAME = c.SERVICE
+log = get_logger(__name__)
+
+
+async def _raw(msg: NatsMessage) -> bytes:
+    return msg.body
+
+
+def _operation(host: ServiceHost, name: str, model: type[BaseModel],
+               fn: Callable[[Any], Awaitable[dict[str, Any]]]) -> None:
+    """A request that acts on the read models (not an aggregate command): reply ok or error."""
+
+    async def handle(msg: NatsMessage) -> bytes:
+        parsed = parse_request(model, msg.body)
+        if isinstance(parsed, ErrorReply):
+            return parsed.model_dump_json().encode()
+        try:
+            return json.dumps(await fn(parsed), ensure_ascii=False).encode()
+        except DomainError as exc:
+            return domain_error(exc).model_dump_json().encode()
+        except Exception as exc:
+            log.exception("operation failed", operation=name)
+            return ErrorReply(code=ErrorCode.INTERNAL,
+                              message=f"internal error: {type(exc).__name__}").model_dump_json().encode()
+
+    handle.__name__ = f"op_{name}"
+    host.broker.subscriber(command_subject(NAME, name), queue=f"{NAME}-workers", decoder=_raw,
+                           title=f"reporting {name}",
+                           description=f"{model.__name__}; replies ok or ErrorReply")(handle)
+
+
+def build(settings: Settings) -> ServiceHost:
+    host = ServiceHost(NAME, settings)
+    engine = make_engine(settings.database_url_for(NAME))
+    state: dict[str, ReportingApp] = {}
+
+    def app() -> ReportingApp:
+        return state["app"]
+
+    host.query(NAME, "annual_summary", c.AnnualSummaryQuery, lambda q: app().annual_summary(q))
+    host.query(NAME, "participation", c.ParticipationQuery, lambda q: app().participation(q))
+    host.query(NAME, "status", c.StatusQuery, lambda q: app().status())
+
+    async def rebuild(_: c.Rebuild) -> dict[str, Any]:
+        return {"ok": True, "generation": await app().rebuild()}
+
+    _operation(host, "rebuild", c.Rebuild, rebuild)
+    _operation(host, "dlq_retry", c.RetryDeadLetter, lambda r: app().retry_dead_letter(r))
+
+    async def start(es: EventStore) -> None:
+        state["app"] = ReportingApp(engine, es)
+        await state["app"].start()
+        host.on_stop.append(state["app"].stop)
+        host.health_detail = state["app"].status
+
+    host.setup = start
+    return host
+
+
+async def run(settings: Settings) -> None:
+    host = build(settings)
+    await host.serve()

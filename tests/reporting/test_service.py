@@ -1,0 +1,105 @@
+"""The reporting service against a real nats-server: catch-up, queries, lag, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from nats.aio.client import Client
+
+from briefings.runtime.deadletter import letter_subject
+from briefings.runtime.eventstore import EventStore
+from briefings.runtime.settings import Settings
+from contracts import events as e
+from contracts.subjects import event_streams
+from tests.reporting.factories import Streams, publish, sample_year
+from tests.support import request, running_service, wait_healthy
+
+
+async def _caught_up(nc: Client, timeout: float = 30) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = (await request(nc, "qry.reporting.status", {}))["data"]
+        if all(v["applied"] == v["last"] for v in status["lag"].values()) and not status["rebuild"]:
+            return status
+        assert asyncio.get_running_loop().time() < deadline, status
+        await asyncio.sleep(0.1)
+
+
+async def test_summary_of_the_sample_year_over_nats(settings: Settings, nc: Client) -> None:
+    s = sample_year()
+    await EventStore(nc).ensure_streams(event_streams())
+    await publish(nc.jetstream(), s.events)
+    async with running_service("reporting", settings):
+        status = await _caught_up(nc)
+        assert status["lag"]["EVENTS"] == {"applied": len(s.of("EVENTS")), "last": len(s.of("EVENTS"))}
+        health = await wait_healthy(nc, "reporting")
+        assert health["detail"]["lag"]["ROSTER"]["applied"] == len(s.of("ROSTER"))
+        reply = await request(nc, "qry.reporting.annual_summary", {"year": 2022})
+        summary = reply["data"]
+        assert summary["roster"]["at_end"]["reporter"] == 19
+        assert summary["roster"]["at_end"]["propagandist"] == 189
+        assert summary["conferences"]["by_kind"] == {"information": 8, "thematic": 2, "review": 1}
+        assert summary["attendance"]["member_attendances"] == 1712
+        assert (summary["awards"]["collective"], summary["awards"]["individual"]) == (3, 5)
+
+        # live: a new attendance is applied and visible to the next query
+        later = Streams()
+        later.last.update(s.last)
+        later.add(e.AttendanceRecorded(conference_id="conf03", member_id="pro188"))
+        await publish(nc.jetstream(), later.events)
+        summary = (await request(nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
+        assert summary["attendance"]["member_attendances"] == 1713
+
+        part = (await request(nc, "qry.reporting.participation", {"year": 2022}))["data"]
+        rep = next(m for m in part["members"] if m["member_id"] == "rep00")
+        assert (rep["conferences_eligible"], rep["conferences_attended"]) == (10, 10)
+        retired = next(m for m in part["members"] if m["member_id"] == "pro189")
+        assert retired["conferences_eligible"] == 6 and not retired["active_at_end"]
+
+        bad = await request(nc, "qry.reporting.annual_summary", {"start": "2022-05-01"})
+        assert bad["ok"] is False and bad["rule"] == "PeriodMustBeGiven"
+
+
+async def test_as_of_a_moment_of_knowledge(settings: Settings, nc: Client) -> None:
+    s = sample_year()
+    cut = s.clock
+    s.add(e.ConferenceCancelled(conference_id="conf01", cancelled_on=s.clock.date()))
+    await publish(nc.jetstream(), s.events)
+    async with running_service("reporting", settings):
+        await _caught_up(nc)
+        now = (await request(nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
+        then = (await request(nc, "qry.reporting.annual_summary",
+                              {"year": 2022, "as_of": cut.isoformat()}))["data"]
+        assert now["conferences"]["held"] == 9
+        assert then["conferences"]["held"] == 10 and then["period"]["as_of"].startswith("2022-")
+
+
+async def test_unappliable_messages_are_set_aside_and_retried(settings: Settings, nc: Client) -> None:
+    s = Streams()
+    s.add(e.ConferenceHeld(conference_id="c1", kinds=[e.ConferenceKind.INFORMATION],
+                           held_on=s.clock.date(), title="T"))
+    s.raw("EVENTS", "ev.events.conference.c2", b"not json at all")
+    good = s.add(e.AttendanceRecorded(conference_id="c1", member_id="m1"))
+    # an event from newer code: the same attendance written as schema version 2
+    newer = json.loads(good.data)
+    newer["schema_version"] = 2
+    newer["payload"]["member_id"] = "m2"
+    s.raw("EVENTS", "ev.events.conference.c1", json.dumps(newer).encode())
+    s.add(e.AttendanceRecorded(conference_id="c1", member_id="m3"))
+    await EventStore(nc).ensure_streams(event_streams())
+    await publish(nc.jetstream(), s.events)
+    async with running_service("reporting", settings):
+        status = await _caught_up(nc)
+        assert status["dead_letters_set_aside"] == 2
+        summary = (await request(nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
+        assert summary["attendance"]["member_attendances"] == 2  # m1 and m3: nothing blocked
+        letters = [json.loads(m.data) async for m in EventStore(nc).iterate("DLQ")
+                   if m.subject == letter_subject("reporting.EVENTS")]
+        assert sorted(x["reason"] for x in letters) == ["malformed", "newer_version"]
+        malformed = next(x for x in letters if x["reason"] == "malformed")
+        reply = await request(nc, "cmd.reporting.dlq_retry",
+                              {"dead_letter_id": malformed["dead_letter_id"]})
+        assert reply["ok"] is False and reply["rule"] == "DeadLetterStillUnappliable"
+        missing = await request(nc, "cmd.reporting.dlq_retry", {"dead_letter_id": "nope"})
+        assert missing["code"] == "not_found"
