@@ -214,8 +214,8 @@ def _header_key(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).strip().casefold().replace("_", " ").split())
 
 
-CODE_HEADERS = {"external code", "code", "mã", "mã số", "ma", "ma so"}
-NAME_HEADERS = {"full name", "name", "họ và tên", "họ tên", "ho va ten", "ho ten"}
+CODE_HEADERS = {"external code", "code", "staff number", "mã", "mã số", "ma", "ma so"}
+NAME_HEADERS = {"full name", "name", "name full", "họ và tên", "họ tên", "ho va ten", "ho ten"}
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,33 @@ async def test_just_enrolled_member_is_never_unknown(settings: Settings, nc: Cli
             assert got["member_attendance"] == 1
 
 
+async def test_active_and_unit_are_taken_on_the_conference_date(settings: Settings,
+                                                                  nc: Client) -> None:
+    """Transferred in June, retired in November (both recorded by the roster service)."""
+    async with running_service("roster", settings), running_service("events", settings):
+        await units(nc)
+        await enroll(nc, "m1", "Nguyễn Thị Hoa", unit="cell-a", effective_on="2022-01-10")
+        await ok(nc, "cmd.roster.transfer_member", {
+            "command_id": "t1", "member_id": "m1", "to_unit_id": "cell-b",
+            "effective_on": "2022-06-01"})
+        await ok(nc, "cmd.roster.retire_member", {
+            "command_id": "x1", "member_id": "m1", "effective_on": "2022-11-01"})
+        for cid, day in (("may", "2022-05-15"), ("july", "2022-07-01"), ("dec", "2022-12-09")):
+            await held_conference(nc, cid, held_on=day)
+        for cid in ("may", "july"):
+            await ok(nc, "cmd.events.record_attendance",
+                     {"command_id": f"a-{cid}", "conference_id": cid, "member_id": "m1"})
+        refused = await request(nc, "cmd.events.record_attendance",
+                                {"command_id": "a-dec", "conference_id": "dec", "member_id": "m1"})
+        assert refused["rule"] == "MemberMustBeActiveOnConferenceDate", refused
+        assert "retired on 2022-11-01" in refused["message"]
+        units_seen = {}
+        for cid in ("may", "july"):
+            data = (await ok(nc, "qry.events.list_attendance", {"conference_id": cid}))["data"]
+            units_seen[cid] = data["members"][0]["unit_id"]
+        assert units_seen == {"may": "cell-a", "july": "cell-b"}
+
+
 async def test_many_clerks_at_one_conference_all_count(settings: Settings, nc: Client) -> None:
     async with running_service("roster", settings), running_service("events", settings):
         await units(nc)
