@@ -5,21 +5,26 @@ Every command reads the streams with direct gets only, so read-only credentials 
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from briefings.audit import receipts
+from briefings.audit.diff import diff as diff_summaries
+from briefings.audit.explain import FIGURES, Lineage
+from briefings.audit.explain import explain as explain_figure
 from briefings.audit.export import export_live
 from briefings.audit.records import AuditRecord
+from briefings.audit.replay import Cut, Replay, replay_export, replay_live
 from briefings.audit.source import STREAMS
 from briefings.audit.verify import VerifyReport, verify_export, verify_live
 from briefings.cli.client import Client_, RequestFailed, err_console, fail, print_json, run
+from contracts.reporting import AnnualSummaryQuery
 
 app = typer.Typer(help="Export, verify, replay and explain the event history (read-only).",
                   no_args_is_help=True)
@@ -155,5 +160,172 @@ def verify(
     _print_report(report, as_json, source)
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
+# ------------------------------------------------------------------------ replay
+
+FROM = typer.Option(None, "--from", help="replay an export file instead of the live streams")
+AS_OF = typer.Option(None, "--as-of",
+                     help="only events recorded at or before this instant (what was known then)")
+OCCURRED = typer.Option(None, "--occurred-until",
+                        help="only events that occurred at or before this instant")
+UNTIL_SEQ = typer.Option(None, "--until-seq", help="STREAM:N, the last sequence read (repeat)")
+START = typer.Option(None, "--start", help="period start YYYY-MM-DD (instead of the year)")
+END = typer.Option(None, "--end", help="period end YYYY-MM-DD")
+
+
+def _until_seq(values: list[str] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for value in values or []:
+        name, _, seq = value.partition(":")
+        if name.upper() not in STREAMS or not seq.isdigit():
+            raise typer.BadParameter(f"--until-seq {value}: give STREAM:N, STREAM one of "
+                                     f"{', '.join(STREAMS)}")
+        out[name.upper()] = int(seq)
+    return out
+
+
+def _cut(as_of: str | None, occurred_until: str | None, until_seq: list[str] | None) -> Cut:
+    return Cut(_until_seq(until_seq), _instant(as_of, "--as-of"),
+               _instant(occurred_until, "--occurred-until"))
+
+
+def _query(year: int | None, start: str | None, end: str | None, cut: Cut) -> AnnualSummaryQuery:
+    try:
+        return AnnualSummaryQuery(year=year, start=start, end=end, as_of=cut.as_of)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _replay(source: Path | None, cut: Cut,
+            also: Callable[[AuditRecord], None] | None = None) -> Replay:
+    if source is not None:
+        if not source.exists():
+            raise typer.BadParameter(f"no such file: {source}")
+        return replay_export(source, cut, also)
+    result: Replay = _live(lambda nc: replay_live(nc, cut, also=also))
+    return result
+
+
+@app.command()
+def replay(
+    year: int | None = typer.Argument(None, help="the year of the summary"),
+    start: str | None = START, end: str | None = END,
+    as_of: str | None = AS_OF, occurred_until: str | None = OCCURRED,
+    until_seq: list[str] | None = UNTIL_SEQ, source: Path | None = FROM,
+    fmt: str = typer.Option("text", "--format", help="text, markdown, json or html"),
+    lang: str = typer.Option("en", "--lang", help="en or vi"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="write the summary here"),
+    receipt_out: Path | None = typer.Option(None, "--receipt-out", help="issue a receipt"),
+) -> None:
+    """Rebuild the read model from the history into a temporary database; print the summary
+    as the system knew it at the cut."""
+    cut = _cut(as_of, occurred_until, until_seq)
+    query = _query(year, start, end, cut)
+    with _replay(source, cut) as result:
+        text = receipts.render(result, query, fmt, lang)
+        if output is not None:
+            output.write_bytes(text.encode("utf-8"))
+        else:
+            sys.stdout.write(text)
+        if receipt_out is not None:
+            receipts.write(receipts.issue(result, query, text, fmt, lang), receipt_out)
+            err_console.print(f"receipt written to {receipt_out} "
+                              f"({result.digest.count} events, cut {result.cut_vector})")
+
+
+@app.command("check-receipt")
+def check_receipt(
+    receipt: Path = typer.Argument(..., help="a receipt issued with the summary"),
+    source: Path | None = FROM,
+    as_json: bool = JSON,
+) -> None:
+    """Replay exactly the receipt's cut and confirm (exit 0) or refute (exit 1) it."""
+    try:
+        issued = receipts.load(receipt)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{receipt}: {exc}") from exc
+    with _replay(source, receipts.cut_of(issued)) as result:
+        outcome = receipts.check(issued, result)
+    if as_json:
+        print_json(outcome.as_dict())
+    elif outcome.confirmed:
+        print(f"CONFIRMED: the same {issued['events']} events give the same report "
+              f"(output digest {issued['output_digest']})")
+    else:
+        print("REFUTED:")
+        for finding in outcome.findings:
+            print(f"  {finding}")
+    if not outcome.confirmed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def explain(
+    year: int = typer.Argument(..., help="the year of the summary"),
+    figure: str = typer.Argument(..., help=", ".join(FIGURES)),
+    as_of: str | None = AS_OF, occurred_until: str | None = OCCURRED,
+    until_seq: list[str] | None = UNTIL_SEQ, source: Path | None = FROM,
+    as_json: bool = JSON,
+) -> None:
+    """List the events that make up a figure of the summary; they add up to it."""
+    cut = _cut(as_of, occurred_until, until_seq)
+    query = _query(year, None, None, cut)
+    lineage = Lineage()
+    with _replay(source, cut, lineage.add) as result:
+        summary = result.summary(query)
+        participation = result.model.participation(year) if figure.startswith("member:") \
+            else None
+    lineage.finish()
+    try:
+        found = explain_figure(lineage, figure, summary, participation, date(year, 1, 1),
+                               date(year, 12, 31))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if as_json:
+        print_json(found.as_dict())
+    else:
+        for part in found.contributions:
+            print(f"+{part.amount:<5} {part.what}")
+            for ref in part.events:
+                print(f"         {ref.stream}:{ref.seq} {ref.type} {ref.aggregate} "
+                      f"command={ref.command_id} actor={ref.actor} "
+                      f"correlation={ref.correlation_id} recorded={ref.recorded_at}")
+        if found.denominator is not None:
+            print(f"out of {found.denominator} conferences the member could attend:")
+            for part in found.denominator_from:
+                print(f"  {part.what}")
+            print(f"= {found.total}/{found.denominator}; the summary says "
+                  f"{found.summary_value}")
+        else:
+            print(f"= {found.total}; the summary says {found.summary_value}")
+    if not found.adds_up:
+        err_console.print("the events do not add up to the summary's figure")
+        raise typer.Exit(1)
+
+
+@app.command()
+def diff(
+    year: int = typer.Argument(..., help="the year of the summary"),
+    as_of: str = typer.Option(..., "--as-of", help="the earlier knowledge (recorded_at cut)"),
+    against: str | None = typer.Option(
+        None, "--against", help="the later knowledge (default: everything recorded)"),
+    occurred_until: str | None = OCCURRED,
+    source: Path | None = FROM,
+    as_json: bool = JSON,
+) -> None:
+    """What changed in the summary between two states of knowledge (e.g. late corrections)."""
+    left_cut = _cut(as_of, occurred_until, None)
+    right_cut = _cut(against, occurred_until, None)
+    summaries = []
+    for cut in (left_cut, right_cut):
+        with _replay(source, cut) as result:
+            summary = result.summary(_query(year, None, None, cut))
+        summary["period"].pop("as_of", None)
+        summaries.append(summary)
+    changes = diff_summaries(summaries[0], summaries[1])
+    if as_json:
+        print_json([{"figure": p, "before": a, "after": b} for p, a, b in changes])
+        return
+    if not changes:
+        print("no difference")
+    for path, before, after in changes:
+        print(f"{path}: {before} -> {after}")

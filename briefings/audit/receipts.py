@@ -1,0 +1,97 @@
+"""Report receipts: what a summary was computed from, so anyone can recompute it later.
+
+A receipt names the cut (each stream's last sequence, and the as-of / occurred-until filters),
+the digest of the events read, the projection code version, the query, the rendering, and the
+digest of the rendered output. ``check`` replays exactly that cut and compares.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from briefings.audit.records import parse_time
+from briefings.audit.replay import Cut, Replay
+from contracts.canonical import sha256_hex
+from contracts.reporting import AnnualSummaryQuery
+from services.reporting import api as reporting
+
+RECEIPT_FORMAT = "briefings-report-receipt/1"
+
+
+def render(replay: Replay, query: AnnualSummaryQuery, fmt: str = "text",
+           lang: str = "en") -> str:
+    return reporting.render_summary(replay.summary(query), fmt, lang)
+
+
+def output_digest(output: str) -> str:
+    return sha256_hex(output.encode("utf-8"))
+
+
+def issue(replay: Replay, query: AnnualSummaryQuery, output: str, fmt: str,
+          lang: str) -> dict[str, Any]:
+    return {
+        "receipt": RECEIPT_FORMAT,
+        "cut": dict(sorted(replay.cut_vector.items())),
+        "occurred_until": replay.cut.describe()["occurred_until"],
+        "events": replay.digest.count,
+        "events_digest": replay.digest.hexdigest(),
+        "projection_version": reporting.PROJECTION_VERSION,
+        "query": query.model_dump(mode="json", exclude_none=True),
+        "format": fmt,
+        "lang": lang,
+        "output_digest": output_digest(output),
+    }
+
+
+def write(receipt: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(receipt, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+
+
+def load(path: Path) -> dict[str, Any]:
+    receipt: dict[str, Any] = json.loads(path.read_text())
+    if receipt.get("receipt") != RECEIPT_FORMAT:
+        raise ValueError(f"not a {RECEIPT_FORMAT} receipt")
+    return receipt
+
+
+def query_of(receipt: dict[str, Any]) -> AnnualSummaryQuery:
+    return AnnualSummaryQuery.model_validate(receipt["query"])
+
+
+def cut_of(receipt: dict[str, Any]) -> Cut:
+    query = query_of(receipt)
+    occurred = receipt.get("occurred_until")
+    return Cut(until_seq={k: int(v) for k, v in receipt["cut"].items()}, as_of=query.as_of,
+               occurred_until=parse_time(occurred) if occurred else None)
+
+
+@dataclass
+class Check:
+    confirmed: bool
+    findings: list[str]
+    recomputed: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"confirmed": self.confirmed, "findings": self.findings,
+                "recomputed": self.recomputed}
+
+
+def check(receipt: dict[str, Any], replay: Replay) -> Check:
+    """Compare a receipt with the replay of its cut."""
+    query = query_of(receipt)
+    output = render(replay, query, receipt.get("format", "text"), receipt.get("lang", "en"))
+    again = issue(replay, query, output, receipt.get("format", "text"),
+                  receipt.get("lang", "en"))
+    findings = []
+    for key, meaning in (("events", "number of events read"),
+                         ("events_digest", "events of the cut"),
+                         ("projection_version", "projection code version"),
+                         ("output_digest", "report output")):
+        if receipt.get(key) != again.get(key):
+            findings.append(f"{meaning} differ: receipt {receipt.get(key)} "
+                            f"recomputed {again.get(key)}")
+    return Check(not findings, findings, again)
+
