@@ -11,7 +11,7 @@ from nats.aio.client import Client
 
 from briefings.runtime.settings import Settings
 from services.events.entrypoints.service import EventsHost
-from tests.support import request, running_service
+from tests.support import ServiceProcess, request, running_service, wait_healthy
 
 PAIRS = 30
 BUSY = 150
@@ -242,3 +242,25 @@ async def test_health_shows_follower_lag_and_a_fresh_store_rebuilds(
         again = await ok(nc, "cmd.events.record_attendance",
                          {"command_id": "a1", "conference_id": "c-12", "member_id": "m1"})
         assert again["replayed"]
+
+
+async def test_as_a_child_process_it_serves_and_stops_cleanly(settings: Settings, nc: Client,
+                                                              tmp_path: Path) -> None:
+    """``briefings serve events``: a real process, restarted, keeps its answers."""
+    proc = ServiceProcess("events", settings, tmp_path / "events.log").start()
+    try:
+        async with running_service("roster", settings):
+            await wait_healthy(nc, "events")
+            await units(nc)
+            await enroll(nc, "m1", "Nguyễn Thị Hoa")
+            await held_conference(nc)
+            first = await ok(nc, "cmd.events.record_attendance",
+                             {"command_id": "a1", "conference_id": "c-12", "member_id": "m1"})
+            assert proc.terminate() == 0, proc.log()
+            proc.start()
+            await wait_healthy(nc, "events")
+            again = await ok(nc, "cmd.events.record_attendance",
+                             {"command_id": "a1", "conference_id": "c-12", "member_id": "m1"})
+            assert again["replayed"] and again["event_ids"] == first["event_ids"]
+    finally:
+        proc.kill()
