@@ -124,6 +124,7 @@ def show(
 @app.command()
 def retry(
     dead_letter_id: str = typer.Argument(..., help="the letter's id (or a unique prefix)"),
+    actor: str = typer.Option(None, help="who asks for the retry (default: the login name)"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Ask the owning service to apply the letter again (after a fix or an upgrade)."""
@@ -136,7 +137,8 @@ def retry(
                                      "message": f"dead letter {entry.letter.dead_letter_id} "
                                                 f"is already {entry.status}"})
             reply = await client.request(retry_subject(entry.letter.consumer),
-                                         {"dead_letter_id": entry.letter.dead_letter_id})
+                                         {"dead_letter_id": entry.letter.dead_letter_id,
+                                          "actor": actor or _operator()})
             return entry, reply
 
     try:
