@@ -173,8 +173,12 @@ async def test_forged_events_published_around_the_service_are_caught(
     ack = await js.publish("ev.roster.unit.ghost", canonical_json(forged), stream="ROSTER")
     # 3. Bytes that are not an envelope at all.
     junk = await js.publish("ev.roster.member.m0", b"not json", stream="ROSTER")
+    # 4. An old event replayed verbatim at the end (a re-ordering: the store cannot move one).
+    first = await js.get_last_msg("ROSTER", "ev.roster.member.m1")
+    again = await js.publish("ev.roster.member.m1", first.data, stream="ROSTER")
     report = await verify_live(nc)
     kinds = {(b.kind, b.seq) for b in report.breaks}
+    assert ("prev_hash_mismatch", again.seq) in kinds and ("version_gap", again.seq) in kinds
     assert ("prev_hash_mismatch", ack.seq - 1) in kinds and ("version_gap", ack.seq - 1) in kinds
     assert ("not_genesis", ack.seq) in kinds
     assert ("unreadable", junk.seq) in kinds
