@@ -3,12 +3,15 @@ services over a real nats-server; the year sent through their public commands.""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import Counter
 from typing import Any
 
 from nats.aio.client import Client
+from typer.testing import CliRunner
 
+from briefings.cli import app
 from briefings.demo.generator import plan_year
 from briefings.demo.load import load_plan
 from briefings.demo.run import wait_until_reported
@@ -78,6 +81,18 @@ async def test_candidates_of_the_generated_year_are_explained_and_follow_attenda
                 ("collective", u["unit_id"]) in granted)
         reasons = Counter(p["reason"] for p in data["passed_over"])
         assert reasons["below_min_rate"] > 0 and reasons["not_grassroots"] == 1
+
+        # The CLI's table shows the explaining figures.
+        result = await asyncio.to_thread(
+            CliRunner().invoke, app, ["awards", "candidates", "2022", "--min-rate", "0.8"],
+            env={"BRIEFINGS_NATS_URL": settings.nats_url, "COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        top = data["individuals"][0]
+        assert top["full_name"] in result.output
+        assert f"{top['conferences_attended']}/{top['conferences_eligible']}" in result.output
+        assert f"{top['attendance_rate'] * 100:.1f}%" in result.output
+        first_unit = data["collectives"][0]
+        assert f"{first_unit['core_attended']}/{first_unit['core_possible']}" in result.output
 
         stricter = await candidates(nc, min_attendance_rate=0.8, max_per_unit=1, core="required")
         check_rules(stricter, 0.8, 1)
