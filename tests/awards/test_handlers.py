@@ -4,7 +4,6 @@ an enrolment acknowledged before the grant is never rejected as unknown."""
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
@@ -46,7 +45,7 @@ async def no_wait() -> bool:
 
 @pytest.mark.parametrize("recipient", ["individual", "collective"])
 async def test_grant_waits_for_the_roster_follower_before_rejecting(
-    settings: Settings, nc: Client, tmp_path: Path, recipient: str
+    settings: Settings, nc: Client, recipient: str, database_url: str
 ) -> None:
     async with running_service("roster", settings):
         unit = await request(nc, "cmd.roster.register_unit", {
@@ -59,7 +58,7 @@ async def test_grant_waits_for_the_roster_follower_before_rejecting(
 
     es = EventStore(nc)
     await es.ensure_streams(event_streams())
-    engine = make_engine(f"sqlite:///{tmp_path / 'awards.db'}")
+    engine = make_engine(database_url)
     store = StateStore(engine, "awards", [views.metadata])
     award_views = views.AwardViews(engine)
     late = LateRosterFollower(StreamFollower(es, store, "ROSTER", "roster:ROSTER",

@@ -48,7 +48,9 @@ async def award_events(nc: Client) -> list[dict[str, Any]]:
     return [json.loads((await js.get_msg("AWARDS", seq)).data) for seq in range(1, last + 1)]
 
 
-async def test_grant_show_list_revoke(settings: Settings, nc: Client) -> None:
+async def test_grant_show_list_revoke(settings: Settings, nc: Client,
+                                      database_url: str) -> None:
+    settings = settings.with_(database_url=database_url)  # SQLite and PostgreSQL
     async with running_service("roster", settings), running_service("awards", settings):
         await setup_roster(nc)
         await enroll(nc, "hoa")
@@ -88,7 +90,9 @@ async def test_grant_show_list_revoke(settings: Settings, nc: Client) -> None:
                                            "AwardGranted"]
 
 
-async def test_rules_answer_with_structured_errors(settings: Settings, nc: Client) -> None:
+async def test_rules_answer_with_structured_errors(settings: Settings, nc: Client,
+                                                   database_url: str) -> None:
+    settings = settings.with_(database_url=database_url)  # SQLite and PostgreSQL
     async with running_service("roster", settings), running_service("awards", settings):
         await setup_roster(nc)
         await enroll(nc, "hoa")
