@@ -141,3 +141,18 @@ async def publish(js: object, events: list[StoredEvent], window: int = 1000) -> 
             futures = []
     if futures:
         await asyncio.wait_for(asyncio.gather(*futures), 30)
+
+
+def busy_years(conferences: int = 60, s: Streams | None = None) -> Streams:
+    """The sample year plus ``conferences`` more in 2023, each attended by the whole roster:
+    about 208 events per conference (for rebuild and throughput runs)."""
+    s = sample_year(s)
+    members = [f"rep{i:02d}" for i in range(19)] + [f"pro{i:03d}" for i in range(189)]
+    for n in range(conferences):
+        day = date(2023, 1 + n % 12, 1 + n % 28)
+        cid = f"busy{n:04d}"
+        s.add(e.ConferenceHeld(conference_id=cid, kinds=[e.ConferenceKind.INFORMATION],
+                               held_on=day, title=f"Busy {n}"))
+        for mid in members:
+            s.add(e.AttendanceRecorded(conference_id=cid, member_id=mid))
+    return s

@@ -90,7 +90,8 @@ class StreamConsumer:
             with contextlib.suppress(Exception):
                 await self.js.delete_consumer(self.stream, self.durable)
 
-    async def _run(self) -> None:
+    async def _fetch(self, out: asyncio.Queue[list[Any]]) -> None:
+        """Fetch ahead (two batches at most) so the network overlaps the SQL work."""
         while True:
             try:
                 msgs = await self._sub.fetch(self.batch, timeout=1.0)
@@ -102,11 +103,39 @@ class StreamConsumer:
                 log.warning("fetch failed; retrying", stream=self.stream, error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
-            events = [StoredEvent(self.stream, m.metadata.sequence.stream, m.subject, m.data,
-                                  (m.headers or {}).get("Nats-Msg-Id"), m.metadata.timestamp)
-                      for m in msgs]
-            await self.apply(events, wait=lambda: asyncio.sleep(1))
-            await msgs[-1].ack()
+            if msgs:
+                await out.put(msgs)
+
+    async def _run(self) -> None:
+        queue: asyncio.Queue[list[Any]] = asyncio.Queue(maxsize=2)
+        fetcher = asyncio.create_task(self._fetch(queue), name=f"fetch-{self.durable}")
+        try:
+            while True:
+                msgs = await queue.get()
+                events = [StoredEvent(self.stream, m.metadata.sequence.stream, m.subject, m.data,
+                                      (m.headers or {}).get("Nats-Msg-Id"),
+                                      m.metadata.timestamp) for m in msgs]
+                await self.apply(events, wait=lambda: asyncio.sleep(1))
+                await msgs[-1].ack()
+        finally:
+            fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetcher
+
+    def _write(self, fresh: list[StoredEvent],
+               decoded: dict[tuple[str, int], Decoded | Unappliable]) -> None:
+        with self.projection.engine.begin() as conn:
+            self.projection.apply(conn, fresh, decoded)
+
+    def _decode_and_write(self, fresh: list[StoredEvent],
+                          ) -> tuple[dict[tuple[str, int], Decoded | Unappliable], bool]:
+        """One thread hop for the usual batch; a batch with unappliable messages is not
+        written here, because its dead letters must be stored first."""
+        decoded = {(s.stream, s.sequence): decode(s) for s in fresh}
+        if any(isinstance(d, Unappliable) for d in decoded.values()):
+            return decoded, False
+        self._write(fresh, decoded)
+        return decoded, True
 
     async def apply(self, events: list[StoredEvent],
                     wait: Callable[[], Awaitable[object]]) -> None:
@@ -114,21 +143,23 @@ class StreamConsumer:
         fresh = [s for s in events if s.sequence > self.position]
         if not fresh:
             return
-        decoded: dict[tuple[str, int], Decoded | Unappliable] = await asyncio.to_thread(
-            lambda: {(s.stream, s.sequence): decode(s) for s in fresh})
-        for result in decoded.values():
-            if isinstance(result, Unappliable):
-                await set_aside(self.js, letter_for(result))
-                if self.on_set_aside is not None:
-                    self.on_set_aside(result)
-
-        def write() -> None:
-            with self.projection.engine.begin() as conn:
-                self.projection.apply(conn, fresh, decoded)
-
+        decoded: dict[tuple[str, int], Decoded | Unappliable] | None = None
+        letters_stored = False
         while True:
             try:
-                await asyncio.to_thread(write)
+                if decoded is None:
+                    decoded, written = await asyncio.to_thread(self._decode_and_write, fresh)
+                    if written:
+                        break
+                if not letters_stored:
+                    bad = [d for d in decoded.values() if isinstance(d, Unappliable)]
+                    for result in bad:
+                        await set_aside(self.js, letter_for(result))
+                    letters_stored = True
+                    for result in bad:
+                        if self.on_set_aside is not None:
+                            self.on_set_aside(result)
+                await asyncio.to_thread(self._write, fresh, decoded)
                 break
             except Exception:
                 log.exception("applying a batch failed; retrying", stream=self.stream,

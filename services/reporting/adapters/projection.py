@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, Table, insert, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Table, insert, select
 
 from briefings.runtime.eventstore import StoredEvent
 from contracts import awards as a
@@ -64,16 +63,18 @@ def _short(exc: Exception) -> str:
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT .. ON CONFLICT DO UPDATE (SQLite and PostgreSQL), straight to the driver's
+    executemany: SQLAlchemy's per-row parameter processing cost more than the writes."""
     if not rows:
         return
     keys = [c.name for c in table.primary_key.columns]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys,
-        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
-    )
-    conn.execute(stmt, rows)
+    cols = [c.name for c in table.columns]
+    mark = ":{}" if conn.dialect.name == "sqlite" else "%({})s"
+    sql = (f'INSERT INTO {table.name} ({", ".join(cols)}) '
+           f'VALUES ({", ".join(mark.format(c) for c in cols)}) '
+           f'ON CONFLICT ({", ".join(keys)}) DO UPDATE SET '
+           + ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys))
+    conn.exec_driver_sql(sql, rows)
 
 
 def _json(value: Any) -> str:
@@ -93,14 +94,15 @@ class _Keyed:
         self.rows.setdefault(key, None)
 
     def load(self, conn: Connection) -> None:
-        keys = list(self.rows)
-        cols = [self.table.c[k] for k in self.key_cols]
-        for i in range(0, len(keys), 400):
-            chunk = keys[i:i + 400]
-            where = (cols[0].in_([k[0] for k in chunk]) if len(cols) == 1
-                     else tuple_(*cols).in_(chunk))
-            for row in conn.execute(select(self.table).where(where)).mappings():
-                self.rows[tuple(row[k] for k in self.key_cols)] = dict(row)
+        # Select by the first key column only (a composite IN compiles slowly), keep the wanted.
+        wanted = set(self.rows)
+        firsts = sorted({k[0] for k in wanted})
+        col = self.table.c[self.key_cols[0]]
+        for i in range(0, len(firsts), 400):
+            for row in conn.execute(select(self.table).where(col.in_(firsts[i:i + 400]))).mappings():
+                key = tuple(row[k] for k in self.key_cols)
+                if key in wanted:
+                    self.rows[key] = dict(row)
 
     def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
         return self.rows.get(key)
@@ -112,6 +114,11 @@ class _Keyed:
     def flush(self, conn: Connection) -> None:
         rows = [self.rows[k] for k in sorted(self.dirty)]
         _upsert(conn, self.table, [r for r in rows if r is not None])
+
+
+NEEDS_PRIOR_ROW = (e.ConferenceScheduled, e.ConferenceRescheduled, e.ConferenceHeld,
+                   e.ConferenceCancelled, e.AttendanceCorrected, a.AwardRevoked)
+"""Events that change part of a row; the others replace their row whole (no read needed)."""
 
 
 def _event_keys(ev: DomainEvent) -> list[tuple[str, tuple[str, ...]]]:
@@ -257,8 +264,9 @@ class Projection:
         keyed = {"conferences": _Keyed(self.t.conferences), "attendance": _Keyed(self.t.attendance),
                  "guests": _Keyed(self.t.guests), "awards": _Keyed(self.t.awards)}
         for d in decoded:
-            for name, key in _event_keys(d.event):
-                keyed[name].want(key)
+            if isinstance(d.event, NEEDS_PRIOR_ROW):
+                for name, key in _event_keys(d.event):
+                    keyed[name].want(key)
         for k in keyed.values():
             if k.rows:
                 k.load(conn)
