@@ -45,7 +45,8 @@ def grant(recipient_id: str, command_id: str, **changes: Any) -> dict[str, Any]:
 async def award_events(nc: Client) -> list[dict[str, Any]]:
     js = nc.jetstream()
     last = (await js.stream_info("AWARDS")).state.last_seq
-    return [json.loads((await js.get_msg("AWARDS", seq)).data) for seq in range(1, last + 1)]
+    return [json.loads((await js.get_msg("AWARDS", seq)).data or b"null")
+            for seq in range(1, last + 1)]
 
 
 async def test_grant_show_list_revoke(settings: Settings, nc: Client,

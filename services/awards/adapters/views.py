@@ -139,7 +139,7 @@ class AwardViews:
         with self.engine.connect() as conn:
             return [_row(json.loads(r.state)) for r in conn.execute(query)]
 
-    def list(self, period: str | None, recipient_id: str | None,
+    def listing(self, period: str | None, recipient_id: str | None,
              include_revoked: bool = True) -> list[dict[str, Any]]:
         conditions: list[Any] = []
         if period is not None:

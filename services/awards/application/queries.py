@@ -36,7 +36,7 @@ class AwardQueries:
         return award
 
     async def list_awards(self, q: c.ListAwards) -> list[dict[str, Any]]:
-        return self.views.list(q.period, q.recipient_id)
+        return self.views.listing(q.period, q.recipient_id)
 
     async def candidates(self, q: c.Candidates) -> dict[str, Any]:
         rules = c.CandidateRules(

@@ -61,12 +61,9 @@ def build(settings: Settings) -> ServiceHost:
 
     host.command(c.CONTEXT, "grant_award", c.GrantAward, handlers.grant_award)
     host.command(c.CONTEXT, "revoke_award", c.RevokeAward, handlers.revoke_award)
-    for name, fn in {
-        "get_award": queries.get_award,
-        "list_awards": queries.list_awards,
-        "candidates": queries.candidates,
-    }.items():
-        host.query(NAME, name, c.QUERIES[name], fn)
+    host.query(NAME, "get_award", c.GetAward, queries.get_award)
+    host.query(NAME, "list_awards", c.ListAwards, queries.list_awards)
+    host.query(NAME, "candidates", c.Candidates, queries.candidates)
 
     async def start(es: EventStore) -> None:
         await es.ensure_streams(event_streams(), settings.stream_replicas)
