@@ -113,6 +113,8 @@ def up(
     embedded = not os.environ.get("BRIEFINGS_NATS_URL")
     if embedded and nats_port:
         s = s.with_(nats_url=f"nats://127.0.0.1:{nats_port}")
+        # The health checks build their settings from the environment: point them here too.
+        os.environ["BRIEFINGS_NATS_URL"] = s.nats_url
     system = System(s, embedded_nats=embedded)
     stop = {"now": False}
 

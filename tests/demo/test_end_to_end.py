@@ -1,0 +1,130 @@
+"""The whole system across real processes: a nats-server, the four services as
+``briefings serve <name>`` children, and the CLI as a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from briefings.demo.generator import plan_year
+from briefings.demo.run import annual_summary, wait_until_reported
+from briefings.runtime.nats_server import NatsServer, free_port
+from briefings.runtime.settings import Settings
+from contracts.subjects import SERVICES
+from services.reporting.api import render_summary
+from tests.support import ROOT, ServiceProcess, connect, settings_for, wait_healthy
+
+pytestmark = pytest.mark.timeout(300)
+
+ARTICLE_VI = "08 hội nghị thông tin và 02 hội nghị chuyên đề cho hơn 1.700 lượt"
+ARTICLE_EN = "8 information conferences and 2 thematic conferences for more than 1,700 attendances"
+
+
+@contextlib.asynccontextmanager
+async def running_system(tmp: Path) -> AsyncIterator[Settings]:
+    """nats-server and the four services as separate processes, all healthy."""
+    server = NatsServer(tmp / "nats", log_file=tmp / "nats.log").start()
+    settings = settings_for(server.url, tmp / "data")
+    processes = [ServiceProcess(name, settings, tmp / f"{name}.log").start() for name in SERVICES]
+    nc = await connect(server.url)
+    try:
+        for name in SERVICES:
+            await wait_healthy(nc, name, timeout=90)
+        yield settings
+    except BaseException:
+        for p in processes:
+            sys.stderr.write(f"--- {p.name} log (tail)\n{p.log()[-3000:]}\n")
+        raise
+    finally:
+        await nc.close()
+        for p in processes:
+            try:
+                p.terminate(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        server.stop()
+
+
+def cli(settings: Settings, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BRIEFINGS_NATS_URL": settings.nats_url, "BRIEFINGS_LOG_FORMAT": "json"}
+    return subprocess.run([sys.executable, "-m", "briefings", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def figures(summary: dict[str, Any]) -> dict[str, int]:
+    end, kinds = summary["roster"]["at_end"], summary["conferences"]["by_kind"]
+    return {"reporters": end["reporter"], "propagandists": end["propagandist"],
+            "information": kinds["information"], "thematic": kinds["thematic"],
+            "review": kinds["review"], "attendances": summary["attendance"]["member_attendances"],
+            "collective_awards": summary["awards"]["collective"],
+            "individual_awards": summary["awards"]["individual"]}
+
+
+async def test_the_slice_a_cli_enrolment_is_counted_by_reporting(tmp_path: Path) -> None:
+    """The foundation's slice: a command from the CLI, an event in JetStream, a row in the
+    read model, a figure in the report."""
+    async with running_system(tmp_path) as settings:
+        ok(cli(settings, "roster", "register-unit", "Chi bộ Khu phố 3", "--unit-id", "kp3",
+               "--kind", "party_cell", "--effective-on", "2022-01-03"))
+        out = ok(cli(settings, "roster", "enroll", "Trần Thị Mỹ Hạnh", "--unit", "kp3",
+                     "--member-id", "hanh", "--effective-on", "2022-02-01", "--json"))
+        assert json.loads(out)["aggregate_id"] == "hanh"
+
+        await wait_until_reported(settings, timeout=60)
+        summary = await annual_summary(settings, 2022)
+        assert summary["roster"]["at_end"]["propagandist"] == 1
+        assert summary["roster"]["at_end"]["reporter"] == 0
+
+
+async def test_the_sample_year_shows_the_articles_figures(tmp_path: Path) -> None:
+    plan = plan_year(2022)
+    async with running_system(tmp_path) as settings:
+        loaded = json.loads(ok(cli(settings, "demo", "load", "--json")))
+        assert loaded["sent"] == loaded["applied"] == len(plan.steps)
+
+        await wait_until_reported(settings, timeout=120)
+        summary = await annual_summary(settings, 2022)
+        got = figures(summary)
+        assert got == {"reporters": 19, "propagandists": 189, "information": 8, "thematic": 2,
+                       "review": 1, "attendances": plan.figures.attendances,
+                       "collective_awards": 3, "individual_awards": 5}
+        assert 1700 < got["attendances"] < 1800
+        assert ARTICLE_VI in render_summary(summary, "text", "vi")
+        assert ARTICLE_EN in render_summary(summary, "text", "en")
+
+        # A re-run replays every command: nothing is written twice, the figures stand.
+        again = json.loads(ok(cli(settings, "demo", "load", "--json")))
+        assert again["replayed"] == len(plan.steps) and again["applied"] == 0
+        await wait_until_reported(settings, timeout=60)
+        assert figures(await annual_summary(settings, 2022)) == got
+
+
+def test_briefings_up_demo_prints_the_summary_and_keeps_it(tmp_path: Path) -> None:
+    """The README's run command, with its own embedded nats-server and data folder; a second
+    start finds the store full, loads nothing and prints the same figures."""
+    env = {k: v for k, v in os.environ.items() if k != "BRIEFINGS_NATS_URL"}
+    env.update(BRIEFINGS_DATA_DIR=str(tmp_path / "data"), BRIEFINGS_LOG_FORMAT="json")
+    command = [sys.executable, "-m", "briefings", "up", "--demo", "--exit-after-demo",
+               "--nats-port", str(free_port())]
+    first = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    out = ok(first)
+    assert ARTICLE_VI in out and ARTICLE_EN in out
+    assert "19 đồng chí" in out and "189 đồng chí" in out
+    assert "loaded the 2022 sample year" in first.stderr
+
+    second = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert ARTICLE_VI in ok(second)
+    assert "not loading" in second.stderr
