@@ -274,12 +274,13 @@ def plan_member(row: Row, index: RosterIndex) -> tuple[str, list[Planned]]:
 
     cur_role, cur_unit = existing["role"], existing["unit_id"]
     if retired:
-        if retired_on is not None:
+        # Re-enrol only when the file says so: a retired_on column with an empty cell.
+        if retired_on is not None or "retired_on" not in v:
             differs = (key(full_name) != key(existing["full_name"]) or role != cur_role
                        or unit_id != cur_unit or (core is not None and core != existing["core"]))
             if differs:
                 raise RowError(f"{existing['full_name']} retired on {existing['retired_on']}; "
-                               "clear retired_on to re-enrol before changing them")
+                               "an empty retired_on cell re-enrols them before a change")
             return f"member:{member_id}", []
         add("reenroll_member", {"role": role, "unit_id": unit_id, "effective_on": changed_on})
         cur_role, cur_unit = role, unit_id

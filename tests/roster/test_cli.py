@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from briefings.cli import app
 from briefings.runtime.settings import Settings
-from tests.support import running_service
+from tests.roster.helpers import roster_running
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:")
 
@@ -33,7 +33,7 @@ async def test_every_roster_command_and_query_from_the_cli(settings: Settings,
         return json.loads("".join(line for line in out.splitlines(keepends=True)
                                   if not LOG_LINE.match(line)))
 
-    async with running_service("roster", settings):
+    async with roster_running(settings, nc):
         assert (await js("register-unit", "Cấp thành phố", "--kind", "city", "--unit-id",
                          "city"))["version"] == 1
         await cli("register-unit", "Chi bộ 1", "--unit-id", "cb1", "--parent", "city",

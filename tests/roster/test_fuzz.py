@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from briefings.runtime.nats_server import NatsServer
 from contracts import roster as c
 from contracts.replies import CommandAccepted, ErrorCode, ErrorReply, QueryResult
-from tests.roster.helpers import send, setup_units
-from tests.support import connect, request, running_service, settings_for
+from tests.roster.helpers import roster_running, send, setup_units
+from tests.support import connect, request, settings_for
 
 VALID: dict[str, dict[str, Any]] = {
     "register_unit": {"kind": "party_cell", "name": "Chi bộ mới"},
@@ -77,7 +77,7 @@ async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cli
     server = NatsServer(tmp / "nats", log_file=tmp / "nats.log").start()
     nc = await connect(server.url)
     try:
-        async with running_service("roster", settings_for(server.url, tmp / "data")):
+        async with roster_running(settings_for(server.url, tmp / "data"), nc):
             await setup_units(nc)
             await send(nc, "enroll_member", member_id="m1", full_name="Trần Thị C",
                        role="propagandist", unit_id="cell1")

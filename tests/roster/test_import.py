@@ -23,7 +23,8 @@ from briefings.cli.roster_import import (
     run_import,
 )
 from briefings.runtime.settings import Settings
-from tests.support import ROOT, running_service
+from tests.roster.helpers import roster_running
+from tests.support import ROOT
 
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng",
           "Bùi", "Đỗ", "Hồ", "Ngô", "Dương"]
@@ -153,7 +154,7 @@ async def types_since(nc: Client, after: int) -> Counter[str]:
 
 async def test_import_of_300_vietnamese_rows_is_idempotent(settings: Settings,
                                                            nc: Client) -> None:
-    async with running_service("roster", settings), Client_(settings) as client:
+    async with roster_running(settings, nc), Client_(settings) as client:
         units = await run_import(client, UNITS_CSV.encode())
         assert (units.created, units.rejected) == (14, []), units.as_dict()
         assert (await run_import(client, UNITS_CSV.encode())).unchanged == 14
@@ -211,7 +212,7 @@ async def test_cli_import_and_queries_through_a_subprocess(settings: Settings, n
     rows = member_rows(30)
     rows.append(["Người Lạ", "ttv", "KHONGCO", "", "", "", ""])
     members_file.write_bytes(to_csv(rows))
-    async with running_service("roster", settings):
+    async with roster_running(settings, nc):
         code, out, err = await cli("import", str(units_file), "--json")
         assert code == 0, err
         assert json.loads(out)["created"] == 14
@@ -237,3 +238,12 @@ async def test_cli_import_and_queries_through_a_subprocess(settings: Settings, n
         assert code == 0 and json.loads(out)["version"] == 3
         code, out, err = await cli("set-core", member_id, "--not-core")
         assert code == 1 and "RetiredMemberCannotBeChanged" in err
+
+
+def test_a_retired_member_is_reenrolled_only_by_an_empty_retired_on_cell() -> None:
+    gone = RosterIndex(INDEX.units, [{**INDEX.members[0], "retired_on": "2022-06-01"}])
+    assert plan_member(row(), gone)[1] == []  # no retired_on column: left alone
+    _, planned = plan_member(row(retired_on="", core="x"), gone)
+    assert [p.command for p in planned] == ["reenroll_member", "set_member_core"]
+    with pytest.raises(RowError, match="retired"):
+        plan_member(row(retired_on="01/06/2022", core="x"), gone)

@@ -14,8 +14,7 @@ from nats.aio.client import Client
 from briefings.runtime.commands import CENTER_TZ
 from briefings.runtime.settings import Settings
 from services.roster.adapters.codes import BUCKET, kv_key
-from tests.roster.helpers import query, send, setup_units, stored
-from tests.support import running_service
+from tests.roster.helpers import query, roster_running, send, setup_units, stored
 
 
 def today() -> date:
@@ -24,7 +23,7 @@ def today() -> date:
 
 @pytest_asyncio.fixture
 async def roster(settings: Settings, nc: Client) -> AsyncIterator[None]:
-    async with running_service("roster", settings):
+    async with roster_running(settings, nc):
         await setup_units(nc)
         yield
 
@@ -138,7 +137,7 @@ async def test_dissolve_with_transfer_target_moves_members_then_dissolves_once(
 
 async def test_dissolve_transfer_refused_up_front_moves_nobody(settings: Settings,
                                                                nc: Client) -> None:
-    async with running_service("roster", settings):
+    async with roster_running(settings, nc):
         await setup_units(nc)
         reporter = await enroll(nc, "Võ Văn Dũng", role="reporter", unit_id="city")
         before = await stored(nc)
@@ -170,7 +169,7 @@ async def test_concurrent_double_enrolment_with_one_code_lets_exactly_one_throug
         settings: Settings, nc: Client) -> None:
     """Two service instances with separate stores, twenty racing clerks, one code."""
     other = settings.with_(data_dir=settings.data_dir.parent / "other")
-    async with running_service("roster", settings), running_service("roster", other):
+    async with roster_running(settings, nc), roster_running(other, nc):
         await setup_units(nc)
         replies = await asyncio.gather(*(
             send(nc, "enroll_member", full_name=f"Người {i}", role="propagandist",
@@ -251,7 +250,7 @@ async def test_reporters_belong_to_the_city_level(roster: None, nc: Client) -> N
 
 async def test_the_centers_configuration_may_let_reporters_sit_in_units(
         settings: Settings, nc: Client) -> None:
-    async with running_service("roster", settings.with_(reporters_at_city_level_only=False)):
+    async with roster_running(settings.with_(reporters_at_city_level_only=False), nc):
         await setup_units(nc)
         await enroll(nc, role="reporter", unit_id="cell1")
 
@@ -319,3 +318,16 @@ async def test_malformed_commands_get_field_details_and_write_nothing(
         assert field in [d["field"] for d in reply["details"]], reply
     assert await stored(nc) == before
     assert (await request(nc, "health.roster", b"{}"))["healthy"]
+
+
+async def test_lost_reservations_are_restored_from_the_stream_at_start(
+        settings: Settings, nc: Client) -> None:
+    async with roster_running(settings, nc):
+        await setup_units(nc)
+        await enroll(nc, external_code="KEEP-1")
+    await nc.jetstream().delete_key_value(BUCKET)
+    fresh = settings.with_(data_dir=settings.data_dir.parent / "fresh")
+    async with roster_running(fresh, nc):
+        refused(await send(nc, "enroll_member", full_name="B", role="propagandist",
+                           unit_id="cell1", external_code="KEEP-1"),
+                "already_exists", "ExternalCodeMustBeUnique")

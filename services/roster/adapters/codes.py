@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
 
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
@@ -93,6 +93,20 @@ class CodeReservations:
             except KeyWrongLastSequenceError:
                 continue  # someone else reclaimed or changed it first: look again
         raise ConcurrencyConflict(f"kv:{self.bucket}:{key}", 0, "reservation kept moving")
+
+    async def backfill(self, held: Iterable[tuple[str, str]]) -> int:
+        """Reserve ``(member_id, code)`` pairs the stream says are held but the bucket lacks
+        (a bucket lost or created after the events); returns how many were added."""
+        added = 0
+        for member_id, code in held:
+            value = json.dumps({"member_id": member_id, "code": code,
+                                "reserved_at": datetime.min.replace(tzinfo=UTC).isoformat()})
+            try:
+                await self.kv.create(kv_key(code), value.encode())
+                added += 1
+            except KeyWrongLastSequenceError:
+                pass  # already reserved (by this member, or contested: reserve() decides)
+        return added
 
     async def release(self, code: str, member_id: str) -> None:
         """Free ``code`` if its reservation still names ``member_id`` (best effort: a leftover is

@@ -61,6 +61,10 @@ def build(settings: Settings) -> ServiceHost:
             await follower.catch_up(timeout=10.0)
 
         handlers.catch_up = catch_up
+        # The stream is the truth about who holds a code: restore reservations it implies.
+        await handlers.codes.backfill(
+            (m["member_id"], m["external_code"])
+            for m in roster_views.members(include_retired=True) if m.get("external_code"))
 
         async def detail() -> dict[str, object]:
             last = await es.stream_last_sequence("ROSTER")
