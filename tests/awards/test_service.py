@@ -171,3 +171,40 @@ async def test_candidates_without_reporting_is_a_structured_unavailable_error(
         reply = await request(nc, "qry.awards.candidates", {"year": 2022})
     assert reply["ok"] is False and reply["code"] == "unavailable"
     assert reply["rule"] == "ParticipationMustBeAvailable"
+
+
+async def test_repeated_grant_returns_the_first_outcome_even_from_another_instance(
+    settings: Settings, nc: Client, tmp_path: Path
+) -> None:
+    other = settings.with_(data_dir=tmp_path / "fresh")
+    async with running_service("roster", settings):
+        await setup_roster(nc)
+        await enroll(nc, "hoa")
+        async with running_service("awards", settings):
+            first = await request(nc, "cmd.awards.grant_award", grant("hoa", "same"))
+            again = await request(nc, "cmd.awards.grant_award", grant("hoa", "same"))
+        assert first["ok"] and again["replayed"] and again["event_ids"] == first["event_ids"]
+        async with running_service("awards", other):  # its own, empty database
+            later = await request(nc, "cmd.awards.grant_award", grant("hoa", "same"))
+    assert later["replayed"] and later["event_ids"] == first["event_ids"], later
+    assert len(await award_events(nc)) == 1
+
+
+async def test_concurrent_revocations_let_exactly_one_through(
+    settings: Settings, nc: Client, tmp_path: Path
+) -> None:
+    other = settings.with_(data_dir=tmp_path / "other")
+    async with running_service("roster", settings):
+        await setup_roster(nc)
+        await enroll(nc, "hoa")
+        async with running_service("awards", settings), running_service("awards", other):
+            award = await request(nc, "cmd.awards.grant_award", grant("hoa", "g1"))
+            replies = await asyncio.gather(*(
+                request(nc, "cmd.awards.revoke_award", {
+                    "command_id": f"r{i}", "award_id": award["aggregate_id"],
+                    "reason": f"clerk {i}", "decision_number": "130/QĐ-TTCT",
+                    "decision_date": "2022-12-20"})
+                for i in range(10)))
+    assert sum(r["ok"] for r in replies) == 1, replies
+    assert {r["rule"] for r in replies if not r["ok"]} == {"RevokedAwardCannotBeRevokedAgain"}
+    assert [e["type"] for e in await award_events(nc)] == ["AwardGranted", "AwardRevoked"]
