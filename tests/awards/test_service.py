@@ -208,3 +208,17 @@ async def test_concurrent_revocations_let_exactly_one_through(
     assert sum(r["ok"] for r in replies) == 1, replies
     assert {r["rule"] for r in replies if not r["ok"]} == {"RevokedAwardCannotBeRevokedAgain"}
     assert [e["type"] for e in await award_events(nc)] == ["AwardGranted", "AwardRevoked"]
+
+
+async def test_award_kinds_come_from_settings(settings: Settings, nc: Client) -> None:
+    configured = settings.with_(award_kinds=("giay_khen", "bang_khen"))
+    async with running_service("roster", settings), running_service("awards", configured):
+        await setup_roster(nc)
+        await enroll(nc, "hoa")
+        ok = await request(nc, "cmd.awards.grant_award",
+                           grant("hoa", "g1", award_kind="bang_khen"))
+        refused = await request(nc, "cmd.awards.grant_award", grant(
+            "hoa", "g2", award_kind="certificate_of_merit", decision_number="2/QĐ"))
+    assert ok["ok"], ok
+    assert refused["rule"] == "AwardKindMustBeConfigured"
+    assert refused["context"]["configured"] == ["giay_khen", "bang_khen"]
