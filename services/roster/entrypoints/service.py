@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from briefings.runtime.commands import Aggregates, CommandBus
 from briefings.runtime.eventstore import EventStore
@@ -37,13 +39,14 @@ def build(settings: Settings) -> ServiceHost:
 
     for name, handler in handlers.table().items():
         host.command(c.CONTEXT, name, c.COMMANDS[name], handler)
-    for name, fn in {
+    query_fns: dict[str, Callable[[Any], Awaitable[Any]]] = {
         "get_unit": queries.get_unit,
         "get_member": queries.get_member,
         "list_members": queries.list_members,
         "list_units": queries.list_units,
         "find_members": queries.find_members,
-    }.items():
+    }
+    for name, fn in query_fns.items():
         host.query(NAME, name, c.QUERIES[name], fn)
 
     async def start(es: EventStore) -> None:
