@@ -331,3 +331,39 @@ async def test_lost_reservations_are_restored_from_the_stream_at_start(
         refused(await send(nc, "enroll_member", full_name="B", role="propagandist",
                            unit_id="cell1", external_code="KEEP-1"),
                 "already_exists", "ExternalCodeMustBeUnique")
+
+
+async def test_a_dissolve_retried_after_a_partial_transfer_finishes_without_duplicates(
+        roster: None, nc: Client) -> None:
+    from briefings.runtime.commands import derived_id
+
+    accepted(await send(nc, "register_unit", unit_id="cell2", kind="party_cell", name="Chi bộ 2"))
+    first = await enroll(nc, "Thành viên 1", effective_on="2022-11-01")
+    second = await enroll(nc, "Thành viên 2", effective_on="2022-11-01")
+    # The first attempt moved one member, then died before the rest.
+    accepted(await send(nc, "transfer_member",
+                        command_id=derived_id("dissolve-9", f"dissolve-transfer:{first}"),
+                        member_id=first, to_unit_id="cell2", effective_on="2022-11-30"))
+    before = await stored(nc)
+    accepted(await send(nc, "dissolve_unit", command_id="dissolve-9", unit_id="cell1",
+                        transfer_to_unit_id="cell2", effective_on="2022-11-30"))
+    assert await stored(nc) == before + 2  # the second member's transfer and the dissolution
+    moved = (await query(nc, "list_members", unit_id="cell2"))["data"]
+    assert sorted(m["member_id"] for m in moved) == sorted([first, second])
+    assert all(m["version"] == 2 for m in moved)
+
+
+async def test_the_roster_projection_on_sqlite_and_postgresql(settings: Settings, nc: Client,
+                                                             database_url: str) -> None:
+    async with roster_running(settings.with_(database_url=database_url), nc):
+        await setup_units(nc)
+        hoa = await enroll(nc, external_code="PG-1")
+        accepted(await send(nc, "set_member_core", member_id=hoa, core=True))
+        member = (await query(nc, "get_member", member_id=hoa))["data"]
+        assert member["core"] and member["version"] == 2
+        listed = (await query(nc, "list_members", unit_id="cell1"))["data"]
+        assert [m["member_id"] for m in listed] == [hoa]
+        found = (await query(nc, "find_members", full_name="nguyễn thị hoa"))["data"]
+        assert [m["member_id"] for m in found] == [hoa]
+        units = (await query(nc, "list_units"))["data"]
+        assert {u["unit_id"]: u["version"] for u in units} == {"city": 1, "cell1": 1}
