@@ -11,12 +11,14 @@ from briefings.runtime.deadletter import letter_subject
 from briefings.runtime.eventstore import EventStore
 from briefings.runtime.settings import Settings
 from contracts import events as e
+from contracts.registry import registry
 from contracts.subjects import event_streams
 from tests.reporting.factories import Streams, publish, sample_year
 from tests.support import request, running_service, wait_healthy
 
 
 async def _caught_up(nc: Client, timeout: float = 30) -> dict:
+    await wait_healthy(nc, "reporting")  # the subscriptions have reached the server
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         status = (await request(nc, "qry.reporting.status", {}))["data"]
@@ -87,19 +89,44 @@ async def test_unappliable_messages_are_set_aside_and_retried(settings: Settings
     newer["payload"]["member_id"] = "m2"
     s.raw("EVENTS", "ev.events.conference.c1", json.dumps(newer).encode())
     s.add(e.AttendanceRecorded(conference_id="c1", member_id="m3"))
+    # a type this code does not know yet (newer code will)
+    taken = json.loads(good.data)
+    taken["type"] = "AttendanceTaken"
+    taken["payload"]["member_id"] = "m4"
+    s.raw("EVENTS", "ev.events.conference.c1", json.dumps(taken).encode())
     await EventStore(nc).ensure_streams(event_streams())
     await publish(nc.jetstream(), s.events)
     async with running_service("reporting", settings):
         status = await _caught_up(nc)
-        assert status["dead_letters_set_aside"] == 2
+        assert status["dead_letters_set_aside"] == 3
         summary = (await request(nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
         assert summary["attendance"]["member_attendances"] == 2  # m1 and m3: nothing blocked
         letters = [json.loads(m.data) async for m in EventStore(nc).iterate("DLQ")
                    if m.subject == letter_subject("reporting.EVENTS")]
-        assert sorted(x["reason"] for x in letters) == ["malformed", "newer_version"]
+        assert sorted(x["reason"] for x in letters) == ["malformed", "newer_version", "unknown_type"]
         malformed = next(x for x in letters if x["reason"] == "malformed")
         reply = await request(nc, "cmd.reporting.dlq_retry",
                               {"dead_letter_id": malformed["dead_letter_id"]})
         assert reply["ok"] is False and reply["rule"] == "DeadLetterStillUnappliable"
         missing = await request(nc, "cmd.reporting.dlq_retry", {"dead_letter_id": "nope"})
         assert missing["code"] == "not_found"
+
+        # the code learns the type (an upgrade); the operator retries the letter
+        unknown = next(x for x in letters if x["reason"] == "unknown_type")
+
+        class AttendanceTaken(e.AttendanceRecorded):
+            event_type = "AttendanceTaken"
+
+        registry.register(AttendanceTaken)
+        try:
+            reply = await request(nc, "cmd.reporting.dlq_retry",
+                                  {"dead_letter_id": unknown["dead_letter_id"], "actor": "ops"})
+        finally:
+            registry._types.pop("AttendanceTaken")
+        assert reply["ok"] is True and reply["outcome"] == "retried", reply
+        summary = (await request(nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
+        assert summary["attendance"]["member_attendances"] == 3
+        resolutions = [json.loads(m.data) async for m in EventStore(nc).iterate("DLQ")
+                       if m.subject == "dlq.reporting.EVENTS.resolution"]
+        assert [(r["dead_letter_id"], r["outcome"]) for r in resolutions] == [
+            (unknown["dead_letter_id"], "retried")]
