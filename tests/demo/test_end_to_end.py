@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from briefings.demo.generator import plan_year
 from briefings.demo.run import annual_summary, wait_until_reported
@@ -73,43 +74,51 @@ def figures(summary: dict[str, Any]) -> dict[str, int]:
             "individual_awards": summary["awards"]["individual"]}
 
 
-async def test_the_slice_a_cli_enrolment_is_counted_by_reporting(tmp_path: Path) -> None:
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
+    """One system for the slice and the sample year (starting four processes takes a while);
+    the two tests do not depend on each other's data or order."""
+    async with running_system(tmp_path_factory.mktemp("system")) as settings:
+        yield settings
+
+
+async def test_the_slice_a_cli_enrolment_is_counted_by_reporting(system: Settings) -> None:
     """The foundation's slice: a command from the CLI, an event in JetStream, a row in the
-    read model, a figure in the report."""
-    async with running_system(tmp_path) as settings:
-        ok(cli(settings, "roster", "register-unit", "Chi bộ Khu phố 3", "--unit-id", "kp3",
-               "--kind", "party_cell", "--effective-on", "2022-01-03"))
-        out = ok(cli(settings, "roster", "enroll", "Trần Thị Mỹ Hạnh", "--unit", "kp3",
-                     "--member-id", "hanh", "--effective-on", "2022-02-01", "--json"))
-        assert json.loads(out)["aggregate_id"] == "hanh"
+    read model, a figure in the report. In 2023, so the sample year's 2022 stays as it is."""
+    await wait_until_reported(system, timeout=60)
+    before = (await annual_summary(system, 2023))["roster"]["at_end"]
+    ok(cli(system, "roster", "register-unit", "Chi bộ Khu phố 3", "--unit-id", "kp3",
+           "--kind", "party_cell", "--effective-on", "2023-01-03"))
+    out = ok(cli(system, "roster", "enroll", "Trần Thị Mỹ Hạnh", "--unit", "kp3",
+                 "--member-id", "hanh", "--effective-on", "2023-02-01", "--json"))
+    assert json.loads(out)["aggregate_id"] == "hanh"
 
-        await wait_until_reported(settings, timeout=60)
-        summary = await annual_summary(settings, 2022)
-        assert summary["roster"]["at_end"]["propagandist"] == 1
-        assert summary["roster"]["at_end"]["reporter"] == 0
+    await wait_until_reported(system, timeout=60)
+    after = (await annual_summary(system, 2023))["roster"]["at_end"]
+    assert after["propagandist"] == before["propagandist"] + 1
+    assert after["reporter"] == before["reporter"]
 
 
-async def test_the_sample_year_shows_the_articles_figures(tmp_path: Path) -> None:
+async def test_the_sample_year_shows_the_articles_figures(system: Settings) -> None:
     plan = plan_year(2022)
-    async with running_system(tmp_path) as settings:
-        loaded = json.loads(ok(cli(settings, "demo", "load", "--json")))
-        assert loaded["sent"] == loaded["applied"] == len(plan.steps)
+    loaded = json.loads(ok(cli(system, "demo", "load", "--json")))
+    assert loaded["sent"] == loaded["applied"] == len(plan.steps)
 
-        await wait_until_reported(settings, timeout=120)
-        summary = await annual_summary(settings, 2022)
-        got = figures(summary)
-        assert got == {"reporters": 19, "propagandists": 189, "information": 8, "thematic": 2,
-                       "review": 1, "attendances": plan.figures.attendances,
-                       "collective_awards": 3, "individual_awards": 5}
-        assert 1700 < got["attendances"] < 1800
-        assert ARTICLE_VI in render_summary(summary, "text", "vi")
-        assert ARTICLE_EN in render_summary(summary, "text", "en")
+    await wait_until_reported(system, timeout=120)
+    summary = await annual_summary(system, 2022)
+    got = figures(summary)
+    assert got == {"reporters": 19, "propagandists": 189, "information": 8, "thematic": 2,
+                   "review": 1, "attendances": plan.figures.attendances,
+                   "collective_awards": 3, "individual_awards": 5}
+    assert 1700 < got["attendances"] < 1800
+    assert ARTICLE_VI in render_summary(summary, "text", "vi")
+    assert ARTICLE_EN in render_summary(summary, "text", "en")
 
-        # A re-run replays every command: nothing is written twice, the figures stand.
-        again = json.loads(ok(cli(settings, "demo", "load", "--json")))
-        assert again["replayed"] == len(plan.steps) and again["applied"] == 0
-        await wait_until_reported(settings, timeout=60)
-        assert figures(await annual_summary(settings, 2022)) == got
+    # A re-run replays every command: nothing is written twice, the figures stand.
+    again = json.loads(ok(cli(system, "demo", "load", "--json")))
+    assert again["replayed"] == len(plan.steps) and again["applied"] == 0
+    await wait_until_reported(system, timeout=60)
+    assert figures(await annual_summary(system, 2022)) == got
 
 
 def test_briefings_up_demo_prints_the_summary_and_keeps_it(tmp_path: Path) -> None:
