@@ -39,6 +39,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 RESULT = pytest.StashKey[str]()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``reliability`` take minutes: they run when asked for (``-m reliability``
+    or RELIABILITY_FULL=1, as scripts/reliability.sh does), not in the default CI run."""
+    if os.environ.get("RELIABILITY_FULL") == "1" or "reliability" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="heavy: run scripts/reliability.sh (RELIABILITY_FULL=1)")
+    for item in items:
+        if item.get_closest_marker("reliability") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def report(request: pytest.FixtureRequest) -> Iterator[Report]:
     rep = Report(request.node.nodeid.split("::", 1)[-1])
