@@ -4,7 +4,9 @@ services over a real nats-server; the year sent through their public commands.""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import re
 from collections import Counter
 from typing import Any
 
@@ -18,6 +20,7 @@ from briefings.demo.run import wait_until_reported
 from briefings.runtime.settings import Settings
 from tests.support import request, running_service
 
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:")
 SERVICES = ("roster", "events", "reporting", "awards")
 
 
@@ -93,6 +96,14 @@ async def test_candidates_of_the_generated_year_are_explained_and_follow_attenda
         assert f"{top['attendance_rate'] * 100:.1f}%" in result.output
         first_unit = data["collectives"][0]
         assert f"{first_unit['core_attended']}/{first_unit['core_possible']}" in result.output
+        as_json = await asyncio.to_thread(
+            CliRunner().invoke, app, ["awards", "candidates", "2022", "--min-rate", "0.8",
+                                      "--json"],
+            env={"BRIEFINGS_NATS_URL": settings.nats_url})
+        assert as_json.exit_code == 0, as_json.output
+        printed = "".join(line for line in as_json.output.splitlines(keepends=True)
+                          if not LOG_LINE.match(line))  # in-process services log here too
+        assert json.loads(printed)["individuals"] == data["individuals"]
 
         stricter = await candidates(nc, min_attendance_rate=0.8, max_per_unit=1, core="required")
         check_rules(stricter, 0.8, 1)
