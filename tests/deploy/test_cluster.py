@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import json
 import os
 import subprocess
@@ -190,7 +191,7 @@ async def test_a_node_killed_mid_load_loses_nothing(
         for proc in services.values():
             assert proc.proc is not None and proc.proc.poll() is None, proc.log()[-3000:]
         times = sorted(acked_at)
-        gap = max((b - a for a, b in zip(times, times[1:], strict=False) if b > killed_at),
+        gap = max((b - a for a, b in itertools.pairwise(times) if b > killed_at),
                   default=0.0)
         print(f"cluster: {len(acknowledged)} commands acknowledged, leader {leader} killed "
               f"after {before_kill}, restarted after {after_restart}; longest pause in "
