@@ -222,3 +222,50 @@ async def test_award_kinds_come_from_settings(settings: Settings, nc: Client) ->
     assert ok["ok"], ok
     assert refused["rule"] == "AwardKindMustBeConfigured"
     assert refused["context"]["configured"] == ["giay_khen", "bang_khen"]
+
+
+async def test_active_on_the_decision_date_follows_the_roster_history(
+    settings: Settings, nc: Client
+) -> None:
+    async with running_service("roster", settings), running_service("awards", settings):
+        await setup_roster(nc)
+        await enroll(nc, "hoa")
+        roster = [
+            ("retire_member", {"member_id": "hoa", "effective_on": "2022-11-30"}),
+            ("rename_unit", {"unit_id": "cell1", "name": "Chi bộ Khu phố Một",
+                             "effective_on": "2022-06-01"}),
+            ("register_unit", {"unit_id": "cell2", "kind": "party_cell", "name": "Chi bộ 2",
+                               "effective_on": "2021-01-01"}),
+            ("dissolve_unit", {"unit_id": "cell2", "effective_on": "2022-10-01"}),
+        ]
+        for n, (name, body) in enumerate(roster):
+            reply = await request(nc, f"cmd.roster.{name}", {"command_id": f"r{n}", **body})
+            assert reply["ok"], (name, reply)
+
+        retired = await request(nc, "cmd.awards.grant_award", grant("hoa", "g1"))
+        assert retired["rule"] == "RecipientMustBeActiveOnDecisionDate", retired
+        before = await request(nc, "cmd.awards.grant_award", grant(
+            "hoa", "g2", decision_number="100/QĐ", decision_date="2022-11-29"))
+        assert before["ok"], before
+        reply = await request(nc, "cmd.roster.reenroll_member", {
+            "command_id": "back", "member_id": "hoa", "role": "propagandist",
+            "unit_id": "cell1", "effective_on": "2022-12-05"})
+        assert reply["ok"], reply
+        back = await request(nc, "cmd.awards.grant_award", grant(
+            "hoa", "g3", award_kind="letter_of_commendation"))
+        assert back["ok"], back
+
+        dissolved = await request(nc, "cmd.awards.grant_award", grant(
+            "cell2", "g4", recipient_type="collective"))
+        assert dissolved["rule"] == "RecipientMustBeActiveOnDecisionDate", dissolved
+        team = await request(nc, "cmd.awards.grant_award", grant(
+            "cell1", "g5", recipient_type="collective"))
+        early = await request(nc, "cmd.awards.grant_award", grant(
+            "cell1", "g6", recipient_type="collective", period="2022-H1",
+            decision_number="50/QĐ", decision_date="2022-05-20"))
+        names = {}
+        for reply in (team, early):
+            assert reply["ok"], reply
+            shown = await request(nc, "qry.awards.get_award", {"award_id": reply["aggregate_id"]})
+            names[shown["data"]["period"]] = shown["data"]["recipient_name"]
+    assert names == {"2022": "Chi bộ Khu phố Một", "2022-H1": "Chi bộ Khu phố 1"}
