@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from briefings.demo.generator import plan_year
 from briefings.demo.run import annual_summary, wait_until_reported
-from briefings.runtime.nats_server import NatsServer, free_port
+from briefings.runtime.nats_server import NatsServer
 from briefings.runtime.settings import Settings
 from contracts.subjects import SERVICES
 from services.reporting.api import render_summary
@@ -94,7 +94,8 @@ async def test_the_slice_a_cli_enrolment_is_counted_by_reporting(system: Setting
     assert json.loads(out)["aggregate_id"] == "hanh"
 
     await wait_until_reported(system, timeout=60)
-    after = (await annual_summary(system, 2023))["roster"]["at_end"]
+    report = json.loads(ok(cli(system, "report", "annual", "2023", "--format", "json")))
+    after = report["roster"]["at_end"]
     assert after["propagandist"] == before["propagandist"] + 1
     assert after["reporter"] == before["reporter"]
 
@@ -113,27 +114,10 @@ async def test_the_sample_year_shows_the_articles_figures(system: Settings) -> N
     assert 1700 < got["attendances"] < 1800
     assert ARTICLE_VI in render_summary(summary, "text", "vi")
     assert ARTICLE_EN in render_summary(summary, "text", "en")
+    assert ARTICLE_VI in ok(cli(system, "report", "annual", "2022", "--lang", "vi"))
 
     # A re-run replays every command: nothing is written twice, the figures stand.
     again = json.loads(ok(cli(system, "demo", "load", "--json")))
     assert again["replayed"] == len(plan.steps) and again["applied"] == 0
     await wait_until_reported(system, timeout=60)
     assert figures(await annual_summary(system, 2022)) == got
-
-
-def test_briefings_up_demo_prints_the_summary_and_keeps_it(tmp_path: Path) -> None:
-    """The README's run command, with its own embedded nats-server and data folder; a second
-    start finds the store full, loads nothing and prints the same figures."""
-    env = {k: v for k, v in os.environ.items() if k != "BRIEFINGS_NATS_URL"}
-    env.update(BRIEFINGS_DATA_DIR=str(tmp_path / "data"), BRIEFINGS_LOG_FORMAT="json")
-    command = [sys.executable, "-m", "briefings", "up", "--demo", "--exit-after-demo",
-               "--nats-port", str(free_port())]
-    first = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
-    out = ok(first)
-    assert ARTICLE_VI in out and ARTICLE_EN in out
-    assert "19 đồng chí" in out and "189 đồng chí" in out
-    assert "loaded the 2022 sample year" in first.stderr
-
-    second = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert ARTICLE_VI in ok(second)
-    assert "not loading" in second.stderr
