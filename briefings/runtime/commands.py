@@ -418,6 +418,11 @@ class CommandBus:
             lock = asyncio.Lock()
             self._locks[command.command_id] = lock
         async with lock:
+            # A copy that waited on the lock: the first may have recorded the outcome meanwhile
+            # (load only re-checks outcomes when it read newer events).
+            known = self.store.outcome(command.command_id)
+            if known is not None:
+                return CommandAccepted.model_validate({**known, "replayed": True})
             for attempt in range(MAX_CONFLICT_RETRIES):
                 uow = UnitOfWork(self, CommandContext(command, self.clock()))
                 try:
