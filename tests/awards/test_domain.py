@@ -118,6 +118,7 @@ def test_a_decision_number_identifies_one_decision() -> None:
                        TODAY)
     with pytest.raises(a.DecisionNumberIdentifiesOneDecision):
         a.decide_grant(None, [], grant(authority="Someone else"), "A", HOA, known, KINDS, TODAY)
+    assert a.decide_grant(None, [], grant(authority=""), "A", HOA, known, KINDS, TODAY)
 
 
 def test_decision_date_must_not_be_in_the_future() -> None:

@@ -152,7 +152,8 @@ def _one_decision(known: KnownDecision | None, number: str, day: date,
             f"decision {number} is dated {known.decision_date}, not {day}",
             decision_number=number, recorded_date=known.decision_date.isoformat(),
             given_date=day.isoformat())
-    if authority is not None and known.authority is not None and known.authority != authority:
+    # An empty authority is "not stated", not a different authority.
+    if authority and known.authority and known.authority != authority:
         raise DecisionNumberIdentifiesOneDecision(
             f"decision {number} was issued by {known.authority!r}, not {authority!r}",
             decision_number=number, recorded_authority=known.authority,
