@@ -222,22 +222,7 @@ async def test_cli_import_and_queries_through_a_subprocess(settings: Settings, n
         assert summary["rejections"][0]["line"] == 32
         code, out, _ = await cli("import", str(members_file))
         assert code == 2 and "unchanged" in out and "line 32" in out
-        code, out, err = await cli("enroll", "Đinh Thị Ý", "--unit", "CB01", "--code", "X-1",
-                                   "--json")
-        assert code == 0, err
-        member_id = json.loads(out)["aggregate_id"]
-        code, out, err = await cli("enroll", "Khác", "--unit", "CB01", "--code", "X-1", "--json")
-        assert code == 1 and "ExternalCodeMustBeUnique" in out + err
-        code, out, _ = await cli("member", member_id, "--json")
-        assert json.loads(out)["full_name"] == "Đinh Thị Ý"
-        code, out, _ = await cli("members", "--unit", "CB01")
-        assert code == 0 and "Đinh Thị Ý" in out
-        code, out, _ = await cli("set-core", member_id)
-        assert code == 0 and "v2" in out
-        code, out, err = await cli("retire", member_id, "--reason", "chuyển đi", "--json")
-        assert code == 0 and json.loads(out)["version"] == 3
-        code, out, err = await cli("set-core", member_id, "--not-core")
-        assert code == 1 and "RetiredMemberCannotBeChanged" in err
+        # The rest of the CLI is covered by test_cli.py (CliRunner, in process).
 
 
 def test_a_retired_member_is_reenrolled_only_by_an_empty_retired_on_cell() -> None:
