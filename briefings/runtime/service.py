@@ -306,6 +306,9 @@ class ServiceHost:
         while True:
             try:
                 await self.broker.start()
+                # The server must have processed every SUB before we say "ready", or a
+                # request sent right after readiness finds no responder.
+                await self.broker.config.connection_state.connection.flush(timeout=5)
                 break
             except (OSError, TimeoutError, NatsError) as exc:
                 log.warning("broker start failed, retrying", error=str(exc))
