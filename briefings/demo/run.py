@@ -8,9 +8,12 @@ import sys
 import time
 from typing import Any
 
+import typer
+from nats.js.errors import NotFoundError
+
 from briefings.cli.client import Client_, RequestFailed, console, err_console
 from briefings.demo.generator import DEFAULT_SEED, YEAR, plan_year
-from briefings.demo.load import is_store_empty, load_with_progress
+from briefings.demo.load import DemoLoadFailed, is_store_empty, load_with_progress
 from briefings.runtime.connection import connect
 from briefings.runtime.settings import Settings
 from contracts.subjects import CONTEXTS, query_subject, stream_name
@@ -28,7 +31,10 @@ async def stream_ends(settings: Settings) -> dict[str, int]:
         js = nc.jetstream()
         ends = {}
         for context in CONTEXTS:
-            info = await js.stream_info(stream_name(context))
+            try:
+                info = await js.stream_info(stream_name(context))
+            except NotFoundError:
+                continue  # no stream yet: nothing for reporting to read
             ends[stream_name(context)] = int(info.state.last_seq)
         return ends
     finally:
@@ -82,7 +88,14 @@ async def prepare(settings: Settings, seed: int = DEFAULT_SEED,
 
 def show_demo(settings: Settings, seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """Called by ``briefings up --demo``; prints the summary and returns it."""
-    summary = asyncio.run(prepare(settings, seed, show_progress=sys.stderr.isatty()))
+    try:
+        summary = asyncio.run(prepare(settings, seed, show_progress=sys.stderr.isatty()))
+    except (DemoLoadFailed, ReportingLagging) as exc:
+        err_console.print(f"[bold red]the sample year could not be shown[/]: {exc}")
+        raise typer.Exit(1) from exc
+    except RequestFailed as exc:
+        err_console.print(f"[bold red]{exc.reply.get('code')}[/]: {exc.reply.get('message')}")
+        raise typer.Exit(1) from exc
     for lang, heading in (("vi", "Tổng kết năm 2022"), ("en", "The 2022 annual summary")):
         console.rule(heading)
         sys.stdout.write(render_summary(summary, "text", lang) + "\n")

@@ -9,16 +9,19 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from briefings.demo.generator import plan_year
+from briefings.demo.generator import Plan, Step, plan_year
+from briefings.demo.load import DemoLoadFailed, load_plan
 from briefings.demo.run import annual_summary, wait_until_reported
 from briefings.runtime.nats_server import NatsServer
 from briefings.runtime.settings import Settings
+from contracts import events as e
 from contracts.subjects import SERVICES
 from services.reporting.api import render_summary
 from tests.support import ROOT, ServiceProcess, connect, settings_for, wait_healthy
@@ -100,10 +103,26 @@ async def test_the_slice_a_cli_enrolment_is_counted_by_reporting(system: Setting
     assert after["reporter"] == before["reporter"]
 
 
+async def test_a_refused_command_stops_the_load_with_the_rule(system: Settings) -> None:
+    stray = Step(0, 0, "x", "record_attendance",
+                 e.RecordAttendance(command_id="stray-1", conference_id="nowhere", member_id="x"),
+                 date(2022, 1, 1))
+    with pytest.raises(DemoLoadFailed) as failed:
+        await load_plan(Plan(0, (stray,)), system)
+    assert failed.value.reply["code"] == "not_found"
+    assert failed.value.reply["rule"] == "ConferenceMustExist"
+    assert "record_attendance" in str(failed.value)
+
+
 async def test_the_sample_year_shows_the_articles_figures(system: Settings) -> None:
     plan = plan_year(2022)
+    # An interrupted load (the first 300 commands), then the whole year: the first part
+    # replays, the rest is applied.
+    head = await load_plan(Plan(plan.seed, plan.steps[:300]), system)
+    assert head.applied == 300
     loaded = json.loads(ok(cli(system, "demo", "load", "--json")))
-    assert loaded["sent"] == loaded["applied"] == len(plan.steps)
+    assert loaded["sent"] == len(plan.steps)
+    assert (loaded["replayed"], loaded["applied"]) == (300, len(plan.steps) - 300)
 
     await wait_until_reported(system, timeout=120)
     summary = await annual_summary(system, 2022)
