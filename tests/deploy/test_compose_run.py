@@ -160,9 +160,14 @@ def test_compose_services_run_as_processes(tmp_path: Path, databases: str) -> No
         unit_id = json.loads(unit.stdout)["aggregate_id"]
         listed = run(["briefings", "roster", "units", "--json"], clerk)
         assert listed.returncode == 0 and unit_id in listed.stdout, listed.stderr
-        statuses = run_many({t: (services[t]["command"], env_of(t)) for t in ("cli", "audit")})
-        for status in statuses.values():
-            assert status.returncode == 0, status.stdout + status.stderr
+        tools = run_many({
+            "cli": (services["cli"]["command"], env_of("cli")),
+            "audit": (services["audit"]["command"], env_of("audit")),
+            "verify": (["briefings", "audit", "verify"], env_of("audit")),
+            "lag": (["briefings", "reporting", "status"], env_of("cli")),
+        })
+        for done in tools.values():
+            assert done.returncode == 0, done.stdout + done.stderr
 
         # each service keeps its state in its own database
         for name in APP_SERVICES:
