@@ -11,7 +11,8 @@ from nats.aio.client import Client
 
 from briefings.runtime.settings import Settings
 from services.events.entrypoints.service import EventsHost
-from tests.support import ServiceProcess, request, running_service, wait_healthy
+from tests.support import ServiceProcess, running_service, wait_healthy
+from tests.support import request as _request
 
 PAIRS = 30
 BUSY = 150
@@ -20,8 +21,14 @@ CELL_A = {"command_id": "u-a", "kind": "party_cell", "name": "Chi bộ Phường
 CELL_B = {"command_id": "u-b", "kind": "party_cell", "name": "Chi bộ Phường 2", "unit_id": "cell-b"}
 
 
+async def request(nc: Client, subject: str, payload: dict[str, Any],
+                  timeout: float = 60) -> dict[str, Any]:
+    """Generous: other suites share these two cores."""
+    return await _request(nc, subject, payload, timeout=timeout)
+
+
 async def ok(nc: Client, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
-    reply = await request(nc, subject, payload, timeout=30)
+    reply = await request(nc, subject, payload)
     assert reply["ok"], reply
     return reply
 
@@ -143,8 +150,7 @@ async def test_just_enrolled_member_is_never_unknown(settings: Settings, nc: Cli
         async def pair(i: int) -> dict[str, Any]:
             await enroll(nc, f"new-{i}", f"Người Mới {i}")
             return await request(nc, "cmd.events.record_attendance", {
-                "command_id": f"att-{i}", "conference_id": f"c-{i}", "member_id": f"new-{i}"},
-                timeout=30)
+                "command_id": f"att-{i}", "conference_id": f"c-{i}", "member_id": f"new-{i}"})
 
         async def others(i: int) -> None:  # keeps the events service's roster copy busy
             await enroll(nc, f"other-{i}", f"Người Khác {i}", unit="cell-b")
@@ -192,7 +198,7 @@ async def test_many_clerks_at_one_conference_all_count(settings: Settings, nc: C
         for i in range(40):
             await enroll(nc, f"m{i}", f"Người {i}")
         replies = await asyncio.gather(*(request(nc, "cmd.events.record_attendance", {
-            "command_id": f"a{i}", "conference_id": "c-12", "member_id": f"m{i}"}, timeout=30)
+            "command_id": f"a{i}", "conference_id": "c-12", "member_id": f"m{i}"})
             for i in range(40)))
         assert [r for r in replies if not r["ok"]] == []
         got = (await ok(nc, "qry.events.get_conference", {"conference_id": "c-12"}))["data"]
@@ -214,7 +220,7 @@ async def test_attendance_waits_for_a_lagging_roster_copy(settings: Settings, nc
             0.5, lambda: asyncio.ensure_future(follower.start()))
         try:
             reply = await request(nc, "cmd.events.record_attendance", {
-                "command_id": "a1", "conference_id": "c-12", "member_id": "m1"}, timeout=30)
+                "command_id": "a1", "conference_id": "c-12", "member_id": "m1"})
         finally:
             restart.cancel()
         assert reply["ok"] and not reply["unchanged"], reply
@@ -250,7 +256,7 @@ async def test_as_a_child_process_it_serves_and_stops_cleanly(settings: Settings
     proc = ServiceProcess("events", settings, tmp_path / "events.log").start()
     try:
         async with running_service("roster", settings):
-            await wait_healthy(nc, "events")
+            await wait_healthy(nc, "events", timeout=90)
             await units(nc)
             await enroll(nc, "m1", "Nguyễn Thị Hoa")
             await held_conference(nc)
@@ -258,7 +264,7 @@ async def test_as_a_child_process_it_serves_and_stops_cleanly(settings: Settings
                              {"command_id": "a1", "conference_id": "c-12", "member_id": "m1"})
             assert proc.terminate() == 0, proc.log()
             proc.start()
-            await wait_healthy(nc, "events")
+            await wait_healthy(nc, "events", timeout=90)
             again = await ok(nc, "cmd.events.record_attendance",
                              {"command_id": "a1", "conference_id": "c-12", "member_id": "m1"})
             assert again["replayed"] and again["event_ids"] == first["event_ids"]
