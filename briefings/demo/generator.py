@@ -314,8 +314,9 @@ class _Year:
                 continue
             self.act(conf.planned_on, [("hold_conference", cid, {
                 "conference_id": cid, "held_on": conf.planned_on})], order=2)
-            rows = [("record_attendance", cid, {"conference_id": cid, "member_id": m.member_id})
-                    for m in self.attended[conf.planned_on]]
+            rows: list[_Command] = [
+                ("record_attendance", cid, {"conference_id": cid, "member_id": m.member_id})
+                for m in self.attended[conf.planned_on]]
             rows += [("record_guest_attendance", cid, {"conference_id": cid, "category": cat,
                                                        "headcount": n, "note": note})
                      for cat, n, note in self._guests(conf)]
@@ -438,6 +439,12 @@ def plan_year(seed: int = DEFAULT_SEED) -> Plan:
 # -------------------------------------------------------------------- the plan's figures
 
 
+def _named(aggregate_id: str | None) -> str:
+    if aggregate_id is None:
+        raise ValueError("the plan names every aggregate it creates")
+    return aggregate_id
+
+
 def figures_of(steps: Iterable[Step]) -> Figures:
     """Fold the commands the way the services would, into the year-end figures."""
     steps = list(steps)
@@ -456,12 +463,12 @@ def figures_of(steps: Iterable[Step]) -> Figures:
         in_year = step.on.year == YEAR
         match cmd:
             case r.RegisterUnit():
-                units.add(cmd.unit_id)
+                units.add(_named(cmd.unit_id))
             case r.DissolveUnit():
                 units.discard(cmd.unit_id)
             case r.EnrollMember():
-                roles[cmd.member_id] = cmd.role
-                active[cmd.member_id] = True
+                roles[_named(cmd.member_id)] = cmd.role
+                active[_named(cmd.member_id)] = True
                 changes["enrolments"] += in_year
             case r.ChangeMemberRole():
                 roles[cmd.member_id] = cmd.role
@@ -473,7 +480,7 @@ def figures_of(steps: Iterable[Step]) -> Figures:
             case e.HoldConference():
                 held.add(cmd.conference_id)
             case e.ScheduleConference():
-                kinds_of[cmd.conference_id] = [k.value for k in cmd.kinds]
+                kinds_of[_named(cmd.conference_id)] = [k.value for k in cmd.kinds]
             case e.CancelConference():
                 cancelled.add(cmd.conference_id)
             case e.RecordAttendance():
