@@ -154,6 +154,9 @@ def _sections(s: dict[str, Any], lang: str) -> list[tuple[str, list[str], list[l
     L = LABELS[lang]
     num = vi_int if lang == "vi" else (lambda n: f"{n:,}")
 
+    def dec(x: float) -> str:
+        return f"{x:.2f}".replace(".", ",") if lang == "vi" else f"{x:.2f}"
+
     def pct(x: float) -> str:
         return f"{x * 100:.1f}%".replace(".", ",") if lang == "vi" else f"{x * 100:.1f}%"
 
@@ -172,12 +175,12 @@ def _sections(s: dict[str, Any], lang: str) -> list[tuple[str, list[str], list[l
     a = s["attendance"]
     figures = [[L[k], num(a[k])] for k in ("member_attendances", "guest_attendances",
                                            "total_attendances", "distinct_attendees")]
-    figures.append([L["per_member_at_end"], str(a["per_member_at_end"])])
+    figures.append([L["per_member_at_end"], dec(a["per_member_at_end"])])
     figures.append([L["attendance_rate"], pct(a["attendance_rate"])])
     figures += [[L["conferences"] + ": " + L.get(k, k), num(v)]
                 for k, v in s["conferences"]["by_kind"].items()]
     units = [[u["unit_name"], num(u["attendances"]), num(u["members_at_end"]),
-              str(u["per_member"]), pct(u["attendance_rate"])] for u in a["by_unit"]]
+              dec(u["per_member"]), pct(u["attendance_rate"])] for u in a["by_unit"]]
     months = [[m["month"], num(m["members"]), num(m["guests"])] for m in a["by_month"]]
     awards = [[w["recipient_name"], L[w["recipient_type"]], w["title"],
                f"{w['decision_number']} ({w['decision_date']})"] for w in s["awards"]["list"]]
@@ -269,9 +272,15 @@ def to_html(s: dict[str, Any], lang: str) -> str:
         "awards-collective": s["awards"]["collective"],
         "awards-individual": s["awards"]["individual"],
     }
+    label = {"reporters": L["reporter"], "propagandists": L["propagandist"],
+             "conferences": L["conferences"], "member-attendances": L["member_attendances"],
+             "guest-attendances": L["guest_attendances"],
+             "awards-collective": f'{L["awards"]}: {L["collective"]}',
+             "awards-individual": f'{L["awards"]}: {L["individual"]}'}
+    num = vi_int if lang == "vi" else (lambda n: f"{n:,}")
     figures_html = "".join(
-        f'<div class="fig"><span class="n" id="fig-{k}" data-value="{v}">{v}</span>'
-        f'<span class="l">{html.escape(k)}</span></div>' for k, v in key_figures.items())
+        f'<div class="fig"><span class="n" id="fig-{k}" data-value="{v}">{num(v)}</span>'
+        f'<span class="l">{html.escape(label[k])}</span></div>' for k, v in key_figures.items())
     charts = _bars(L["by_month"], [(m["month"], m["members"] + m["guests"]) for m in a["by_month"]],
                    "chart-month")
     charts += _bars(L["by_unit"], [(u["unit_name"], u["attendances"]) for u in a["by_unit"][:25]],
