@@ -19,10 +19,13 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="million-event figures")
     parser.add_argument("--commands", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--events", type=int, default=0,
+                        help="history size of the bulk figures (default 50,000; --full 1,000,000)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL figures")
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated: commands,load,projection,replay,latency,summary,export",
+        help="comma-separated: commands,load,latency,projection,rebuild,summary,replay,export",
     )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -45,6 +48,14 @@ def main() -> None:
 
             with nats_server() as server:
                 rows += asyncio.run(aggregate_load(server.url, (10, 100, 1000)))
+        bulk_parts = {"projection", "rebuild", "summary", "replay", "export"}
+        if not only or only & bulk_parts:
+            from bench.bulk import bulk
+
+            events = args.events or (1_000_000 if args.full else 50_000)
+            with nats_server() as server:
+                rows += bulk(server.url, events, tmp_path, only & bulk_parts or bulk_parts,
+                             postgres=not args.no_postgres)
     print(f"\nmachine: {machine()}\n")
     print(table(rows))
 
