@@ -179,6 +179,7 @@ async def test_a_hundred_thousand_bad_rows_get_a_clear_report_and_write_nothing(
 
 
 @pytest.mark.reliability
+@pytest.mark.timeout(1800)
 async def test_a_hundred_thousand_good_rows_go_in_once(
     settings: Settings, nc: Client, tmp_path: Path, report: Report
 ) -> None:
