@@ -44,7 +44,7 @@ async def test_kill_9_during_a_rebuild_then_restart_ends_like_a_clean_rebuild(
         await wait_healthy(nc, "reporting", 60)
         await _switched(nc, 2)
         assert "resuming the rebuild" in proc.log()
-        assert proc.terminate() == 0
+        assert proc.terminate(timeout=90) == 0, proc.log()[-4000:]
     finally:
         proc.kill()
     url = settings.database_url_for("reporting")
