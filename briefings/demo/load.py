@@ -30,6 +30,10 @@ from contracts.subjects import stream_name
 RETRYABLE = {"unavailable"}
 """Answers worth retrying: the command id makes a retry safe."""
 MAX_ATTEMPTS = 6
+DETACHABLE = {"record_attendance", "record_guest_attendance"}
+"""A conference's attendance need not hold up what follows it: the events service judges
+each member by the roster as it stood on the conference date, whenever the row arrives.
+So these batches keep sending while later batches start (one lane per conference)."""
 
 
 class DemoLoadFailed(Exception):
@@ -100,20 +104,37 @@ async def load_plan(plan: Plan, settings: Settings, concurrency: int = 8,
     report = LoadReport(seed=plan.seed)
     started = time.monotonic()
     gate = asyncio.Semaphore(concurrency)
+    running: dict[str, asyncio.Task[None]] = {}  # detached lanes still sending
     async with Client_(settings) as client:
 
         async def lane(steps: list[Step]) -> None:
-            async with gate:
-                for step in steps:
-                    report.count(step, await send_step(client, step, report))
-                    if on_step is not None:
-                        on_step(step)
+            for step in steps:
+                async with gate:
+                    reply = await send_step(client, step, report)
+                report.count(step, reply)
+                if on_step is not None:
+                    on_step(step)
 
-        for batch in plan.batches():
-            lanes: dict[str, list[Step]] = defaultdict(list)
-            for step in batch:
-                lanes[step.lane].append(step)
-            await asyncio.gather(*(lane(steps) for steps in lanes.values()))
+        try:
+            for batch in plan.batches():
+                lanes: dict[str, list[Step]] = defaultdict(list)
+                for step in batch:
+                    lanes[step.lane].append(step)
+                for name in lanes:  # a lane's earlier commands land first
+                    if name in running:
+                        await running.pop(name)
+                for name, task in list(running.items()):
+                    if task.done():  # surface a refusal as soon as it happens
+                        running.pop(name).result()
+                tasks = {name: asyncio.create_task(lane(steps)) for name, steps in lanes.items()}
+                if all(step.name in DETACHABLE for step in batch):
+                    running.update(tasks)
+                else:
+                    await asyncio.gather(*tasks.values())
+            await asyncio.gather(*running.values())
+        finally:
+            for task in running.values():
+                task.cancel()
     report.seconds = time.monotonic() - started
     return report
 
