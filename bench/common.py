@@ -30,8 +30,11 @@ class Row:
 
     @property
     def ratio(self) -> str:
-        if not self.ceiling:
+        if not self.ceiling or not self.ours:
             return "—"
+        # Always "how close to the ceiling": for a time, less is better, so ceiling / ours.
+        if self.unit in ("ms", "s"):
+            return f"{self.ceiling / self.ours:.0%}"
         return f"{self.ours / self.ceiling:.0%}"
 
 

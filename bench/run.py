@@ -21,6 +21,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--events", type=int, default=0,
                         help="history size of the bulk figures (default 50,000; --full 1,000,000)")
+    parser.add_argument("--rate", type=float, default=200, help="end-to-end latency: cmd/s")
+    parser.add_argument("--seconds", type=float, default=15, help="end-to-end latency: duration")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL figures")
     parser.add_argument(
         "--only",
@@ -48,6 +50,11 @@ def main() -> None:
 
             with nats_server() as server:
                 rows += asyncio.run(aggregate_load(server.url, (10, 100, 1000)))
+        if wanted("latency"):
+            from bench.latency import end_to_end
+
+            with nats_server() as server:
+                rows += asyncio.run(end_to_end(server.url, args.rate, args.seconds, tmp_path))
         bulk_parts = {"projection", "rebuild", "summary", "replay", "export"}
         if not only or only & bulk_parts:
             from bench.bulk import bulk
