@@ -3,7 +3,9 @@
 Batches go in order, so causes precede effects (units before members, enrolment before
 attendance, holding before attendance). Inside a batch, different aggregates are sent at
 once, a bounded number at a time; commands to one aggregate (one ``lane``) go one after
-the other, since concurrent appends to one subject would only conflict and retry.
+the other, since concurrent appends to one subject would only conflict and retry. The one
+exception to batch order: a conference's attendance rows (see ``DETACHABLE``) keep
+sending while the following batches start.
 
 Every command carries a command id derived from the seed and its position, so a re-run
 gets ``replayed`` answers and writes nothing new.
