@@ -101,7 +101,8 @@ async def end_to_end(nats_url: str, rate: float, seconds: float, tmp: Path) -> l
             pass
         await sub.unsubscribe()
     await nc.close()
-    note = (f"{total - warmup} enroll_member (after {warmup} warm-up) at {achieved:.0f}/s offered; reply p50 "
+    note = (f"{total - warmup} enroll_member (after {warmup} warm-up) at {achieved:.0f}/s; "
+            "reply p50 "
             f"{median(replies) * 1000:.1f} ms, p99 {percentile(replies, 99) * 1000:.1f} ms; "
             f"{errors} errors; {len(visible)} seen")
     return [
