@@ -15,6 +15,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from tests.deploy.compose import APP_SERVICES, NATS_DIR, ROOT, filled_env, local
 PG_HOST = "127.0.0.1:5432"
 PG_ADMIN = f"postgresql+psycopg://postgres@{PG_HOST}/postgres"
 VENV_BIN = str(Path(sys.executable).parent)
+# Four services and a dozen CLI processes: slow when the machine is busy.
+pytestmark = pytest.mark.timeout(400)
 
 
 def base_env() -> dict[str, str]:
@@ -85,14 +88,26 @@ async def wait_all_healthy(clerk: dict[str, str], procs: dict[str, subprocess.Po
         await nc.close()
 
 
-@pytest.fixture
-def databases(tmp_path: Path) -> Iterator[str]:
-    """Run deploy/postgres/init-databases.sh (the compose init script) with this test's prefix;
-    drop what it made afterwards."""
-    if not pg_ready():
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    prefix = f"briefings_t_{uuid.uuid4().hex[:8]}"
-    yield prefix
+@dataclass
+class Stack:
+    """The compose project running as local processes."""
+
+    tmp: Path
+    services: dict[str, Any]
+    databases: str
+    server: NatsServer
+    monitor: int
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def env_of(self, name: str) -> dict[str, str]:
+        return local_env(self.services[name]["environment"], {"nats": self.server.url},
+                         PG_HOST, self.databases)
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
+
+
+def _drop(prefix: str) -> None:
     engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         for service in APP_SERVICES:
@@ -102,93 +117,98 @@ def databases(tmp_path: Path) -> Iterator[str]:
     engine.dispose()
 
 
-def test_compose_services_run_as_processes(tmp_path: Path, databases: str) -> None:
-    env = filled_env()
-    services: dict[str, Any] = project(env)["services"]
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """postgres set up by the compose init script, nats-server with the compose command's
+    configuration and environment, the init-streams job, then the four services."""
+    if not pg_ready():
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    tmp = tmp_path_factory.mktemp("compose")
+    services: dict[str, Any] = project(filled_env())["services"]
+    prefix = f"briefings_t_{uuid.uuid4().hex[:8]}"
 
-    # postgres: the compose init script creates one role and database per service
     pg = services["postgres"]
     init = next(v for v in pg["volumes"] if "docker-entrypoint-initdb.d" in v).split(":")[0]
-    made = run(["sh", str(ROOT / init)], {**pg["environment"], "DB_PREFIX": databases,
+    made = run(["sh", str(ROOT / init)], {**pg["environment"], "DB_PREFIX": prefix,
                                           "PGHOST": "127.0.0.1", "PGPORT": "5432"})
-    assert made.returncode == 0, made.stderr
-    health = pg["healthcheck"]["test"][1:]
-    assert run([*health, "-h", "127.0.0.1"], {}).returncode == 0
-
-    # nats: the compose command's configuration, with the compose service's environment
-    nats_cfg = services["nats"]
-    conf = NATS_DIR / Path(nats_cfg["command"][nats_cfg["command"].index("--config") + 1]).name
-    monitor = free_port()
-    server = NatsServer(tmp_path / "nats", config_file=conf, extra_args=["-m", str(monitor)],
-                        env=nats_cfg["environment"], log_file=tmp_path / "nats.log").start()
-    procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        healthz = nats_cfg["healthcheck"]["test"][-1].replace("127.0.0.1:8222",
-                                                              f"127.0.0.1:{monitor}")
-        with urllib.request.urlopen(healthz, timeout=5) as resp:
-            assert resp.status == 200
-
-        def env_of(name: str) -> dict[str, str]:
-            return local_env(services[name]["environment"], {"nats": server.url}, PG_HOST,
-                             databases)
-
-        # the one-shot job that creates the streams, as the operator user
-        job = run(services["init-streams"]["command"], env_of("init-streams"), timeout=120,
-                  cwd=tmp_path)
-        assert job.returncode == 0, job.stdout + job.stderr
-        assert "ROSTER: R1" in job.stdout
-
-        for name in APP_SERVICES:
-            log = open(tmp_path / f"{name}.log", "wb")
-            procs[name] = subprocess.Popen(services[name]["command"],
-                                           env={**base_env(), **env_of(name)},
-                                           stdout=log, stderr=log, cwd=tmp_path)
-
-        # wait cheaply (in this process) until every service answers healthy, then run each
-        # container's health check command once, with that container's credentials
-        asyncio.run(wait_all_healthy(env_of("cli"), procs, tmp_path))
-        checks = run_many({n: (services[n]["healthcheck"]["test"][1:], env_of(n))
-                           for n in APP_SERVICES})
-        for name, check in checks.items():
-            assert check.returncode == 0, f"{name}: {check.stdout}{check.stderr}"
-
-        # the clerks' CLI container writes, the auditors' reads
-        clerk = env_of("cli")
-        unit = run(["briefings", "roster", "register-unit", "Ward 7", "--kind", "city",
-                    "--json"], clerk)
-        assert unit.returncode == 0, unit.stdout + unit.stderr
-        unit_id = json.loads(unit.stdout)["aggregate_id"]
-        listed = run(["briefings", "roster", "units", "--json"], clerk)
-        assert listed.returncode == 0 and unit_id in listed.stdout, listed.stderr
-        tools = run_many({
-            "cli": (services["cli"]["command"], env_of("cli")),
-            "audit": (services["audit"]["command"], env_of("audit")),
-            "verify": (["briefings", "audit", "verify"], env_of("audit")),
-            "lag": (["briefings", "reporting", "status"], env_of("cli")),
-        })
-        for done in tools.values():
-            assert done.returncode == 0, done.stdout + done.stderr
-
-        # each service keeps its state in its own database
-        for name in APP_SERVICES:
-            engine = create_engine(f"postgresql+psycopg://postgres@{PG_HOST}/{databases}_{name}")
-            tables = inspect(engine).get_table_names()
-            engine.dispose()
-            assert tables, f"{name} wrote nothing to its database"
-
-        violations = [line for line in (tmp_path / "nats.log").read_text().splitlines()
-                      if "Violation" in line]
-        assert violations == [], "the services need a permission they lack:\n" + "\n".join(
-            violations[:20])
-
-        # a rolling stop: SIGTERM, requests in hand finish, exit 0 within the grace period
-        for name in APP_SERVICES:
-            procs[name].send_signal(signal.SIGTERM)
-        for name in APP_SERVICES:
-            assert procs[name].wait(30) == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
+        assert made.returncode == 0, made.stderr
+        nats_cfg = services["nats"]
+        command = nats_cfg["command"]
+        conf = NATS_DIR / Path(command[command.index("--config") + 1]).name
+        monitor = free_port()
+        server = NatsServer(tmp / "nats", config_file=conf, extra_args=["-m", str(monitor)],
+                            env=nats_cfg["environment"], log_file=tmp / "nats.log").start()
+        s = Stack(tmp, services, prefix, server, monitor)
+        try:
+            job = run(services["init-streams"]["command"], s.env_of("init-streams"),
+                      timeout=120, cwd=tmp)
+            assert job.returncode == 0, job.stdout + job.stderr
+            assert "ROSTER: R1" in job.stdout
+            for name in APP_SERVICES:
+                log = open(tmp / f"{name}.log", "wb")
+                s.procs[name] = subprocess.Popen(services[name]["command"],
+                                                 env={**base_env(), **s.env_of(name)},
+                                                 stdout=log, stderr=log, cwd=tmp)
+            # wait cheaply (in this process) until every service answers healthy
+            asyncio.run(wait_all_healthy(s.env_of("cli"), s.procs, tmp))
+            yield s
+        finally:
+            for proc in s.procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            server.stop()
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        server.stop()
+        _drop(prefix)
+
+
+def test_health_checks_pass_with_each_containers_credentials(stack: Stack) -> None:
+    pg = stack.services["postgres"]["healthcheck"]["test"][1:]
+    assert run([*pg, "-h", "127.0.0.1"], {}).returncode == 0
+    nats_check = stack.services["nats"]["healthcheck"]["test"][-1]
+    healthz = nats_check.replace("127.0.0.1:8222", f"127.0.0.1:{stack.monitor}")
+    with urllib.request.urlopen(healthz, timeout=5) as resp:
+        assert resp.status == 200
+    checks = run_many({n: (stack.services[n]["healthcheck"]["test"][1:], stack.env_of(n))
+                       for n in APP_SERVICES})
+    for name, check in checks.items():
+        assert check.returncode == 0, f"{name}: {check.stdout}{check.stderr}"
+
+
+def test_the_clerks_send_the_sample_year_and_the_auditors_verify_it(stack: Stack) -> None:
+    # every service's commands; awards asks reporting; nothing is refused
+    year = run(["briefings", "demo", "load", "--quiet", "--json"], stack.env_of("cli"),
+               timeout=300)
+    assert year.returncode == 0, year.stdout + year.stderr
+    loaded = json.loads(year.stdout)
+    assert loaded["applied"] == loaded["sent"] == loaded["expected"]["commands"] > 0
+    tools = run_many({
+        "cli": (stack.services["cli"]["command"], stack.env_of("cli")),
+        "audit": (stack.services["audit"]["command"], stack.env_of("audit")),
+        "verify": (["briefings", "audit", "verify"], stack.env_of("audit")),
+        "lag": (["briefings", "reporting", "status"], stack.env_of("cli")),
+    })
+    for done in tools.values():
+        assert done.returncode == 0, done.stdout + done.stderr
+    # each service keeps its state in its own database
+    for name in APP_SERVICES:
+        engine = create_engine(f"postgresql+psycopg://postgres@{PG_HOST}/{stack.databases}_{name}")
+        tables = inspect(engine).get_table_names()
+        engine.dispose()
+        assert tables, f"{name} wrote nothing to its database"
+
+
+def test_no_service_needed_a_permission_it_lacks(stack: Stack) -> None:
+    violations = [line for line in (stack.tmp / "nats.log").read_text().splitlines()
+                  if "Violation" in line]
+    assert violations == [], "\n".join(violations[:20])
+
+
+def test_sigterm_stops_every_service_cleanly(stack: Stack) -> None:
+    """A rolling stop: requests in hand finish, exit 0 within the grace period."""
+    for name in APP_SERVICES:
+        assert stack.procs[name].poll() is None, stack.log(name)
+        stack.procs[name].send_signal(signal.SIGTERM)
+    for name in APP_SERVICES:
+        assert stack.procs[name].wait(30) == 0, stack.log(name)
