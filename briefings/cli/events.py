@@ -16,7 +16,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from briefings.cli.client import (
     Client_,
     RequestFailed,
-    call,
     console,
     err_console,
     fail,
@@ -47,16 +46,29 @@ EXIT_REQUEST_FAILED = 1
 EXIT_NEEDS_CLERK = 2
 
 
+def _call(subject: str, payload: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    """One request; a refusal is the structured error (JSON on stdout with ``--json``), exit 1."""
+
+    async def go() -> dict[str, Any]:
+        async with Client_() as client:
+            return await client.request(subject, payload)
+
+    try:
+        return run(go)
+    except RequestFailed as exc:
+        fail(exc.reply, as_json)
+
+
 def _send(name: str, payload: dict[str, Any], command_id: str | None, actor: str,
           as_json: bool) -> None:
     body = {k: v for k, v in payload.items() if v is not None}
     body["command_id"] = command_id or new_command_id()
     body["actor"] = actor
-    print_accepted(call(command_subject("events", name), body), as_json)
+    print_accepted(_call(command_subject("events", name), body, as_json), as_json)
 
 
-def _query(name: str, payload: dict[str, Any]) -> Any:
-    return call(query_subject("events", name), payload)["data"]
+def _query(name: str, payload: dict[str, Any], as_json: bool) -> Any:
+    return _call(query_subject("events", name), payload, as_json)["data"]
 
 
 def _presenter(text: str) -> dict[str, str]:
@@ -129,7 +141,7 @@ def cancel(
 @app.command("list")
 def list_conferences(year: int | None = typer.Option(None, "--year"), as_json: bool = JSON) -> None:
     """List conferences (of one year, by held or planned date)."""
-    rows = _query("list_conferences", {"year": year})
+    rows = _query("list_conferences", {"year": year}, as_json)
     if as_json:
         print_json(rows)
         return
@@ -141,7 +153,7 @@ def list_conferences(year: int | None = typer.Option(None, "--year"), as_json: b
 @app.command()
 def show(conference_id: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """Show one conference with its attendance figures."""
-    data = _query("get_conference", {"conference_id": conference_id})
+    data = _query("get_conference", {"conference_id": conference_id}, as_json)
     if as_json:
         print_json(data)
         return
@@ -193,7 +205,7 @@ def record_guests(
 @attendance_app.command("list")
 def list_attendance(conference_id: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """The members counted at a conference, and the guest headcounts."""
-    data = _query("list_attendance", {"conference_id": conference_id})
+    data = _query("list_attendance", {"conference_id": conference_id}, as_json)
     if as_json:
         print_json(data)
         return

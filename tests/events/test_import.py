@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
+from typer.testing import CliRunner
 
+from briefings.cli import app as cli_app
 from briefings.cli.events import SheetError, read_sheet
 from briefings.runtime.nats_server import NatsServer
 from briefings.runtime.settings import Settings
@@ -178,3 +180,44 @@ async def test_import_of_a_clean_sheet_exits_zero(
                                          "c-12", str(sheet), "--json")
         assert code == 0, (out, err)
         assert json.loads(out)["summary"]["recorded"] == 1
+
+
+def cli(nats: NatsServer, data_dir: Path, *args: str) -> tuple[int, str]:
+    """The Typer app in this process (no interpreter start-up); run it in a thread."""
+    result = CliRunner().invoke(cli_app, list(args), env={
+        "BRIEFINGS_NATS_URL": nats.url, "BRIEFINGS_DATA_DIR": str(data_dir),
+        "BRIEFINGS_REQUEST_TIMEOUT": "30"})
+    # The in-process services log to the same (captured) stdout: keep the printed JSON only.
+    lines = result.stdout.splitlines()
+    start = lines.index("{") if "{" in lines else 0
+    end = lines.index("}", start) + 1 if "}" in lines[start:] else len(lines)
+    return result.exit_code, "\n".join(lines[start:end])
+
+
+async def test_cli_schedules_holds_records_and_shows(
+        settings: Settings, nc: Client, nats_server: NatsServer, tmp_path: Path) -> None:
+    async with running_service("roster", settings), running_service("events", settings):
+        await units(nc)
+        await enroll(nc, "hoa", "Nguyễn Thị Hoa")
+        steps = [
+            ("schedule", "Hội nghị tổng kết", "--on", "2022-12-09", "--kind", "information",
+             "--kind", "review", "--presenter", "Nguyễn Văn A|Ban Tuyên giáo Trung ương",
+             "--topic", "Đối ngoại", "--invite", "cell-a", "--conference-id", "tk-2022"),
+            ("hold", "tk-2022", "--on", "2022-12-09"),
+            ("attendance", "record", "tk-2022", "hoa"),
+            ("attendance", "guests", "tk-2022", "board_leaders", "12"),
+        ]
+        for step in steps:
+            code, out = await asyncio.to_thread(cli, nats_server, tmp_path, "events", *step,
+                                                "--json")
+            assert code == 0, (step, out)
+            assert json.loads(out)["ok"], out
+        code, out = await asyncio.to_thread(cli, nats_server, tmp_path, "events", "attendance",
+                                            "record", "tk-2022", "nobody", "--json")
+        assert code == 1 and json.loads(out)["rule"] == "MemberMustExist"
+        code, out = await asyncio.to_thread(cli, nats_server, tmp_path, "events", "show",
+                                            "tk-2022", "--json")
+        shown = json.loads(out)
+        assert shown["kinds"] == ["information", "review"] and shown["total_attendance"] == 13
+        assert shown["presenters"] == [{"name": "Nguyễn Văn A",
+                                        "affiliation": "Ban Tuyên giáo Trung ương"}]
