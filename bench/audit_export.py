@@ -73,8 +73,8 @@ async def fill(url: str, events: int, aggregates: int) -> None:
         await nc.close()
 
 
-def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MB, exit code of a child process."""
+def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds, peak RSS in MB, exit code of a child process."""
     began = time.monotonic()
     proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -82,7 +82,8 @@ def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, in
     seconds = time.monotonic() - began
     if status:
         sys.stderr.write(proc.stderr.read().decode() if proc.stderr else "")
-    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
 def main() -> None:
@@ -101,16 +102,18 @@ def main() -> None:
             env = {**os.environ, "BRIEFINGS_NATS_URL": server.url}
             out = Path(tmp) / "history.jsonl"
             briefings = [sys.executable, "-m", "briefings", "audit"]
-            seconds, rss, code = run_measured([*briefings, "export", "-o", str(out),
-                                               "--no-progress"], env)
+            print(f"load average before export: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            seconds, cpu, rss, code = run_measured([*briefings, "export", "-o", str(out),
+                                                    "--no-progress"], env)
             size = out.stat().st_size / 1e6
-            print(f"export: exit {code}, {seconds:.1f}s ({opts.events / seconds:,.0f} events/s), "
-                  f"peak RSS {rss:.0f} MB, file {size:.0f} MB")
-            seconds, rss, code = run_measured([*briefings, "verify", str(out), "--no-progress"],
-                                              env)
-            print(f"verify file: exit {code}, {seconds:.1f}s, peak RSS {rss:.0f} MB")
-            seconds, rss, code = run_measured([*briefings, "verify", "--no-progress"], env)
-            print(f"verify live: exit {code}, {seconds:.1f}s, peak RSS {rss:.0f} MB")
+            print(f"export: exit {code}, {seconds:.1f}s wall, {cpu:.1f}s CPU "
+                  f"({opts.events / cpu:,.0f} events per CPU second), peak RSS {rss:.0f} MB, "
+                  f"file {size:.0f} MB")
+            for label, extra in (("verify file", [str(out)]), ("verify live", [])):
+                seconds, cpu, rss, code = run_measured([*briefings, "verify", *extra,
+                                                        "--no-progress"], env)
+                print(f"{label}: exit {code}, {seconds:.1f}s wall, {cpu:.1f}s CPU, "
+                      f"peak RSS {rss:.0f} MB")
             if opts.keep:
                 kept = ROOT / "bench" / "history.jsonl"
                 out.replace(kept)
