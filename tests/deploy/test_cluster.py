@@ -111,10 +111,17 @@ async def test_a_node_killed_mid_load_loses_nothing(
     job_env = {k: v for k, v in os.environ.items() if not k.startswith("BRIEFINGS_")}
     job_env.update(BRIEFINGS_NATS_URL=c.url, BRIEFINGS_NATS_USER="operator",
                    BRIEFINGS_NATS_PASSWORD=passwords["operator"], BRIEFINGS_STREAM_REPLICAS="3")
-    job = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "briefings", "ops",
-                                                   "init-streams"],
-                                  env=job_env, capture_output=True, text=True, timeout=120)
-    assert job.returncode == 0, job.stdout + job.stderr
+
+    async def init_streams(*args: str) -> str:
+        job = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "briefings", "ops", "init-streams", *args],
+            env=job_env, capture_output=True, text=True, timeout=120)
+        assert job.returncode == 0, job.stdout + job.stderr
+        return job.stdout
+
+    # as a single-node deployment had them (R1), then grown into the cluster (R3)
+    assert "ROSTER: R1" in await init_streams("--replicas", "1")
+    assert "ROSTER: R1 -> R3" in await init_streams()
     for stream in ("ROSTER", "EVENTS", "AWARDS", "DLQ"):
         info = await op.jetstream().stream_info(stream)
         assert info.config.num_replicas == 3 and info.config.deny_delete

@@ -234,6 +234,7 @@ def test_cluster_override_runs_three_nodes_and_r3(env: dict[str, str]) -> None:
         assert "/etc/nats/cluster.conf" in s["command"]
         assert s["healthcheck"]["test"][0] == "CMD"
         names.add(s["environment"]["NATS_SERVER_NAME"])
+        assert set(nats_users().values()) <= set(s["environment"]), f"{node}: passwords"
         assert any(v.endswith(":/data") and not v.startswith(".") for v in s["volumes"])
     assert len(names) == 3
     stores = {next(v for v in services[n]["volumes"] if v.endswith(":/data")) for n in nodes}
