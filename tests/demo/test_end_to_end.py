@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from briefings.demo.generator import Plan, Step, plan_year
 from briefings.demo.load import DemoLoadFailed, load_plan
-from briefings.demo.run import annual_summary, wait_until_reported
+from briefings.demo.run import annual_summary, prepare, stream_ends, wait_until_reported
 from briefings.runtime.nats_server import NatsServer
 from briefings.runtime.settings import Settings
 from contracts import events as e
@@ -140,3 +140,8 @@ async def test_the_sample_year_shows_the_articles_figures(system: Settings) -> N
     assert again["replayed"] == len(plan.steps) and again["applied"] == 0
     await wait_until_reported(system, timeout=60)
     assert figures(await annual_summary(system, 2022)) == got
+
+    # What ``briefings up --demo`` does on a store that is not empty: load nothing, show it.
+    ends = await stream_ends(system)
+    assert figures(await prepare(system, show_progress=False)) == got
+    assert await stream_ends(system) == ends
