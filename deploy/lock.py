@@ -15,7 +15,6 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,11 +35,11 @@ def runtime_closure() -> dict[str, str]:
     pending = [Requirement(r) for r in project["dependencies"]]
     seen: dict[str, str] = {}
     extras_seen: set[tuple[str, str]] = set()
-    env = default_environment()
+    # Marker.evaluate fills in this interpreter's environment; only "extra" varies.
     while pending:
         req = pending.pop()
         if req.marker is not None and not any(
-            req.marker.evaluate({**env, "extra": e}) for e in ("", *req.extras)
+            req.marker.evaluate({"extra": e}) for e in ("", *req.extras)
         ):
             continue
         key = _key(req.name)
@@ -56,7 +55,7 @@ def runtime_closure() -> dict[str, str]:
                 pending.append(sub)
                 continue
             for extra in ("", *req.extras):
-                if sub.marker.evaluate({**env, "extra": extra}):
+                if sub.marker.evaluate({"extra": extra}):
                     sub.marker = None
                     pending.append(sub)
                     break

@@ -153,7 +153,9 @@ async def test_a_node_killed_mid_load_loses_nothing(
 
         tasks = [asyncio.create_task(worker()) for _ in range(WORKERS)]
         await until(lambda: len(acknowledged) >= 20, 60, "load started")
-        leader = (await op.jetstream().stream_info("ROSTER")).cluster.leader
+        placement = (await op.jetstream().stream_info("ROSTER")).cluster
+        assert placement is not None and placement.leader is not None
+        leader = placement.leader
         victim = c.node(leader)
         victim.kill()  # SIGKILL: no goodbye to the cluster
         killed_at = time.monotonic()
@@ -170,7 +172,7 @@ async def test_a_node_killed_mid_load_loses_nothing(
         # the restarted node has caught up: every replica current
         async def replicas_current() -> bool:
             info = await op.jetstream().stream_info("ROSTER")
-            peers = info.cluster.replicas or []
+            peers = (info.cluster.replicas if info.cluster else None) or []
             return len(peers) == 2 and all(p.current for p in peers)
 
         await until(replicas_current, 60, "replicas current")
