@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 from pathlib import Path
 
+import pytest
 from nats.aio.client import Client
 
 from briefings.runtime.eventstore import EventStore
@@ -18,7 +21,8 @@ from tests.support import ServiceProcess, request, wait_healthy
 
 
 async def test_kill_9_during_a_rebuild_then_restart_ends_like_a_clean_rebuild(
-        settings: Settings, nc: Client, tmp_path: Path) -> None:
+        settings: Settings, nc: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONFAULTHANDLER", "1")
     events = busy_years(60).events  # ~14,500 events
     await EventStore(nc).ensure_streams(event_streams())
     await publish(nc.jetstream(), events)
@@ -44,7 +48,14 @@ async def test_kill_9_during_a_rebuild_then_restart_ends_like_a_clean_rebuild(
         await wait_healthy(nc, "reporting", 60)
         await _switched(nc, 2)
         assert "resuming the rebuild" in proc.log()
-        assert proc.terminate(timeout=90) == 0, proc.log()[-4000:]
+        try:
+            code = proc.terminate(timeout=90)
+        except subprocess.TimeoutExpired:  # show where it hangs (faulthandler on SIGABRT)
+            assert proc.proc is not None
+            proc.proc.send_signal(signal.SIGABRT)
+            proc.proc.wait(10)
+            raise AssertionError(proc.log()[-12000:]) from None
+        assert code == 0, proc.log()[-4000:]
     finally:
         proc.kill()
     url = settings.database_url_for("reporting")

@@ -58,6 +58,7 @@ class ReportingApp:
         self.set_aside = 0
         self._watch: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._read: ReadModel | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -109,6 +110,7 @@ class ReportingApp:
             number = max(int(m.get("active_gen", "0")), int(m.get("building_gen") or 0)) + 1
             stale = m.get("building_gen")
             if stale:  # an older version's unfinished rebuild: its tables are worthless now
+                await self._generation(int(stale)).stop(delete=True)
                 await asyncio.to_thread(Projection(self.engine, int(stale)).drop)
             await asyncio.to_thread(self.meta.set, building_gen=str(number),
                                     building_version=self.version)
@@ -173,14 +175,18 @@ class ReportingApp:
             await consumer.wait_for(await self.es.stream_last_sequence(s), within)
 
     def _model(self) -> ReadModel:
+        """The live generation's model (called in a worker thread: it may create tables)."""
         assert self.live is not None
-        return ReadModel(self.engine, self.live.number)
+        number = self.live.number
+        if self._read is None or self._read.generation != number:
+            self._read = ReadModel(self.engine, number)
+        return self._read
 
     async def annual_summary(self, query: AnnualSummaryQuery) -> dict[str, Any]:
         if query.as_of is not None:
             return await self._as_of(query, query.as_of)
         await self._caught_up()
-        return await asyncio.to_thread(self._model().annual_summary, query)
+        return await asyncio.to_thread(lambda: self._model().annual_summary(query))
 
     async def _as_of(self, query: AnnualSummaryQuery, as_of: datetime) -> dict[str, Any]:
         events: list[StoredEvent] = []
@@ -191,7 +197,7 @@ class ReportingApp:
 
     async def participation(self, query: ParticipationQuery) -> dict[str, Any]:
         await self._caught_up()
-        data = await asyncio.to_thread(self._model().participation, query.year)
+        data = await asyncio.to_thread(lambda: self._model().participation(query.year))
         return Participation.model_validate(data).model_dump(mode="json")
 
     # ---------------------------------------------------------- dead letters
@@ -227,5 +233,6 @@ class ReportingApp:
 
         await asyncio.to_thread(write, result)
         await record_resolution(self.es.js, letter, "retried", actor=req.actor)
+        applied = f"{result.envelope.type} from {letter.stream} #{letter.sequence} applied"
         return {"ok": True, "dead_letter_id": letter.dead_letter_id, "outcome": "retried",
-                "message": f"{result.envelope.type} from {letter.stream} #{letter.sequence} applied"}
+                "message": applied}
