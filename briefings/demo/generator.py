@@ -151,6 +151,7 @@ class _Year:
         self.members: list[_Member] = []
         self.units: dict[str, tuple[str, str, date]] = {}  # id -> (name, kind, registered_on)
         self.actions: list[_Action] = []
+        self.attended: dict[date, list[_Member]] = {}  # held conference day -> attendees
 
     # ids are derived from the seed, so a re-run addresses the same aggregates
     def unit_id(self, n: int) -> str:
@@ -288,7 +289,6 @@ class _Year:
         weights = [len(el) * (1.06 if "review" in c.kinds else self.rng.uniform(0.92, 1.03))
                    for c, el in zip(held, eligible, strict=True)]
         quotas = _apportion(target, weights)
-        self.attended: dict[date, list[_Member]] = {}
         for conf, members, quota in zip(held, eligible, quotas, strict=True):
             # Weighted sampling without replacement: the keener members come more often.
             keyed = sorted(members, key=lambda m: self.rng.random() ** (1 / m.propensity),

@@ -3,6 +3,8 @@ it is the same for the same seed, and its dates tell a consistent story."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import unicodedata
 from datetime import date
 from typing import Any
@@ -198,3 +200,14 @@ def test_figures_are_folded_from_the_commands(year: Plan) -> None:
     fewer = figures_of(s for i, s in enumerate(steps) if i not in (one_row, a_retirement))
     assert fewer.attendances == year.figures.attendances - 1
     assert fewer.propagandists == 190
+
+
+def test_briefings_demo_plan_prints_the_figures() -> None:
+    from typer.testing import CliRunner
+
+    from briefings.cli.demo import app
+
+    result = CliRunner().invoke(app, ["plan", "--seed", "7", "--json"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed == {"seed": 7, **dataclasses.asdict(plan_year(7).figures)}
