@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from briefings.cli import app
 from briefings.runtime.settings import Settings
-from tests.support import request, running_service
+from tests.awards.support import service
+from tests.support import request
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:")
 
@@ -31,7 +32,7 @@ async def test_grant_revoke_show_list_from_the_cli(settings: Settings, nc: Clien
     async def js(*args: str, code: int = 0) -> Any:
         return json.loads(await cli(*args, "--json", code=code))
 
-    async with running_service("roster", settings), running_service("awards", settings):
+    async with service("roster", settings, nc), service("awards", settings, nc):
         for body in ({"unit_id": "cb1", "kind": "party_cell", "name": "Chi bộ Khu phố 1"},
                      {"unit_id": "city", "kind": "city", "name": "Cấp thành phố"}):
             assert (await request(nc, "cmd.roster.register_unit", {

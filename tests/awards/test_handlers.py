@@ -19,7 +19,8 @@ from contracts.subjects import event_streams
 from services.awards.adapters import views
 from services.awards.application.handlers import AwardHandlers, AwardsConfig
 from services.awards.domain.awards import AWARD, RecipientMustExist
-from tests.support import request, running_service
+from tests.awards.support import service
+from tests.support import request
 
 
 class LateRosterFollower:
@@ -47,7 +48,7 @@ async def no_wait() -> bool:
 async def test_grant_waits_for_the_roster_follower_before_rejecting(
     settings: Settings, nc: Client, recipient: str, database_url: str
 ) -> None:
-    async with running_service("roster", settings):
+    async with service("roster", settings, nc):
         unit = await request(nc, "cmd.roster.register_unit", {
             "command_id": "u1", "unit_id": "cell1", "kind": "party_cell", "name": "Chi bộ 1",
             "effective_on": "2022-01-01"})

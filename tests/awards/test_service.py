@@ -10,7 +10,8 @@ from typing import Any
 from nats.aio.client import Client
 
 from briefings.runtime.settings import Settings
-from tests.support import request, running_service
+from tests.awards.support import service
+from tests.support import request
 
 CITY = {"kind": "city", "name": "Cấp thành phố", "unit_id": "city"}
 CELL = {"kind": "party_cell", "name": "Chi bộ Khu phố 1", "unit_id": "cell1"}
@@ -52,7 +53,7 @@ async def award_events(nc: Client) -> list[dict[str, Any]]:
 async def test_grant_show_list_revoke(settings: Settings, nc: Client,
                                       database_url: str) -> None:
     settings = settings.with_(database_url=database_url)  # SQLite and PostgreSQL
-    async with running_service("roster", settings), running_service("awards", settings):
+    async with service("roster", settings, nc), service("awards", settings, nc):
         await setup_roster(nc)
         await enroll(nc, "hoa")
         reply = await request(nc, "cmd.awards.grant_award", grant("hoa", "g1"))
@@ -94,7 +95,7 @@ async def test_grant_show_list_revoke(settings: Settings, nc: Client,
 async def test_rules_answer_with_structured_errors(settings: Settings, nc: Client,
                                                    database_url: str) -> None:
     settings = settings.with_(database_url=database_url)  # SQLite and PostgreSQL
-    async with running_service("roster", settings), running_service("awards", settings):
+    async with service("roster", settings, nc), service("awards", settings, nc):
         await setup_roster(nc)
         await enroll(nc, "hoa")
         await enroll(nc, "late", effective_on="2022-12-10")
@@ -126,10 +127,10 @@ async def test_concurrent_double_grant_lets_exactly_one_through(
 ) -> None:
     """Two instances (two stores) and many clerks grant the same slot at once."""
     other = settings.with_(data_dir=tmp_path / "other")
-    async with running_service("roster", settings):
+    async with service("roster", settings, nc):
         await setup_roster(nc)
         await enroll(nc, "hoa")
-        async with running_service("awards", settings), running_service("awards", other):
+        async with service("awards", settings, nc), service("awards", other, nc):
             for round_ in range(3):
                 period = f"202{round_}-Q4" if round_ else "2022"
                 replies = await asyncio.gather(*(
@@ -149,7 +150,7 @@ async def test_concurrent_double_grant_lets_exactly_one_through(
 async def test_enrolment_then_grant_back_to_back_is_never_unknown(
     settings: Settings, nc: Client
 ) -> None:
-    async with running_service("roster", settings), running_service("awards", settings):
+    async with service("roster", settings, nc), service("awards", settings, nc):
         await setup_roster(nc)
         for i in range(40):
             await enroll(nc, f"m{i}")
@@ -167,7 +168,7 @@ async def test_enrolment_then_grant_back_to_back_is_never_unknown(
 async def test_candidates_without_reporting_is_a_structured_unavailable_error(
     settings: Settings, nc: Client
 ) -> None:
-    async with running_service("awards", settings.with_(request_timeout=1.0)):
+    async with service("awards", settings.with_(request_timeout=1.0), nc):
         reply = await request(nc, "qry.awards.candidates", {"year": 2022})
     assert reply["ok"] is False and reply["code"] == "unavailable"
     assert reply["rule"] == "ParticipationMustBeAvailable"
@@ -177,14 +178,14 @@ async def test_repeated_grant_returns_the_first_outcome_even_from_another_instan
     settings: Settings, nc: Client, tmp_path: Path
 ) -> None:
     other = settings.with_(data_dir=tmp_path / "fresh")
-    async with running_service("roster", settings):
+    async with service("roster", settings, nc):
         await setup_roster(nc)
         await enroll(nc, "hoa")
-        async with running_service("awards", settings):
+        async with service("awards", settings, nc):
             first = await request(nc, "cmd.awards.grant_award", grant("hoa", "same"))
             again = await request(nc, "cmd.awards.grant_award", grant("hoa", "same"))
         assert first["ok"] and again["replayed"] and again["event_ids"] == first["event_ids"]
-        async with running_service("awards", other):  # its own, empty database
+        async with service("awards", other, nc):  # its own, empty database
             later = await request(nc, "cmd.awards.grant_award", grant("hoa", "same"))
     assert later["replayed"] and later["event_ids"] == first["event_ids"], later
     assert len(await award_events(nc)) == 1
@@ -194,10 +195,10 @@ async def test_concurrent_revocations_let_exactly_one_through(
     settings: Settings, nc: Client, tmp_path: Path
 ) -> None:
     other = settings.with_(data_dir=tmp_path / "other")
-    async with running_service("roster", settings):
+    async with service("roster", settings, nc):
         await setup_roster(nc)
         await enroll(nc, "hoa")
-        async with running_service("awards", settings), running_service("awards", other):
+        async with service("awards", settings, nc), service("awards", other, nc):
             award = await request(nc, "cmd.awards.grant_award", grant("hoa", "g1"))
             replies = await asyncio.gather(*(
                 request(nc, "cmd.awards.revoke_award", {
@@ -212,7 +213,7 @@ async def test_concurrent_revocations_let_exactly_one_through(
 
 async def test_award_kinds_come_from_settings(settings: Settings, nc: Client) -> None:
     configured = settings.with_(award_kinds=("giay_khen", "bang_khen"))
-    async with running_service("roster", settings), running_service("awards", configured):
+    async with service("roster", settings, nc), service("awards", configured, nc):
         await setup_roster(nc)
         await enroll(nc, "hoa")
         ok = await request(nc, "cmd.awards.grant_award",
@@ -227,7 +228,7 @@ async def test_award_kinds_come_from_settings(settings: Settings, nc: Client) ->
 async def test_active_on_the_decision_date_follows_the_roster_history(
     settings: Settings, nc: Client
 ) -> None:
-    async with running_service("roster", settings), running_service("awards", settings):
+    async with service("roster", settings, nc), service("awards", settings, nc):
         await setup_roster(nc)
         await enroll(nc, "hoa")
         roster = [
