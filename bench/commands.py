@@ -13,7 +13,7 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client
 
-from bench.common import Row, median, percentile, service_process
+from bench.common import Row, cpu_seconds, median, percentile, service_process
 from briefings.runtime.commands import Aggregates
 from briefings.runtime.eventstore import EventStore
 from briefings.runtime.sql import make_engine
@@ -63,7 +63,7 @@ def core_event(member_id: str, version: int) -> c.DomainEvent:  # type: ignore[n
 async def command_throughput(nats_url: str, commands: int, clients: int, tmp: Path) -> list[Row]:
     nc = await nats.connect(nats_url)
     rows: list[Row] = []
-    with service_process("roster", nats_url, tmp / "roster"):
+    with service_process("roster", nats_url, tmp / "roster") as proc:
         await wait_health(nc, "roster")
         unit = {
             "command_id": "bench-unit",
@@ -97,9 +97,11 @@ async def command_throughput(nats_url: str, commands: int, clients: int, tmp: Pa
                 if not json.loads(msg.data).get("ok"):
                     errors += 1
 
+        cpu0 = cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         elapsed = time.perf_counter() - t0
+        cpu_ms = (cpu_seconds(proc.pid) - cpu0) / commands * 1000
     ours = commands / elapsed
     p50, p99 = median(latencies) * 1000, percentile(latencies, 99) * 1000
 
@@ -132,7 +134,8 @@ async def command_throughput(nats_url: str, commands: int, clients: int, tmp: Pa
         await asyncio.wait_for(asyncio.gather(*futures), 30)
     windowed = commands / (time.perf_counter() - t0)
     await nc.close()
-    note = f"{clients} clients, p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} errors"
+    note = (f"{clients} clients, p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} errors, "
+            f"service CPU {cpu_ms:.2f} ms/command")
     rows.append(
         Row(
             f"command throughput (enroll_member, {commands})",

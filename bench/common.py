@@ -124,6 +124,14 @@ def service_process(
         log.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (steady under a busy machine, unlike
+    wall-clock figures)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb_of_children() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 

@@ -101,6 +101,14 @@ async def _raw(msg: NatsMessage) -> bytes:
     return msg.body
 
 
+async def _message(msg: NatsMessage) -> NatsMessage:
+    """Decode to the message itself. A handler annotated ``msg: NatsMessage`` gets it through
+    FastDepends' context field, which FastStream resolves in a worker thread: a thread hop
+    and a task group on every request (~0.3 ms of CPU). Handlers taking the "decoded body"
+    get it directly."""
+    return msg
+
+
 class ServiceHost:
     """Owns one service's connections, subscribers, start-up and clean shutdown."""
 
@@ -136,7 +144,7 @@ class ServiceHost:
         self.failed = 0
         self.broker.subscriber(
             health_subject(name),
-            decoder=_raw,
+            decoder=_message,
             title=f"{name} health",
             description="Health request; replies HealthReply",
         )(self._health)
@@ -144,7 +152,7 @@ class ServiceHost:
     # ----------------------------------------------------------- registration
 
     def command(self, context: str, name: str, model: type[Command], handler: Handler) -> None:
-        async def handle(msg: NatsMessage) -> bytes:
+        async def handle(msg: Any) -> bytes:
             return await self._run_command(model, msg, handler)
 
         handle.__name__ = f"cmd_{name}"
@@ -152,13 +160,13 @@ class ServiceHost:
             command_subject(context, name),
             queue=f"{self.name}-workers",
             max_workers=self.settings.service_concurrency,
-            decoder=_raw,
+            decoder=_message,
             title=f"{context} command {name}",
             description=f"Command {model.__name__}; replies CommandAccepted or ErrorReply",
         )(handle)
 
     def query(self, service: str, name: str, model: type[Query], fn: QueryFn) -> None:
-        async def handle(msg: NatsMessage) -> bytes:
+        async def handle(msg: Any) -> bytes:
             return await self._run_query(model, msg, fn)
 
         handle.__name__ = f"qry_{name}"
@@ -166,7 +174,7 @@ class ServiceHost:
             query_subject(service, name),
             queue=f"{self.name}-workers",
             max_workers=self.settings.service_concurrency,
-            decoder=_raw,
+            decoder=_message,
             title=f"{service} query {name}",
             description=f"Query {model.__name__}; replies QueryResult or ErrorReply",
         )(handle)
@@ -243,7 +251,7 @@ class ServiceHost:
         log.info("request refused", code=reply.code.value, message=reply.message, rule=reply.rule)
         return reply.model_dump_json().encode()
 
-    async def _health(self, msg: NatsMessage) -> bytes:
+    async def _health(self, msg: Any) -> bytes:
         detail: dict[str, Any] = {
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "handled": self.handled,
