@@ -63,6 +63,7 @@ class StreamConsumer:
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
+        self._stopping = False
 
     async def start(self) -> None:
         self.position = (await asyncio.to_thread(self.projection.positions))[self.stream]
@@ -78,10 +79,15 @@ class StreamConsumer:
         self._task = asyncio.create_task(self._run(), name=f"reporting-{self.durable}")
 
     async def stop(self, delete: bool = False) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(self._task, 10)
+            except (asyncio.CancelledError, TimeoutError):
+                pass
+            except Exception:
+                log.exception("consumer ended with an error", stream=self.stream)
             self._task = None
         if self._sub is not None:
             with contextlib.suppress(Exception):
@@ -90,13 +96,17 @@ class StreamConsumer:
             with contextlib.suppress(Exception):
                 await self.js.delete_consumer(self.stream, self.durable)
 
+    def _cancelled(self) -> bool:
+        task = asyncio.current_task()
+        return self._stopping or (task is not None and task.cancelling() > 0)
+
     async def _fetch(self, out: asyncio.Queue[list[Any]]) -> None:
         """Fetch ahead (two batches at most) so the network overlaps the SQL work."""
-        while True:
+        while not self._cancelled():
             try:
                 msgs = await self._sub.fetch(self.batch, timeout=1.0)
             except (TimeoutError, NatsTimeoutError):
-                continue
+                continue  # a fetch may turn a cancellation into a timeout: checked above
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -110,17 +120,25 @@ class StreamConsumer:
         queue: asyncio.Queue[list[Any]] = asyncio.Queue(maxsize=2)
         fetcher = asyncio.create_task(self._fetch(queue), name=f"fetch-{self.durable}")
         try:
-            while True:
+            while not self._cancelled():
                 msgs = await queue.get()
-                events = [StoredEvent(self.stream, m.metadata.sequence.stream, m.subject, m.data,
-                                      (m.headers or {}).get("Nats-Msg-Id"),
-                                      m.metadata.timestamp) for m in msgs]
-                await self.apply(events, wait=lambda: asyncio.sleep(1))
-                await msgs[-1].ack()
+                try:
+                    events = [StoredEvent(self.stream, m.metadata.sequence.stream, m.subject,
+                                          m.data, (m.headers or {}).get("Nats-Msg-Id"),
+                                          m.metadata.timestamp) for m in msgs]
+                    await self.apply(events, wait=lambda: asyncio.sleep(1))
+                    await msgs[-1].ack()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Applied batches are in SQL with their position; a lost ack only means a
+                    # redelivery, which is skipped. Keep consuming.
+                    log.exception("batch handling failed; continuing", stream=self.stream)
+                    await asyncio.sleep(0.5)
         finally:
             fetcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await fetcher
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(fetcher, 5)
 
     def _write(self, fresh: list[StoredEvent],
                decoded: dict[tuple[str, int], Decoded | Unappliable]) -> None:
@@ -205,7 +223,10 @@ class Generation:
 
     async def stop(self, delete: bool = False) -> None:
         for c in self.consumers.values():
-            await c.stop(delete)
+            try:
+                await c.stop(delete)
+            except Exception:  # stop the others all the same
+                log.exception("stopping a consumer failed", stream=c.stream)
 
     def positions(self) -> dict[str, int]:
         return {s: c.position for s, c in self.consumers.items()}
