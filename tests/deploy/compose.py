@@ -110,10 +110,16 @@ def read_env_file(path: Path) -> dict[str, str]:
     return env
 
 
+def new_secret() -> str:
+    """A password as deploy/README.md says to make one: a letter, then hex. (nats-server
+    parses a substituted variable as a value: an all-digit one becomes an integer.)"""
+    return "p" + secrets.token_hex(24)
+
+
 def filled_env() -> dict[str, str]:
     """``.env.example`` with every empty secret filled in, as an operator would."""
     env = read_env_file(ENV_EXAMPLE)
-    return {k: (v or secrets.token_hex(12)) for k, v in env.items()}
+    return {k: (v or new_secret()) for k, v in env.items()}
 
 
 def project(env: Mapping[str, str], cluster: bool = False) -> dict[str, Any]:

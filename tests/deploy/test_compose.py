@@ -175,6 +175,13 @@ def test_nats_config_is_valid_and_needs_every_password(conf: str, env: dict[str,
         assert refused.returncode != 0 and var in refused.stderr
 
 
+def test_an_all_digit_password_stops_nats_server(env: dict[str, str]) -> None:
+    """Why deploy/README.md says a password starts with a letter."""
+    proc_env = {"PATH": "/usr/bin:/bin", **env, "NATS_ROSTER_PASSWORD": "4795857775452262914"}
+    refused = _check_config(NATS_DIR / "nats.conf", proc_env)
+    assert refused.returncode != 0 and "permissions.conf" in refused.stderr
+
+
 def test_nats_runs_the_deploy_configuration(services: dict[str, Any]) -> None:
     nats = services["nats"]
     command = nats["command"]
