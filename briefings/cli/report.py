@@ -14,8 +14,7 @@ from briefings.runtime.commands import CENTER_TZ
 from contracts.subjects import query_subject
 from services.reporting.api import render_summary
 
-app = typer.Typer(help="Reports from the read models (the year-end summary).",
-                  no_args_is_help=True)
+app = typer.Typer(help="Reports from the read models (the year-end summary).", no_args_is_help=True)
 
 
 def _moment(text: str) -> str:
@@ -35,8 +34,9 @@ def annual(
     year: int = typer.Argument(None, help="the year (e.g. 2022); or give --from and --to"),
     start: str = typer.Option(None, "--from", help="first day of the period (YYYY-MM-DD)"),
     end: str = typer.Option(None, "--to", help="last day of the period (YYYY-MM-DD)"),
-    as_of: str = typer.Option(None, "--as-of",
-                              help="only what was recorded by then (date or date-time)"),
+    as_of: str = typer.Option(
+        None, "--as-of", help="only what was recorded by then (date or date-time)"
+    ),
     fmt: str = typer.Option("text", "--format", "-f", help="text, markdown, json or html"),
     lang: str = typer.Option("en", "--lang", help="vi or en"),
     output: Path = typer.Option(None, "--output", "-o", help="write to this file"),
@@ -46,8 +46,12 @@ def annual(
         raise typer.BadParameter("--format must be text, markdown, json or html")
     if lang not in ("vi", "en"):
         raise typer.BadParameter("--lang must be vi or en")
-    payload: dict[str, Any] = {"year": year, "start": start, "end": end,
-                               "as_of": _moment(as_of) if as_of else None}
+    payload: dict[str, Any] = {
+        "year": year,
+        "start": start,
+        "end": end,
+        "as_of": _moment(as_of) if as_of else None,
+    }
     body = {k: v for k, v in payload.items() if v is not None}
     summary = call(query_subject("reporting", "annual_summary"), body, timeout=120)["data"]
     text = render_summary(summary, fmt, lang)
@@ -68,9 +72,30 @@ def participation(
     if as_json:
         print_json(data)
         return
-    print_table(data["units"], ["unit_name", "kind", "members_at_end", "core_members_at_end",
-                                "attendances", "possible_attendances", "attendance_rate"],
-                title=f"units {year} ({data['conferences_held']} conferences held)")
-    print_table(data["members"], ["full_name", "role", "unit_name", "core", "active_at_end",
-                                  "conferences_eligible", "conferences_attended",
-                                  "attendance_rate"], title=f"members {year}")
+    print_table(
+        data["units"],
+        [
+            "unit_name",
+            "kind",
+            "members_at_end",
+            "core_members_at_end",
+            "attendances",
+            "possible_attendances",
+            "attendance_rate",
+        ],
+        title=f"units {year} ({data['conferences_held']} conferences held)",
+    )
+    print_table(
+        data["members"],
+        [
+            "full_name",
+            "role",
+            "unit_name",
+            "core",
+            "active_at_end",
+            "conferences_eligible",
+            "conferences_attended",
+            "attendance_rate",
+        ],
+        title=f"members {year}",
+    )

@@ -34,15 +34,27 @@ def status(as_json: bool = typer.Option(False, "--json", help="machine-readable 
     if as_json:
         print_json(data)
         return
-    rows = [{"stream": s, "applied": v["applied"], "last": v["last"],
-             "behind": v["last"] - v["applied"]} for s, v in data["lag"].items()]
-    print_table(rows, ["stream", "applied", "last", "behind"],
-                title=f"reporting: projection v{data['version']}, tables g{data['generation']}")
+    rows = [
+        {
+            "stream": s,
+            "applied": v["applied"],
+            "last": v["last"],
+            "behind": v["last"] - v["applied"],
+        }
+        for s, v in data["lag"].items()
+    ]
+    print_table(
+        rows,
+        ["stream", "applied", "last", "behind"],
+        title=f"reporting: projection v{data['version']}, tables g{data['generation']}",
+    )
     console.print(f"dead letters set aside since start: {data['dead_letters_set_aside']}")
     if data.get("rebuild"):
         r = data["rebuild"]
-        console.print(f"rebuilding into g{r['generation']}: {r['applied']}/{r['total']} "
-                      f"({r['events_per_s']} events/s)")
+        console.print(
+            f"rebuilding into g{r['generation']}: {r['applied']}/{r['total']} "
+            f"({r['events_per_s']} events/s)"
+        )
 
 
 @app.command()
@@ -65,9 +77,14 @@ def rebuild(
     console.print(f"rebuilding into tables g{generation}")
     if not wait:
         return
-    with Progress(TextColumn("[bold]rebuild"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]} events/s"), TimeElapsedColumn(),
-                  console=console) as progress:
+    with Progress(
+        TextColumn("[bold]rebuild"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} events/s"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("rebuild", total=None, rate="0")
         while True:
             data = _status()
@@ -78,7 +95,11 @@ def rebuild(
                 break
             if r is None:
                 fail({"code": "internal", "message": "the rebuild stopped before switching"})
-            progress.update(task, total=max(r["total"], 1), completed=r["applied"],
-                            rate=f"{r['events_per_s']:,.0f}")
+            progress.update(
+                task,
+                total=max(r["total"], 1),
+                completed=r["applied"],
+                rate=f"{r['events_per_s']:,.0f}",
+            )
             time.sleep(0.3)
     console.print(f"[green]switched to g{generation}[/]")

@@ -53,7 +53,9 @@ class Meta:
         with self.engine.begin() as conn:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             stmt = dialect.insert(meta)
-            stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["key"], set_={"value": stmt.excluded.value}
+            )
             conn.execute(stmt, [{"key": k, "value": v} for k, v in sorted(values.items())])
 
     def active(self) -> tuple[int, str] | None:
@@ -62,7 +64,9 @@ class Meta:
 
     def building(self) -> tuple[int, str] | None:
         m = self.get()
-        return (int(m["building_gen"]), m.get("building_version", "")) if "building_gen" in m else None
+        return (
+            (int(m["building_gen"]), m.get("building_version", "")) if "building_gen" in m else None
+        )
 
 
 class ReadModel:
@@ -87,8 +91,13 @@ class ReadModel:
         with self.engine.begin() as conn:
             bad = self.projection.apply(conn, events)
         for u in bad:
-            log.warning("event cannot be applied", stream=u.stored.stream,
-                        sequence=u.stored.sequence, reason=u.reason, error=u.error)
+            log.warning(
+                "event cannot be applied",
+                stream=u.stored.stream,
+                sequence=u.stored.sequence,
+                reason=u.reason,
+                error=u.error,
+            )
         self.unappliable.extend(bad)
 
     def positions(self) -> dict[str, int]:
@@ -112,12 +121,14 @@ class ReadModel:
 
 def memory_engine() -> Engine:
     """A private in-memory SQLite database (one connection, usable from any thread)."""
-    return create_engine("sqlite://", poolclass=StaticPool,
-                         connect_args={"check_same_thread": False})
+    return create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
 
 
 def recorded_by(stored: StoredEvent, as_of: datetime) -> bool:
-    """Known at ``as_of``: recorded at or before it (unreadable ones are kept: apply reports them)."""
+    """Known at ``as_of``: recorded at or before it (unreadable ones are kept for apply to
+    report)."""
     d = decode(stored)
     if isinstance(d, Unappliable):
         return True

@@ -39,8 +39,12 @@ async def main(total: int, url: str | None) -> None:
         t0 = time.perf_counter()
         got = 0
         for s in STREAMS:
-            await js.add_consumer(s, js_api.ConsumerConfig(
-                durable_name=f"plain_{s}", ack_policy=js_api.AckPolicy.ALL, max_ack_pending=4000))
+            await js.add_consumer(
+                s,
+                js_api.ConsumerConfig(
+                    durable_name=f"plain_{s}", ack_policy=js_api.AckPolicy.ALL, max_ack_pending=4000
+                ),
+            )
             sub = await js.pull_subscribe_bind(durable=f"plain_{s}", stream=s)
             last = (await js.stream_info(s)).state.last_seq
             seen = 0
@@ -56,18 +60,24 @@ async def main(total: int, url: str | None) -> None:
         t0 = time.perf_counter()
         await gen.start()
         lasts = {s: (await js.stream_info(s)).state.last_seq for s in STREAMS}
-        while any(gen.consumers[s].position < lasts[s] for s in STREAMS):
-            await asyncio.sleep(0.01)
+        for s in STREAMS:
+            await gen.consumers[s].wait_for(lasts[s], within=600)
         projected = n / (time.perf_counter() - t0)
         await gen.stop(delete=True)
         gen.projection.drop()
-        print(f"events: {n}; plain nats-py: {plain:,.0f}/s; projection ({engine.dialect.name}): "
-              f"{projected:,.0f}/s = {projected / plain:.0%}")
+        print(
+            f"events: {n}; plain nats-py: {plain:,.0f}/s; projection ({engine.dialect.name}): "
+            f"{projected:,.0f}/s = {projected / plain:.0%}"
+        )
         await nc.close()
     finally:
         server.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000,
-                     sys.argv[2] if len(sys.argv) > 2 else None))
+    asyncio.run(
+        main(
+            int(sys.argv[1]) if len(sys.argv) > 1 else 50_000,
+            sys.argv[2] if len(sys.argv) > 2 else None,
+        )
+    )

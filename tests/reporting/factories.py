@@ -14,8 +14,12 @@ from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.subjects import event_subject
 
 CONTEXT = {"unit": "roster", "member": "roster", "conference": "events", "award": "awards"}
-ID_FIELD = {"unit": "unit_id", "member": "member_id", "conference": "conference_id",
-            "award": "award_id"}
+ID_FIELD = {
+    "unit": "unit_id",
+    "member": "member_id",
+    "conference": "conference_id",
+    "award": "award_id",
+}
 
 
 class Streams:
@@ -37,12 +41,26 @@ class Streams:
         self.clock = recorded_at or self.clock + timedelta(seconds=1)
         envelope = EventEnvelope(
             event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{stream}/{self.last[stream]}"),
-            type=event.event_type, schema_version=event.schema_version, aggregate_type=agg_type,
-            aggregate_id=agg_id, aggregate_version=self.versions[agg_id],
-            occurred_at=self.clock, recorded_at=self.clock, correlation_id="test",
-            causation_id="test", actor="test", payload=event.model_dump(mode="json"))
-        stored = StoredEvent(stream, self.last[stream], event_subject(context, agg_type, agg_id),
-                             envelope.to_canonical(), str(envelope.event_id), self.clock)
+            type=event.event_type,
+            schema_version=event.schema_version,
+            aggregate_type=agg_type,
+            aggregate_id=agg_id,
+            aggregate_version=self.versions[agg_id],
+            occurred_at=self.clock,
+            recorded_at=self.clock,
+            correlation_id="test",
+            causation_id="test",
+            actor="test",
+            payload=event.model_dump(mode="json"),
+        )
+        stored = StoredEvent(
+            stream,
+            self.last[stream],
+            event_subject(context, agg_type, agg_id),
+            envelope.to_canonical(),
+            str(envelope.event_id),
+            self.clock,
+        )
         self.events.append(stored)
         return stored
 
@@ -57,9 +75,21 @@ class Streams:
         return [s for s in self.events if s.stream == stream]
 
 
-CONFERENCE_DAYS = [date(2022, m, d) for m, d in
-                   ((1, 14), (2, 18), (3, 16), (4, 15), (5, 17), (6, 16), (7, 14), (9, 15),
-                    (10, 14), (12, 9))]
+CONFERENCE_DAYS = [
+    date(2022, m, d)
+    for m, d in (
+        (1, 14),
+        (2, 18),
+        (3, 16),
+        (4, 15),
+        (5, 17),
+        (6, 16),
+        (7, 14),
+        (9, 15),
+        (10, 14),
+        (12, 9),
+    )
+]
 THEMATIC = {date(2022, 4, 15), date(2022, 9, 15)}
 
 
@@ -69,18 +99,41 @@ def sample_year(s: Streams | None = None) -> Streams:
     3 collective and 5 individual awards (plus one revoked)."""
     s = s or Streams()
     d0 = date(2021, 6, 1)
-    s.add(r.UnitRegistered(unit_id="city", kind=r.UnitKind.CITY, name="Cấp thành phố",
-                           effective_on=d0))
+    s.add(
+        r.UnitRegistered(
+            unit_id="city", kind=r.UnitKind.CITY, name="Cấp thành phố", effective_on=d0
+        )
+    )
     for u in range(1, 11):
-        s.add(r.UnitRegistered(unit_id=f"cell{u:02d}", kind=r.UnitKind.PARTY_CELL,
-                               name=f"Chi bộ {u:02d}", effective_on=d0))
+        s.add(
+            r.UnitRegistered(
+                unit_id=f"cell{u:02d}",
+                kind=r.UnitKind.PARTY_CELL,
+                name=f"Chi bộ {u:02d}",
+                effective_on=d0,
+            )
+        )
     for i in range(19):
-        s.add(r.MemberEnrolled(member_id=f"rep{i:02d}", full_name=f"Báo cáo viên {i:02d}",
-                               role=r.Role.REPORTER, unit_id="city", effective_on=d0))
+        s.add(
+            r.MemberEnrolled(
+                member_id=f"rep{i:02d}",
+                full_name=f"Báo cáo viên {i:02d}",
+                role=r.Role.REPORTER,
+                unit_id="city",
+                effective_on=d0,
+            )
+        )
     for i in range(190):
-        s.add(r.MemberEnrolled(member_id=f"pro{i:03d}", full_name=f"Tuyên truyền viên {i:03d}",
-                               role=r.Role.PROPAGANDIST, unit_id=f"cell{i % 10 + 1:02d}",
-                               core=i % 20 == 0, effective_on=d0))
+        s.add(
+            r.MemberEnrolled(
+                member_id=f"pro{i:03d}",
+                full_name=f"Tuyên truyền viên {i:03d}",
+                role=r.Role.PROPAGANDIST,
+                unit_id=f"cell{i % 10 + 1:02d}",
+                core=i % 20 == 0,
+                effective_on=d0,
+            )
+        )
     # one propagandist retires mid-year: 189 at year end
     s.add(r.MemberRetired(member_id="pro189", reason="moved", effective_on=date(2022, 6, 30)))
     members = [f"rep{i:02d}" for i in range(19)] + [f"pro{i:03d}" for i in range(189)]
@@ -90,33 +143,65 @@ def sample_year(s: Streams | None = None) -> Streams:
         if day == date(2022, 12, 9):
             kinds.append(e.ConferenceKind.REVIEW)
         cid = f"conf{n:02d}"
-        s.add(e.ConferenceScheduled(conference_id=cid, kinds=kinds, title=f"Hội nghị {day:%m/%Y}",
-                                    planned_on=day))
-        s.add(e.ConferenceHeld(conference_id=cid, kinds=kinds, held_on=day,
-                               title=f"Hội nghị {day:%m/%Y}",
-                               presenters=[e.Presenter(name="Nguyễn Quán Phú",
-                                                       affiliation="Ban Tuyên giáo Trung ương")]
-                               if day.month == 12 else []))
+        s.add(
+            e.ConferenceScheduled(
+                conference_id=cid, kinds=kinds, title=f"Hội nghị {day:%m/%Y}", planned_on=day
+            )
+        )
+        s.add(
+            e.ConferenceHeld(
+                conference_id=cid,
+                kinds=kinds,
+                held_on=day,
+                title=f"Hội nghị {day:%m/%Y}",
+                presenters=[
+                    e.Presenter(name="Nguyễn Quán Phú", affiliation="Ban Tuyên giáo Trung ương")
+                ]
+                if day.month == 12
+                else [],
+            )
+        )
         count = 171 if n < 9 else 173  # 9 * 171 + 173 = 1,712
         for mid in members[:count]:
             s.add(e.AttendanceRecorded(conference_id=cid, member_id=mid))
         total += count
-        s.add(e.GuestAttendanceRecorded(conference_id=cid, category=e.GuestCategory.OTHER,
-                                        headcount=20))
+        s.add(
+            e.GuestAttendanceRecorded(
+                conference_id=cid, category=e.GuestCategory.OTHER, headcount=20
+            )
+        )
     # a mistaken attendance, withdrawn, then recorded for someone else
     s.add(e.AttendanceRecorded(conference_id="conf00", member_id="pro188"))
     s.add(e.AttendanceCorrected(conference_id="conf00", member_id="pro188", attended=False))
     review = date(2022, 12, 9)
     for k in range(3):
-        s.add(a.AwardGranted(award_id=f"col{k}", recipient_type=a.RecipientType.COLLECTIVE,
-                             recipient_id=f"cell{k + 1:02d}", recipient_name=f"Chi bộ {k + 1:02d}",
-                             award_kind="certificate_of_merit", title="Giấy khen", period="2022",
-                             decision_number=f"QĐ-{k}", decision_date=review))
+        s.add(
+            a.AwardGranted(
+                award_id=f"col{k}",
+                recipient_type=a.RecipientType.COLLECTIVE,
+                recipient_id=f"cell{k + 1:02d}",
+                recipient_name=f"Chi bộ {k + 1:02d}",
+                award_kind="certificate_of_merit",
+                title="Giấy khen",
+                period="2022",
+                decision_number=f"QĐ-{k}",
+                decision_date=review,
+            )
+        )
     for k in range(6):
-        s.add(a.AwardGranted(award_id=f"ind{k}", recipient_type=a.RecipientType.INDIVIDUAL,
-                             recipient_id=f"pro{k * 20:03d}", recipient_name=f"Tuyên truyền viên {k * 20:03d}",
-                             award_kind="certificate_of_merit", title="Giấy khen", period="2022",
-                             decision_number=f"QĐ-i{k}", decision_date=review))
+        s.add(
+            a.AwardGranted(
+                award_id=f"ind{k}",
+                recipient_type=a.RecipientType.INDIVIDUAL,
+                recipient_id=f"pro{k * 20:03d}",
+                recipient_name=f"Tuyên truyền viên {k * 20:03d}",
+                award_kind="certificate_of_merit",
+                title="Giấy khen",
+                period="2022",
+                decision_number=f"QĐ-i{k}",
+                decision_date=review,
+            )
+        )
     s.add(a.AwardRevoked(award_id="ind5", decision_number="QĐ-r", decision_date=review))
     assert total == 1712
     return s
@@ -134,8 +219,13 @@ async def publish(js: object, events: list[StoredEvent], window: int = 1000) -> 
         await store.ensure_streams(event_streams())
     futures = []
     for stored in events:
-        futures.append(await js.publish_async(stored.subject, stored.data,  # type: ignore[attr-defined]
-                                              stream=stored.stream))
+        futures.append(
+            await js.publish_async(
+                stored.subject,
+                stored.data,  # type: ignore[attr-defined]
+                stream=stored.stream,
+            )
+        )
         if len(futures) >= window:
             await asyncio.wait_for(asyncio.gather(*futures), 30)
             futures = []
@@ -151,8 +241,14 @@ def busy_years(conferences: int = 60, s: Streams | None = None) -> Streams:
     for n in range(conferences):
         day = date(2023, 1 + n % 12, 1 + n % 28)
         cid = f"busy{n:04d}"
-        s.add(e.ConferenceHeld(conference_id=cid, kinds=[e.ConferenceKind.INFORMATION],
-                               held_on=day, title=f"Busy {n}"))
+        s.add(
+            e.ConferenceHeld(
+                conference_id=cid,
+                kinds=[e.ConferenceKind.INFORMATION],
+                held_on=day,
+                title=f"Busy {n}",
+            )
+        )
         for mid in members:
             s.add(e.AttendanceRecorded(conference_id=cid, member_id=mid))
     return s

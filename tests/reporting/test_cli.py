@@ -20,13 +20,22 @@ from tests.support import ROOT, running_service, wait_healthy
 async def _briefings(settings: Settings, *args: str) -> tuple[int, str, str]:
     env = dict(os.environ, BRIEFINGS_NATS_URL=settings.nats_url, COLUMNS="200")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "briefings", *args, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "briefings",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-async def test_report_and_reporting_commands(settings: Settings, nc: Client, tmp_path: Path) -> None:
+async def test_report_and_reporting_commands(
+    settings: Settings, nc: Client, tmp_path: Path
+) -> None:
     await EventStore(nc).ensure_streams(event_streams())
     await publish(nc.jetstream(), sample_year().events)
     async with running_service("reporting", settings):
@@ -36,8 +45,19 @@ async def test_report_and_reporting_commands(settings: Settings, nc: Client, tmp
         assert "đã tổ chức 08 hội nghị thông tin và 02 hội nghị chuyên đề cho hơn 1.700 lượt" in out
 
         page = tmp_path / "r.html"
-        code, _, err = await _briefings(settings, "report", "annual", "--from", "2022-01-01",
-                                        "--to", "2022-12-31", "--format", "html", "-o", str(page))
+        code, _, err = await _briefings(
+            settings,
+            "report",
+            "annual",
+            "--from",
+            "2022-01-01",
+            "--to",
+            "2022-12-31",
+            "--format",
+            "html",
+            "-o",
+            str(page),
+        )
         assert code == 0, err
         assert 'id="fig-member-attendances" data-value="1712"' in page.read_text()
 

@@ -26,10 +26,23 @@ def _browser() -> str | None:
 
 def _chromium(browser: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={tmp / 'profile'}", *args],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp / 'profile'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
@@ -40,8 +53,10 @@ def test_the_html_summary_renders_in_headless_chromium(tmp_path: Path, lang: str
     model = ReadModel(memory_engine())
     model.apply(sample_year().events)
     page = tmp_path / "summary.html"
-    page.write_text(render_summary(model.annual_summary(AnnualSummaryQuery(year=2022)), "html", lang),
-                    encoding="utf-8")
+    page.write_text(
+        render_summary(model.annual_summary(AnnualSummaryQuery(year=2022)), "html", lang),
+        encoding="utf-8",
+    )
 
     done = _chromium(browser, tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
@@ -65,6 +80,7 @@ def test_the_html_summary_renders_in_headless_chromium(tmp_path: Path, lang: str
         assert "8 information conferences and 2 thematic conferences for more than 1,700" in dom
 
     shot = tmp_path / "summary.png"
-    done = _chromium(browser, tmp_path, f"--screenshot={shot}", "--window-size=1000,1400",
-                     page.as_uri())
+    done = _chromium(
+        browser, tmp_path, f"--screenshot={shot}", "--window-size=1000,1400", page.as_uri()
+    )
     assert done.returncode == 0 and shot.stat().st_size > 10_000, done.stderr[-2000:]

@@ -21,7 +21,8 @@ from tests.support import ServiceProcess, request, wait_healthy
 
 
 async def test_kill_9_during_a_rebuild_then_restart_ends_like_a_clean_rebuild(
-        settings: Settings, nc: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings: Settings, nc: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PYTHONFAULTHANDLER", "1")
     events = busy_years(60).events  # ~14,500 events
     await EventStore(nc).ensure_streams(event_streams())
@@ -61,6 +62,13 @@ async def test_kill_9_during_a_rebuild_then_restart_ends_like_a_clean_rebuild(
     url = settings.database_url_for("reporting")
     assert ReadModel(make_engine(url)).dump() == clean.dump()
     assert {n.split("_")[1] for n in _tables(url)} == {"g2"}
-    consumers = [c.name for s in ("ROSTER", "EVENTS", "AWARDS")
-                 for c in await nc.jetstream().consumers_info(s)]
-    assert sorted(consumers) == ["reporting_g2_AWARDS", "reporting_g2_EVENTS", "reporting_g2_ROSTER"]
+    consumers = [
+        c.name
+        for s in ("ROSTER", "EVENTS", "AWARDS")
+        for c in await nc.jetstream().consumers_info(s)
+    ]
+    assert sorted(consumers) == [
+        "reporting_g2_AWARDS",
+        "reporting_g2_EVENTS",
+        "reporting_g2_ROSTER",
+    ]

@@ -34,7 +34,11 @@ def test_given_the_sample_year_then_the_articles_figures(database_url: str) -> N
     assert s["conferences"]["by_kind"] == {"information": 8, "thematic": 2, "review": 1}
     assert s["attendance"]["member_attendances"] == 1712
     assert s["attendance"]["guest_attendances"] == 200
-    assert (s["awards"]["collective"], s["awards"]["individual"], s["awards"]["revoked"]) == (3, 5, 1)
+    assert (s["awards"]["collective"], s["awards"]["individual"], s["awards"]["revoked"]) == (
+        3,
+        5,
+        1,
+    )
     assert s["conferences"]["list"][-1]["presenters"][0]["name"] == "Nguyễn Quán Phú"
 
 
@@ -52,13 +56,29 @@ def test_redelivered_and_replayed_events_are_skipped(database_url: str) -> None:
 
 def test_attendance_counts_once_and_a_correction_withdraws_or_reinstates(database_url: str) -> None:
     s = Streams()
-    s.add(r.UnitRegistered(unit_id="u", kind=r.UnitKind.PARTY_CELL, name="U", effective_on=date(2022, 1, 1)))
+    s.add(
+        r.UnitRegistered(
+            unit_id="u", kind=r.UnitKind.PARTY_CELL, name="U", effective_on=date(2022, 1, 1)
+        )
+    )
     for m in ("m1", "m2"):
-        s.add(r.MemberEnrolled(member_id=m, full_name=m, role=r.Role.PROPAGANDIST, unit_id="u",
-                               effective_on=date(2022, 1, 1)))
-    s.add(e.ConferenceHeld(conference_id="c", kinds=[e.ConferenceKind.INFORMATION,
-                                                     e.ConferenceKind.REVIEW],
-                           held_on=date(2022, 3, 1), title="C"))
+        s.add(
+            r.MemberEnrolled(
+                member_id=m,
+                full_name=m,
+                role=r.Role.PROPAGANDIST,
+                unit_id="u",
+                effective_on=date(2022, 1, 1),
+            )
+        )
+    s.add(
+        e.ConferenceHeld(
+            conference_id="c",
+            kinds=[e.ConferenceKind.INFORMATION, e.ConferenceKind.REVIEW],
+            held_on=date(2022, 3, 1),
+            title="C",
+        )
+    )
     s.add(e.AttendanceRecorded(conference_id="c", member_id="m1"))
     s.add(e.AttendanceRecorded(conference_id="c", member_id="m1"))  # counted once
     s.add(e.AttendanceRecorded(conference_id="c", member_id="m2"))
@@ -70,7 +90,9 @@ def test_attendance_counts_once_and_a_correction_withdraws_or_reinstates(databas
     got = model.annual_summary(Y2022)
     assert got["attendance"]["member_attendances"] == 1
     assert got["attendance"]["guest_attendances"] == 7  # replaced, not added
-    assert got["conferences"]["by_kind"]["information"] == 1 == got["conferences"]["by_kind"]["review"]
+    assert (
+        got["conferences"]["by_kind"]["information"] == 1 == got["conferences"]["by_kind"]["review"]
+    )
     s.add(e.AttendanceCorrected(conference_id="c", member_id="m2", attended=True))
     model.apply(s.events)
     assert model.annual_summary(Y2022)["attendance"]["member_attendances"] == 2
@@ -79,15 +101,39 @@ def test_attendance_counts_once_and_a_correction_withdraws_or_reinstates(databas
 def test_history_answers_as_of_any_date(database_url: str) -> None:
     s = Streams()
     d = date
-    s.add(r.UnitRegistered(unit_id="city", kind=r.UnitKind.CITY, name="City", effective_on=d(2020, 1, 1)))
-    s.add(r.MemberEnrolled(member_id="m", full_name="M", role=r.Role.PROPAGANDIST, unit_id="city",
-                           effective_on=d(2021, 3, 1)))
-    s.add(r.MemberRoleChanged(member_id="m", role=r.Role.REPORTER, previous_role=r.Role.PROPAGANDIST,
-                              effective_on=d(2022, 6, 1)))
+    s.add(
+        r.UnitRegistered(
+            unit_id="city", kind=r.UnitKind.CITY, name="City", effective_on=d(2020, 1, 1)
+        )
+    )
+    s.add(
+        r.MemberEnrolled(
+            member_id="m",
+            full_name="M",
+            role=r.Role.PROPAGANDIST,
+            unit_id="city",
+            effective_on=d(2021, 3, 1),
+        )
+    )
+    s.add(
+        r.MemberRoleChanged(
+            member_id="m",
+            role=r.Role.REPORTER,
+            previous_role=r.Role.PROPAGANDIST,
+            effective_on=d(2022, 6, 1),
+        )
+    )
     s.add(r.MemberRetired(member_id="m", effective_on=d(2023, 2, 1)))
     # recorded late, effective earlier: a retirement backdated into 2022 for another member
-    s.add(r.MemberEnrolled(member_id="n", full_name="N", role=r.Role.REPORTER, unit_id="city",
-                           effective_on=d(2021, 1, 1)))
+    s.add(
+        r.MemberEnrolled(
+            member_id="n",
+            full_name="N",
+            role=r.Role.REPORTER,
+            unit_id="city",
+            effective_on=d(2021, 1, 1),
+        )
+    )
     s.add(r.MemberRetired(member_id="n", effective_on=d(2022, 3, 1)))
     model = _model(database_url)
     model.apply(s.events)
@@ -102,9 +148,19 @@ def test_history_answers_as_of_any_date(database_url: str) -> None:
 
 def test_awards_revoked_are_not_counted(database_url: str) -> None:
     s = Streams()
-    s.add(a.AwardGranted(award_id="w", recipient_type=a.RecipientType.INDIVIDUAL, recipient_id="m",
-                         recipient_name="M", award_kind="k", title="T", period="2022",
-                         decision_number="1", decision_date=date(2022, 12, 9)))
+    s.add(
+        a.AwardGranted(
+            award_id="w",
+            recipient_type=a.RecipientType.INDIVIDUAL,
+            recipient_id="m",
+            recipient_name="M",
+            award_kind="k",
+            title="T",
+            period="2022",
+            decision_number="1",
+            decision_date=date(2022, 12, 9),
+        )
+    )
     model = _model(database_url)
     model.apply(s.events)
     assert model.annual_summary(Y2022)["awards"]["individual"] == 1
@@ -120,8 +176,14 @@ def test_unappliable_events_are_reported_and_passed(database_url: str) -> None:
     env = json.loads(sample_year().events[0].data)
     env["type"] = "SomethingNew"
     s.raw("ROSTER", "ev.roster.unit.x", json.dumps(env).encode())
-    s.add(e.ConferenceHeld(conference_id="c", kinds=[e.ConferenceKind.THEMATIC],
-                           held_on=date(2022, 5, 5), title="C"))
+    s.add(
+        e.ConferenceHeld(
+            conference_id="c",
+            kinds=[e.ConferenceKind.THEMATIC],
+            held_on=date(2022, 5, 5),
+            title="C",
+        )
+    )
     model = _model(database_url)
     model.apply(s.events)
     assert sorted(u.reason for u in model.unappliable) == ["malformed", "unknown_type"]
@@ -137,30 +199,82 @@ def _scenario() -> list[StoredEvent]:
     members not yet known, corrections, transfers, retirements, guests replaced."""
     s = Streams()
     d = date
-    s.add(e.ConferenceHeld(conference_id="c1", kinds=[e.ConferenceKind.INFORMATION],
-                           held_on=d(2022, 2, 1), title="C1"))
+    s.add(
+        e.ConferenceHeld(
+            conference_id="c1",
+            kinds=[e.ConferenceKind.INFORMATION],
+            held_on=d(2022, 2, 1),
+            title="C1",
+        )
+    )
     s.add(e.AttendanceRecorded(conference_id="c1", member_id="m1"))
     s.add(e.AttendanceRecorded(conference_id="c1", member_id="m2", unit_id="u2"))
-    s.add(a.AwardGranted(award_id="w1", recipient_type=a.RecipientType.INDIVIDUAL, recipient_id="m1",
-                         award_kind="k", title="T", period="2022", decision_number="1",
-                         decision_date=d(2022, 12, 9)))
-    s.add(r.UnitRegistered(unit_id="u1", kind=r.UnitKind.PARTY_CELL, name="U1", effective_on=d(2021, 1, 1)))
-    s.add(r.UnitRegistered(unit_id="u2", kind=r.UnitKind.PARTY_CELL, name="U2", effective_on=d(2021, 1, 1)))
-    s.add(r.MemberEnrolled(member_id="m1", full_name="M1", role=r.Role.PROPAGANDIST, unit_id="u1",
-                           effective_on=d(2021, 5, 1)))
-    s.add(e.GuestAttendanceRecorded(conference_id="c1", category=e.GuestCategory.OTHER, headcount=3))
-    s.add(r.MemberEnrolled(member_id="m2", full_name="M2", role=r.Role.REPORTER, unit_id="u2",
-                           effective_on=d(2021, 5, 1)))
-    s.add(e.ConferenceHeld(conference_id="c2", kinds=[e.ConferenceKind.THEMATIC, e.ConferenceKind.REVIEW],
-                           held_on=d(2022, 9, 1), title="C2"))
-    s.add(r.MemberTransferred(member_id="m1", from_unit_id="u1", to_unit_id="u2",
-                              effective_on=d(2022, 6, 1)))
+    s.add(
+        a.AwardGranted(
+            award_id="w1",
+            recipient_type=a.RecipientType.INDIVIDUAL,
+            recipient_id="m1",
+            award_kind="k",
+            title="T",
+            period="2022",
+            decision_number="1",
+            decision_date=d(2022, 12, 9),
+        )
+    )
+    s.add(
+        r.UnitRegistered(
+            unit_id="u1", kind=r.UnitKind.PARTY_CELL, name="U1", effective_on=d(2021, 1, 1)
+        )
+    )
+    s.add(
+        r.UnitRegistered(
+            unit_id="u2", kind=r.UnitKind.PARTY_CELL, name="U2", effective_on=d(2021, 1, 1)
+        )
+    )
+    s.add(
+        r.MemberEnrolled(
+            member_id="m1",
+            full_name="M1",
+            role=r.Role.PROPAGANDIST,
+            unit_id="u1",
+            effective_on=d(2021, 5, 1),
+        )
+    )
+    s.add(
+        e.GuestAttendanceRecorded(conference_id="c1", category=e.GuestCategory.OTHER, headcount=3)
+    )
+    s.add(
+        r.MemberEnrolled(
+            member_id="m2",
+            full_name="M2",
+            role=r.Role.REPORTER,
+            unit_id="u2",
+            effective_on=d(2021, 5, 1),
+        )
+    )
+    s.add(
+        e.ConferenceHeld(
+            conference_id="c2",
+            kinds=[e.ConferenceKind.THEMATIC, e.ConferenceKind.REVIEW],
+            held_on=d(2022, 9, 1),
+            title="C2",
+        )
+    )
+    s.add(
+        r.MemberTransferred(
+            member_id="m1", from_unit_id="u1", to_unit_id="u2", effective_on=d(2022, 6, 1)
+        )
+    )
     s.add(e.AttendanceRecorded(conference_id="c2", member_id="m1"))
     s.add(e.AttendanceCorrected(conference_id="c1", member_id="m2", attended=False))
     s.add(r.MemberRetired(member_id="m2", effective_on=d(2022, 8, 1)))
     s.add(a.AwardRevoked(award_id="w1", decision_number="2", decision_date=d(2022, 12, 20)))
-    s.add(e.GuestAttendanceRecorded(conference_id="c1", category=e.GuestCategory.OTHER, headcount=4))
-    s.add(r.UnitRenamed(unit_id="u2", name="U2 new", previous_name="U2", effective_on=d(2022, 3, 1)))
+    s.add(
+        e.GuestAttendanceRecorded(conference_id="c1", category=e.GuestCategory.OTHER, headcount=4)
+    )
+    s.add(
+        r.UnitRenamed(unit_id="u2", name="U2 new", previous_name="U2", effective_on=d(2022, 3, 1))
+    )
     s.add(e.AttendanceCorrected(conference_id="c1", member_id="m2", attended=True))
     return s.events
 
@@ -173,7 +287,10 @@ EXPECTED.apply(SCENARIO)
 @st.composite
 def deliveries(draw: st.DrawFn) -> list[list[StoredEvent]]:
     """An interleaving that keeps each stream's own order, with redeliveries, cut in batches."""
-    queues = {name: [ev for ev in SCENARIO if ev.stream == name] for name in ("ROSTER", "EVENTS", "AWARDS")}
+    queues = {
+        name: [ev for ev in SCENARIO if ev.stream == name]
+        for name in ("ROSTER", "EVENTS", "AWARDS")
+    }
     taken = dict.fromkeys(queues, 0)
     order: list[StoredEvent] = []
     while any(taken[n] < len(q) for n, q in queues.items()):
@@ -186,7 +303,7 @@ def deliveries(draw: st.DrawFn) -> list[list[StoredEvent]]:
     batches, i = [], 0
     while i < len(order):
         size = draw(st.integers(1, 6))
-        batches.append(order[i:i + size])
+        batches.append(order[i : i + size])
         i += size
     return batches
 
@@ -203,7 +320,9 @@ def test_any_interleaving_gives_the_same_tables(batches: list[list[StoredEvent]]
 
 def test_interleaving_on_the_database(database_url: str) -> None:
     """One adversarial interleaving on each backend: every event of the other streams first."""
-    reversed_streams = sorted(SCENARIO, key=lambda ev: {"AWARDS": 0, "EVENTS": 1, "ROSTER": 2}[ev.stream])
+    reversed_streams = sorted(
+        SCENARIO, key=lambda ev: {"AWARDS": 0, "EVENTS": 1, "ROSTER": 2}[ev.stream]
+    )
     model = _model(database_url)
     for ev in reversed_streams:
         model.apply([ev])

@@ -29,8 +29,11 @@ async def _switched(nc: Client, generation: int, timeout: float = 120) -> dict[s
     deadline = time.monotonic() + timeout
     while True:
         status = await _status(nc)
-        if (status["generation"] == generation and status["rebuild"] is None
-                and all(v["applied"] == v["last"] for v in status["lag"].values())):
+        if (
+            status["generation"] == generation
+            and status["rebuild"] is None
+            and all(v["applied"] == v["last"] for v in status["lag"].values())
+        ):
             return status
         assert time.monotonic() < deadline, status
         await asyncio.sleep(0.2)
@@ -39,7 +42,7 @@ async def _switched(nc: Client, generation: int, timeout: float = 120) -> dict[s
 def _clean(events: list[Any]) -> ReadModel:
     model = ReadModel(memory_engine())
     for i in range(0, len(events), 2000):
-        model.apply(events[i:i + 2000])
+        model.apply(events[i : i + 2000])
     return model
 
 
@@ -48,7 +51,8 @@ def _tables(url: str) -> set[str]:
 
 
 async def test_a_new_projection_version_rebuilds_while_old_tables_answer(
-        settings: Settings, nc: Client) -> None:
+    settings: Settings, nc: Client
+) -> None:
     events = busy_years(20).events
     await EventStore(nc).ensure_streams(event_streams())
     await publish(nc.jetstream(), events)

@@ -11,9 +11,11 @@ from services.reporting.api import ReadModel, memory_engine, render_summary
 from services.reporting.domain.render import en_about, vi_about, vi_int
 from tests.reporting.factories import sample_year
 
-ARTICLE = ("Từ đầu năm đến nay, Trung tâm đã tổ chức 08 hội nghị thông tin và 02 hội nghị chuyên đề "
-           "cho hơn 1.700 lượt báo cáo viên, tuyên truyền viên cơ sở thuộc các chi, đảng bộ trực "
-           "thuộc Thành ủy.")
+ARTICLE = (
+    "Từ đầu năm đến nay, Trung tâm đã tổ chức 08 hội nghị thông tin và 02 hội nghị chuyên đề "
+    "cho hơn 1.700 lượt báo cáo viên, tuyên truyền viên cơ sở thuộc các chi, đảng bộ trực "
+    "thuộc Thành ủy."
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,23 +25,33 @@ def summary() -> dict:
     return model.annual_summary(AnnualSummaryQuery(year=2022))
 
 
-@pytest.mark.parametrize(("n", "text"), [(8, "08"), (2, "02"), (19, "19"), (189, "189"),
-                                         (1700, "1.700"), (1234567, "1.234.567")])
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(8, "08"), (2, "02"), (19, "19"), (189, "189"), (1700, "1.700"), (1234567, "1.234.567")],
+)
 def test_vietnamese_numbers(n: int, text: str) -> None:
     assert vi_int(n) == text
 
 
-@pytest.mark.parametrize(("n", "vi", "en"), [(1712, "hơn 1.700", "more than 1,700"),
-                                             (1700, "1.700", "1,700"), (189, "hơn 180", "more than 180"),
-                                             (42, "42", "42")])
+@pytest.mark.parametrize(
+    ("n", "vi", "en"),
+    [
+        (1712, "hơn 1.700", "more than 1,700"),
+        (1700, "1.700", "1,700"),
+        (189, "hơn 180", "more than 180"),
+        (42, "42", "42"),
+    ],
+)
 def test_rounded_down_figures_say_more_than(n: int, vi: str, en: str) -> None:
     assert (vi_about(n), en_about(n)) == (vi, en)
 
 
 def test_the_vietnamese_summary_is_written_as_the_center_writes_it(summary: dict) -> None:
     text = render_summary(summary, "text", "vi")
-    assert ("Hiện nay, đội ngũ báo cáo viên của thành phố có 19 đồng chí; tuyên truyền viên chi, "
-            "đảng bộ cơ sở 189 đồng chí.") in text
+    assert (
+        "Hiện nay, đội ngũ báo cáo viên của thành phố có 19 đồng chí; tuyên truyền viên chi, "
+        "đảng bộ cơ sở 189 đồng chí."
+    ) in text
     assert ARTICLE in text
     assert "Trung tâm khen thưởng cho 03 tập thể và 05 cá nhân có thành tích xuất sắc." in text
 
@@ -56,8 +68,14 @@ def test_markdown_and_json(summary: dict) -> None:
     assert "| 2022-12-09 | Hội nghị 12/2022 | thông tin, tổng kết |" in md
     data = json.loads(render_summary(summary, "json"))
     assert data == json.loads(json.dumps(summary))
-    assert list(data) == ["attendance", "awards", "conferences", "period", "roster",
-                          "top_participants"]
+    assert list(data) == [
+        "attendance",
+        "awards",
+        "conferences",
+        "period",
+        "roster",
+        "top_participants",
+    ]
 
 
 def test_a_period_that_is_not_a_year(summary: dict) -> None:
@@ -65,8 +83,10 @@ def test_a_period_that_is_not_a_year(summary: dict) -> None:
     model.apply(sample_year().events)
     s = model.annual_summary(AnnualSummaryQuery(start="2022-04-01", end="2022-06-30"))
     assert s["period"]["year"] is None and s["conferences"]["held"] == 3
-    assert "Từ ngày 01/04/2022 đến ngày 30/06/2022, Trung tâm đã tổ chức 02 hội nghị thông tin "\
-           "và 01 hội nghị chuyên đề cho hơn 510 lượt" in render_summary(s, "text", "vi")
+    assert (
+        "Từ ngày 01/04/2022 đến ngày 30/06/2022, Trung tâm đã tổ chức 02 hội nghị thông tin "
+        "và 01 hội nghị chuyên đề cho hơn 510 lượt" in render_summary(s, "text", "vi")
+    )
 
 
 def test_unknown_format_or_language_is_refused(summary: dict) -> None:

@@ -34,7 +34,10 @@ async def test_summary_of_the_sample_year_over_nats(settings: Settings, nc: Clie
     await publish(nc.jetstream(), s.events)
     async with running_service("reporting", settings):
         status = await _caught_up(nc)
-        assert status["lag"]["EVENTS"] == {"applied": len(s.of("EVENTS")), "last": len(s.of("EVENTS"))}
+        assert status["lag"]["EVENTS"] == {
+            "applied": len(s.of("EVENTS")),
+            "last": len(s.of("EVENTS")),
+        }
         health = await wait_healthy(nc, "reporting")
         assert health["detail"]["lag"]["ROSTER"]["applied"] == len(s.of("ROSTER"))
         reply = await request(nc, "qry.reporting.annual_summary", {"year": 2022})
@@ -71,16 +74,27 @@ async def test_as_of_a_moment_of_knowledge(settings: Settings, nc: Client) -> No
     async with running_service("reporting", settings):
         await _caught_up(nc)
         now = (await request(nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
-        then = (await request(nc, "qry.reporting.annual_summary",
-                              {"year": 2022, "as_of": cut.isoformat()}))["data"]
+        then = (
+            await request(
+                nc, "qry.reporting.annual_summary", {"year": 2022, "as_of": cut.isoformat()}
+            )
+        )["data"]
         assert now["conferences"]["held"] == 9
         assert then["conferences"]["held"] == 10 and then["period"]["as_of"].startswith("2022-")
 
 
-async def test_unappliable_messages_are_set_aside_and_retried(settings: Settings, nc: Client) -> None:
+async def test_unappliable_messages_are_set_aside_and_retried(
+    settings: Settings, nc: Client
+) -> None:
     s = Streams()
-    s.add(e.ConferenceHeld(conference_id="c1", kinds=[e.ConferenceKind.INFORMATION],
-                           held_on=s.clock.date(), title="T"))
+    s.add(
+        e.ConferenceHeld(
+            conference_id="c1",
+            kinds=[e.ConferenceKind.INFORMATION],
+            held_on=s.clock.date(),
+            title="T",
+        )
+    )
     s.raw("EVENTS", "ev.events.conference.c2", b"not json at all")
     good = s.add(e.AttendanceRecorded(conference_id="c1", member_id="m1"))
     # an event from newer code: the same attendance written as schema version 2
@@ -101,12 +115,20 @@ async def test_unappliable_messages_are_set_aside_and_retried(settings: Settings
         assert status["dead_letters_set_aside"] == 3
         summary = (await request(nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
         assert summary["attendance"]["member_attendances"] == 2  # m1 and m3: nothing blocked
-        letters = [json.loads(m.data) async for m in EventStore(nc).iterate("DLQ")
-                   if m.subject == letter_subject("reporting.EVENTS")]
-        assert sorted(x["reason"] for x in letters) == ["malformed", "newer_version", "unknown_type"]
+        letters = [
+            json.loads(m.data)
+            async for m in EventStore(nc).iterate("DLQ")
+            if m.subject == letter_subject("reporting.EVENTS")
+        ]
+        assert sorted(x["reason"] for x in letters) == [
+            "malformed",
+            "newer_version",
+            "unknown_type",
+        ]
         malformed = next(x for x in letters if x["reason"] == "malformed")
-        reply = await request(nc, "cmd.reporting.dlq_retry",
-                              {"dead_letter_id": malformed["dead_letter_id"]})
+        reply = await request(
+            nc, "cmd.reporting.dlq_retry", {"dead_letter_id": malformed["dead_letter_id"]}
+        )
         assert reply["ok"] is False and reply["rule"] == "DeadLetterStillUnappliable"
         missing = await request(nc, "cmd.reporting.dlq_retry", {"dead_letter_id": "nope"})
         assert missing["code"] == "not_found"
@@ -119,14 +141,21 @@ async def test_unappliable_messages_are_set_aside_and_retried(settings: Settings
 
         registry.register(AttendanceTaken)
         try:
-            reply = await request(nc, "cmd.reporting.dlq_retry",
-                                  {"dead_letter_id": unknown["dead_letter_id"], "actor": "ops"})
+            reply = await request(
+                nc,
+                "cmd.reporting.dlq_retry",
+                {"dead_letter_id": unknown["dead_letter_id"], "actor": "ops"},
+            )
         finally:
             registry._types.pop("AttendanceTaken")
         assert reply["ok"] is True and reply["outcome"] == "retried", reply
         summary = (await request(nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
         assert summary["attendance"]["member_attendances"] == 3
-        resolutions = [json.loads(m.data) async for m in EventStore(nc).iterate("DLQ")
-                       if m.subject == "dlq.reporting.EVENTS.resolution"]
+        resolutions = [
+            json.loads(m.data)
+            async for m in EventStore(nc).iterate("DLQ")
+            if m.subject == "dlq.reporting.EVENTS.resolution"
+        ]
         assert [(r["dead_letter_id"], r["outcome"]) for r in resolutions] == [
-            (unknown["dead_letter_id"], "retried")]
+            (unknown["dead_letter_id"], "retried")
+        ]

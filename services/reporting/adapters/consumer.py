@@ -43,15 +43,27 @@ def letter_for(u: Unappliable) -> DeadLetter:
     # The same message gets the same letter id, so a crash before the SQL commit followed by
     # redelivery is deduplicated by the DLQ stream (Nats-Msg-Id).
     ident = uuid.uuid5(uuid.NAMESPACE_URL, f"{consumer_name(u.stored.stream)}/{u.stored.sequence}")
-    return DeadLetter(consumer=consumer_name(u.stored.stream), error=u.error, reason=u.reason,
-                      data=u.stored.data, stream=u.stored.stream, sequence=u.stored.sequence,
-                      subject=u.stored.subject, dead_letter_id=str(ident))
+    return DeadLetter(
+        consumer=consumer_name(u.stored.stream),
+        error=u.error,
+        reason=u.reason,
+        data=u.stored.data,
+        stream=u.stored.stream,
+        sequence=u.stored.sequence,
+        subject=u.stored.subject,
+        dead_letter_id=str(ident),
+    )
 
 
 class StreamConsumer:
-    def __init__(self, js: JetStreamContext, projection: Projection, stream: str,
-                 batch: int = 1000, on_set_aside: Callable[[Unappliable], None] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        projection: Projection,
+        stream: str,
+        batch: int = 1000,
+        on_set_aside: Callable[[Unappliable], None] | None = None,
+    ) -> None:
         self.js = js
         self.projection = projection
         self.stream = stream
@@ -69,12 +81,25 @@ class StreamConsumer:
         self.position = (await asyncio.to_thread(self.projection.positions))[self.stream]
         with contextlib.suppress(NotFoundError):
             await self.js.delete_consumer(self.stream, self.durable)
-        start = (dict(deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE,
-                      opt_start_seq=self.position + 1) if self.position
-                 else dict(deliver_policy=js_api.DeliverPolicy.ALL))
-        await self.js.add_consumer(self.stream, js_api.ConsumerConfig(
-            durable_name=self.durable, ack_policy=js_api.AckPolicy.ALL, ack_wait=120,
-            max_ack_pending=self.batch * 4, max_deliver=-1, **start))  # type: ignore[arg-type]
+        start = (
+            dict(
+                deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=self.position + 1,
+            )
+            if self.position
+            else dict(deliver_policy=js_api.DeliverPolicy.ALL)
+        )
+        await self.js.add_consumer(
+            self.stream,
+            js_api.ConsumerConfig(
+                durable_name=self.durable,
+                ack_policy=js_api.AckPolicy.ALL,
+                ack_wait=120,
+                max_ack_pending=self.batch * 4,
+                max_deliver=-1,
+                **start,
+            ),
+        )  # type: ignore[arg-type]
         self._sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
         self._task = asyncio.create_task(self._run(), name=f"reporting-{self.durable}")
 
@@ -123,9 +148,17 @@ class StreamConsumer:
             while not self._cancelled():
                 msgs = await queue.get()
                 try:
-                    events = [StoredEvent(self.stream, m.metadata.sequence.stream, m.subject,
-                                          m.data, (m.headers or {}).get("Nats-Msg-Id"),
-                                          m.metadata.timestamp) for m in msgs]
+                    events = [
+                        StoredEvent(
+                            self.stream,
+                            m.metadata.sequence.stream,
+                            m.subject,
+                            m.data,
+                            (m.headers or {}).get("Nats-Msg-Id"),
+                            m.metadata.timestamp,
+                        )
+                        for m in msgs
+                    ]
                     await self.apply(events, wait=lambda: asyncio.sleep(1))
                     await msgs[-1].ack()
                 except asyncio.CancelledError:
@@ -140,13 +173,16 @@ class StreamConsumer:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(fetcher, 5)
 
-    def _write(self, fresh: list[StoredEvent],
-               decoded: dict[tuple[str, int], Decoded | Unappliable]) -> None:
+    def _write(
+        self, fresh: list[StoredEvent], decoded: dict[tuple[str, int], Decoded | Unappliable]
+    ) -> None:
         with self.projection.engine.begin() as conn:
             self.projection.apply(conn, fresh, decoded)
 
-    def _decode_and_write(self, fresh: list[StoredEvent],
-                          ) -> tuple[dict[tuple[str, int], Decoded | Unappliable], bool]:
+    def _decode_and_write(
+        self,
+        fresh: list[StoredEvent],
+    ) -> tuple[dict[tuple[str, int], Decoded | Unappliable], bool]:
         """One thread hop for the usual batch; a batch with unappliable messages is not
         written here, because its dead letters must be stored first."""
         decoded = {(s.stream, s.sequence): decode(s) for s in fresh}
@@ -155,8 +191,7 @@ class StreamConsumer:
         self._write(fresh, decoded)
         return decoded, True
 
-    async def apply(self, events: list[StoredEvent],
-                    wait: Callable[[], Awaitable[object]]) -> None:
+    async def apply(self, events: list[StoredEvent], wait: Callable[[], Awaitable[object]]) -> None:
         """Apply a batch; database trouble is retried (nothing of a failed batch is kept)."""
         fresh = [s for s in events if s.sequence > self.position]
         if not fresh:
@@ -180,8 +215,12 @@ class StreamConsumer:
                 await asyncio.to_thread(self._write, fresh, decoded)
                 break
             except Exception:
-                log.exception("applying a batch failed; retrying", stream=self.stream,
-                              first=fresh[0].sequence, last=fresh[-1].sequence)
+                log.exception(
+                    "applying a batch failed; retrying",
+                    stream=self.stream,
+                    first=fresh[0].sequence,
+                    last=fresh[-1].sequence,
+                )
                 await wait()
         async with self._advanced:
             self.applied += len(fresh)
@@ -203,11 +242,17 @@ class StreamConsumer:
 class Generation:
     """One generation's projection fed by a consumer per stream."""
 
-    def __init__(self, js: JetStreamContext, projection: Projection, streams: tuple[str, ...],
-                 on_set_aside: Callable[[Unappliable], None] | None = None) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        projection: Projection,
+        streams: tuple[str, ...],
+        on_set_aside: Callable[[Unappliable], None] | None = None,
+    ) -> None:
         self.projection = projection
-        self.consumers = {s: StreamConsumer(js, projection, s, on_set_aside=on_set_aside)
-                          for s in streams}
+        self.consumers = {
+            s: StreamConsumer(js, projection, s, on_set_aside=on_set_aside) for s in streams
+        }
         self.started_at = time.monotonic()
         self.start_positions: dict[str, int] = {}
 

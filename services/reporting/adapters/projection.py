@@ -70,10 +70,12 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     keys = [c.name for c in table.primary_key.columns]
     cols = [c.name for c in table.columns]
     mark = ":{}" if conn.dialect.name == "sqlite" else "%({})s"
-    sql = (f'INSERT INTO {table.name} ({", ".join(cols)}) '
-           f'VALUES ({", ".join(mark.format(c) for c in cols)}) '
-           f'ON CONFLICT ({", ".join(keys)}) DO UPDATE SET '
-           + ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys))
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(cols)}) "
+        f"VALUES ({', '.join(mark.format(c) for c in cols)}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
+    )
     conn.exec_driver_sql(sql, rows)
 
 
@@ -99,7 +101,9 @@ class _Keyed:
         firsts = sorted({k[0] for k in wanted})
         col = self.table.c[self.key_cols[0]]
         for i in range(0, len(firsts), 400):
-            for row in conn.execute(select(self.table).where(col.in_(firsts[i:i + 400]))).mappings():
+            for row in conn.execute(
+                select(self.table).where(col.in_(firsts[i : i + 400]))
+            ).mappings():
                 key = tuple(row[k] for k in self.key_cols)
                 if key in wanted:
                     self.rows[key] = dict(row)
@@ -116,14 +120,22 @@ class _Keyed:
         _upsert(conn, self.table, [r for r in rows if r is not None])
 
 
-NEEDS_PRIOR_ROW = (e.ConferenceScheduled, e.ConferenceRescheduled, e.ConferenceHeld,
-                   e.ConferenceCancelled, e.AttendanceCorrected, a.AwardRevoked)
+NEEDS_PRIOR_ROW = (
+    e.ConferenceScheduled,
+    e.ConferenceRescheduled,
+    e.ConferenceHeld,
+    e.ConferenceCancelled,
+    e.AttendanceCorrected,
+    a.AwardRevoked,
+)
 """Events that change part of a row; the others replace their row whole (no read needed)."""
 
 
 def _event_keys(ev: DomainEvent) -> list[tuple[str, tuple[str, ...]]]:
-    if isinstance(ev, (e.ConferenceScheduled, e.ConferenceRescheduled, e.ConferenceHeld,
-                       e.ConferenceCancelled)):
+    if isinstance(
+        ev,
+        (e.ConferenceScheduled, e.ConferenceRescheduled, e.ConferenceHeld, e.ConferenceCancelled),
+    ):
         return [("conferences", (ev.conference_id,))]
     if isinstance(ev, (e.AttendanceRecorded, e.AttendanceCorrected)):
         return [("attendance", (ev.conference_id, ev.member_id))]
@@ -136,9 +148,15 @@ def _event_keys(ev: DomainEvent) -> list[tuple[str, tuple[str, ...]]]:
 
 def _member_fields(ev: DomainEvent) -> dict[str, str | None] | None:
     if isinstance(ev, r.MemberEnrolled):
-        return {"_event": "enrolled", "full_name": ev.full_name, "role": ev.role.value,
-                "unit_id": ev.unit_id, "core": "1" if ev.core else "0", "active": "1",
-                "external_code": ev.external_code}
+        return {
+            "_event": "enrolled",
+            "full_name": ev.full_name,
+            "role": ev.role.value,
+            "unit_id": ev.unit_id,
+            "core": "1" if ev.core else "0",
+            "active": "1",
+            "external_code": ev.external_code,
+        }
     if isinstance(ev, r.MemberReenrolled):
         return {"_event": "reenrolled", "role": ev.role.value, "unit_id": ev.unit_id, "active": "1"}
     if isinstance(ev, r.MemberDetailsCorrected):
@@ -160,8 +178,13 @@ def _member_fields(ev: DomainEvent) -> dict[str, str | None] | None:
 
 def _unit_fields(ev: DomainEvent) -> dict[str, str | None] | None:
     if isinstance(ev, r.UnitRegistered):
-        return {"_event": "registered", "name": ev.name, "kind": ev.kind.value,
-                "parent_id": ev.parent_id, "active": "1"}
+        return {
+            "_event": "registered",
+            "name": ev.name,
+            "kind": ev.kind.value,
+            "parent_id": ev.parent_id,
+            "active": "1",
+        }
     if isinstance(ev, r.UnitRenamed):
         return {"name": ev.name}
     if isinstance(ev, r.UnitDissolved):
@@ -170,15 +193,28 @@ def _unit_fields(ev: DomainEvent) -> dict[str, str | None] | None:
 
 
 def _conference(row: dict[str, Any] | None, ev: DomainEvent, seq: int) -> dict[str, Any]:
-    base = row or {"status": "scheduled", "kinds": "[]", "title": "", "planned_on": None,
-                   "held_on": None, "cancelled_on": None, "venue": "", "organiser": "",
-                   "presenters": "[]", "topics": "[]"}
+    base = row or {
+        "status": "scheduled",
+        "kinds": "[]",
+        "title": "",
+        "planned_on": None,
+        "held_on": None,
+        "cancelled_on": None,
+        "venue": "",
+        "organiser": "",
+        "presenters": "[]",
+        "topics": "[]",
+    }
     new = {**base, "conference_id": ev.conference_id, "seq": seq}  # type: ignore[attr-defined]
     if isinstance(ev, (e.ConferenceScheduled, e.ConferenceHeld)):
-        new.update(kinds=_json([k.value for k in ev.kinds]), title=ev.title, venue=ev.venue,
-                   organiser=ev.organiser,
-                   presenters=_json([p.model_dump() for p in ev.presenters]),
-                   topics=_json(list(ev.topics)))
+        new.update(
+            kinds=_json([k.value for k in ev.kinds]),
+            title=ev.title,
+            venue=ev.venue,
+            organiser=ev.organiser,
+            presenters=_json([p.model_dump() for p in ev.presenters]),
+            topics=_json(list(ev.topics)),
+        )
         if isinstance(ev, e.ConferenceScheduled):
             new["planned_on"] = ev.planned_on
         else:
@@ -194,15 +230,31 @@ def _conference(row: dict[str, Any] | None, ev: DomainEvent, seq: int) -> dict[s
 
 def _award(row: dict[str, Any] | None, ev: DomainEvent, seq: int) -> dict[str, Any] | None:
     if isinstance(ev, a.AwardGranted):
-        return {"award_id": ev.award_id, "recipient_type": ev.recipient_type.value,
-                "recipient_id": ev.recipient_id, "recipient_name": ev.recipient_name,
-                "award_kind": ev.award_kind, "title": ev.title, "period": ev.period,
-                "reason": ev.reason, "decision_number": ev.decision_number,
-                "decision_date": ev.decision_date, "authority": ev.authority, "revoked": False,
-                "revoked_on": None, "revocation_number": None, "seq": seq}
+        return {
+            "award_id": ev.award_id,
+            "recipient_type": ev.recipient_type.value,
+            "recipient_id": ev.recipient_id,
+            "recipient_name": ev.recipient_name,
+            "award_kind": ev.award_kind,
+            "title": ev.title,
+            "period": ev.period,
+            "reason": ev.reason,
+            "decision_number": ev.decision_number,
+            "decision_date": ev.decision_date,
+            "authority": ev.authority,
+            "revoked": False,
+            "revoked_on": None,
+            "revocation_number": None,
+            "seq": seq,
+        }
     if isinstance(ev, a.AwardRevoked) and row is not None:
-        return {**row, "revoked": True, "revoked_on": ev.decision_date,
-                "revocation_number": ev.decision_number, "seq": seq}
+        return {
+            **row,
+            "revoked": True,
+            "revoked_on": ev.decision_date,
+            "revocation_number": ev.decision_number,
+            "seq": seq,
+        }
     return row  # a revocation of an award this model never saw changes nothing
 
 
@@ -224,11 +276,15 @@ class Projection:
                 return self.positions(c)
         found = {row.stream: row.sequence for row in conn.execute(select(self.t.positions))}
         return {s: int(found.get(s, 0)) for s in STREAMS} | {
-            s: int(v) for s, v in found.items() if s not in STREAMS}
+            s: int(v) for s, v in found.items() if s not in STREAMS
+        }
 
-    def apply(self, conn: Connection, events: Sequence[StoredEvent],
-              decoded: dict[tuple[str, int], Decoded | Unappliable] | None = None,
-              ) -> list[Unappliable]:
+    def apply(
+        self,
+        conn: Connection,
+        events: Sequence[StoredEvent],
+        decoded: dict[tuple[str, int], Decoded | Unappliable] | None = None,
+    ) -> list[Unappliable]:
         """Apply ``events`` (any streams, each stream in order) in the caller's transaction.
 
         Events at or below their stream's stored position are skipped. Unappliable ones are
@@ -255,14 +311,19 @@ class Projection:
         last: dict[str, int] = {}
         for stored in fresh:
             last[stored.stream] = stored.sequence
-        _upsert(conn, self.t.positions,
-                [{"stream": s, "sequence": q} for s, q in sorted(last.items())])
+        _upsert(
+            conn, self.t.positions, [{"stream": s, "sequence": q} for s, q in sorted(last.items())]
+        )
         return bad
 
     def apply_decoded(self, conn: Connection, decoded: Sequence[Decoded]) -> None:
         """Write the effect of ``decoded`` (no position check: callers decide what is new)."""
-        keyed = {"conferences": _Keyed(self.t.conferences), "attendance": _Keyed(self.t.attendance),
-                 "guests": _Keyed(self.t.guests), "awards": _Keyed(self.t.awards)}
+        keyed = {
+            "conferences": _Keyed(self.t.conferences),
+            "attendance": _Keyed(self.t.attendance),
+            "guests": _Keyed(self.t.guests),
+            "awards": _Keyed(self.t.awards),
+        }
         for d in decoded:
             if isinstance(d.event, NEEDS_PRIOR_ROW):
                 for name, key in _event_keys(d.event):
@@ -275,12 +336,26 @@ class Projection:
             ev, seq = d.event, d.stored.sequence
             if (fields := _member_fields(ev)) is not None:
                 changes["member"].extend(
-                    {"member_id": ev.member_id, "seq": seq, "field": f, "value": v,  # type: ignore[attr-defined]
-                     "effective_on": ev.effective_on} for f, v in fields.items())  # type: ignore[attr-defined]
+                    {
+                        "member_id": ev.member_id,
+                        "seq": seq,
+                        "field": f,
+                        "value": v,  # type: ignore[attr-defined]
+                        "effective_on": ev.effective_on,
+                    }
+                    for f, v in fields.items()
+                )  # type: ignore[attr-defined]
             elif (fields := _unit_fields(ev)) is not None:
                 changes["unit"].extend(
-                    {"unit_id": ev.unit_id, "seq": seq, "field": f, "value": v,  # type: ignore[attr-defined]
-                     "effective_on": ev.effective_on} for f, v in fields.items())  # type: ignore[attr-defined]
+                    {
+                        "unit_id": ev.unit_id,
+                        "seq": seq,
+                        "field": f,
+                        "value": v,  # type: ignore[attr-defined]
+                        "effective_on": ev.effective_on,
+                    }
+                    for f, v in fields.items()
+                )  # type: ignore[attr-defined]
             for name, key in _event_keys(ev):
                 table = keyed[name]
                 row = table.get(key)
@@ -288,13 +363,31 @@ class Projection:
                     table.put(key, _conference(row, ev, seq))
                 elif name == "attendance":
                     attended = True if isinstance(ev, e.AttendanceRecorded) else ev.attended  # type: ignore[attr-defined]
-                    unit_id = (ev.unit_id if isinstance(ev, e.AttendanceRecorded)
-                               else (row or {}).get("unit_id"))
-                    table.put(key, {"conference_id": key[0], "member_id": key[1],
-                                    "attended": attended, "unit_id": unit_id, "seq": seq})
+                    unit_id = (
+                        ev.unit_id
+                        if isinstance(ev, e.AttendanceRecorded)
+                        else (row or {}).get("unit_id")
+                    )
+                    table.put(
+                        key,
+                        {
+                            "conference_id": key[0],
+                            "member_id": key[1],
+                            "attended": attended,
+                            "unit_id": unit_id,
+                            "seq": seq,
+                        },
+                    )
                 elif name == "guests":
-                    table.put(key, {"conference_id": key[0], "category": key[1],
-                                    "headcount": ev.headcount, "seq": seq})  # type: ignore[attr-defined]
+                    table.put(
+                        key,
+                        {
+                            "conference_id": key[0],
+                            "category": key[1],
+                            "headcount": ev.headcount,
+                            "seq": seq,
+                        },
+                    )  # type: ignore[attr-defined]
                 elif name == "awards":
                     new = _award(row, ev, seq)
                     if new is not None:
@@ -318,9 +411,17 @@ class Projection:
 
     def rows(self, conn: Connection) -> dict[str, list[dict[str, Any]]]:
         """The raw facts the queries fold (small enough to fold in memory)."""
-        return {name: [dict(m) for m in conn.execute(select(getattr(self.t, name))).mappings()]
-                for name in ("member_changes", "unit_changes", "conferences", "attendance",
-                             "guests", "awards")}
+        return {
+            name: [dict(m) for m in conn.execute(select(getattr(self.t, name))).mappings()]
+            for name in (
+                "member_changes",
+                "unit_changes",
+                "conferences",
+                "attendance",
+                "guests",
+                "awards",
+            )
+        }
 
     def drop(self) -> None:
         self.t.metadata.drop_all(self.engine)

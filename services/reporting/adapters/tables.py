@@ -46,8 +46,15 @@ class Tables:
 
     def facts(self) -> list[Table]:
         """Every table whose content the projection decides (what a dump compares)."""
-        return [self.positions, self.member_changes, self.unit_changes, self.conferences,
-                self.attendance, self.guests, self.awards]
+        return [
+            self.positions,
+            self.member_changes,
+            self.unit_changes,
+            self.conferences,
+            self.attendance,
+            self.guests,
+            self.awards,
+        ]
 
 
 def tables(generation: int) -> Tables:
@@ -57,7 +64,8 @@ def tables(generation: int) -> Tables:
     def changes(name: str, key: str) -> Table:
         # One row per field an event set: effective-dated, so any date's state can be folded.
         return Table(
-            p + name, md,
+            p + name,
+            md,
             Column(key, String(64), primary_key=True),
             Column("seq", Integer, primary_key=True, autoincrement=False),
             Column("field", String(32), primary_key=True),
@@ -69,14 +77,16 @@ def tables(generation: int) -> Tables:
         generation=generation,
         metadata=md,
         positions=Table(
-            p + "positions", md,
+            p + "positions",
+            md,
             Column("stream", String(32), primary_key=True),
             Column("sequence", Integer, nullable=False),
         ),
         member_changes=changes("member_changes", "member_id"),
         unit_changes=changes("unit_changes", "unit_id"),
         conferences=Table(
-            p + "conferences", md,
+            p + "conferences",
+            md,
             Column("conference_id", String(64), primary_key=True),
             Column("status", String(16), nullable=False),
             Column("kinds", Text, nullable=False),
@@ -91,7 +101,8 @@ def tables(generation: int) -> Tables:
             Column("seq", Integer, nullable=False),
         ),
         attendance=Table(
-            p + "attendance", md,
+            p + "attendance",
+            md,
             Column("conference_id", String(64), primary_key=True),
             Column("member_id", String(64), primary_key=True),
             Column("attended", Boolean, nullable=False),
@@ -99,14 +110,16 @@ def tables(generation: int) -> Tables:
             Column("seq", Integer, nullable=False),
         ),
         guests=Table(
-            p + "guests", md,
+            p + "guests",
+            md,
             Column("conference_id", String(64), primary_key=True),
             Column("category", String(32), primary_key=True),
             Column("headcount", Integer, nullable=False),
             Column("seq", Integer, nullable=False),
         ),
         awards=Table(
-            p + "awards", md,
+            p + "awards",
+            md,
             Column("award_id", String(64), primary_key=True),
             Column("recipient_type", String(16), nullable=False),
             Column("recipient_id", String(64), nullable=False),

@@ -84,8 +84,11 @@ class ReportingApp:
             log.info("resuming the rebuild", generation=building)
             await self._start_building(int(building))
         elif not self.live_following:
-            log.info("projection version changed: rebuilding", stored=m.get("active_version"),
-                     code=self.version)
+            log.info(
+                "projection version changed: rebuilding",
+                stored=m.get("active_version"),
+                code=self.version,
+            )
             await self.rebuild()
 
     async def stop(self) -> None:
@@ -104,16 +107,18 @@ class ReportingApp:
         """Replay every stream into a fresh generation; switch to it when it has caught up."""
         async with self._lock:
             if self.building is not None:
-                raise RebuildAlreadyRunning("a rebuild is already running",
-                                            generation=self.building.number)
+                raise RebuildAlreadyRunning(
+                    "a rebuild is already running", generation=self.building.number
+                )
             m = await asyncio.to_thread(self.meta.get)
             number = max(int(m.get("active_gen", "0")), int(m.get("building_gen") or 0)) + 1
             stale = m.get("building_gen")
             if stale:  # an older version's unfinished rebuild: its tables are worthless now
                 await self._generation(int(stale)).stop(delete=True)
                 await asyncio.to_thread(Projection(self.engine, int(stale)).drop)
-            await asyncio.to_thread(self.meta.set, building_gen=str(number),
-                                    building_version=self.version)
+            await asyncio.to_thread(
+                self.meta.set, building_gen=str(number), building_version=self.version
+            )
             await self._start_building(number)
             return number
 
@@ -131,9 +136,13 @@ class ReportingApp:
             if all(self.building.consumers[s].position >= lasts[s] for s in STREAMS):
                 break
         old, new = self.live, self.building
-        await asyncio.to_thread(self.meta.set, active_gen=str(new.number),
-                                active_version=self.version, building_gen=None,
-                                building_version=None)
+        await asyncio.to_thread(
+            self.meta.set,
+            active_gen=str(new.number),
+            active_version=self.version,
+            building_gen=None,
+            building_version=None,
+        )
         self.live, self.building, self.live_following = new, None, True
         log.info("rebuild finished: switched", generation=new.number, events_per_s=new.rate())
         if old is not None:
@@ -145,8 +154,11 @@ class ReportingApp:
     async def status(self) -> dict[str, Any]:
         lasts = {s: await self.es.stream_last_sequence(s) for s in STREAMS}
         assert self.live is not None
-        live_pos = (self.live.positions() if self.live_following
-                    else await asyncio.to_thread(self.live.projection.positions))
+        live_pos = (
+            self.live.positions()
+            if self.live_following
+            else await asyncio.to_thread(self.live.projection.positions)
+        )
         detail: dict[str, Any] = {
             "version": self.version,
             "generation": self.live.number,
@@ -211,17 +223,20 @@ class ReportingApp:
                 with contextlib.suppress(ValueError, KeyError):
                     if json.loads(stored.data).get("dead_letter_id") == dead_letter_id:
                         return DeadLetter.from_json(stored.data)
-        raise DeadLetterNotFound(f"no reporting dead letter {dead_letter_id}",
-                                 dead_letter_id=dead_letter_id)
+        raise DeadLetterNotFound(
+            f"no reporting dead letter {dead_letter_id}", dead_letter_id=dead_letter_id
+        )
 
     async def retry_dead_letter(self, req: RetryDeadLetter) -> dict[str, Any]:
         letter = await self._find_letter(req.dead_letter_id)
-        stored = StoredEvent(letter.stream or "", letter.sequence or 0, letter.subject or "",
-                             letter.data)
+        stored = StoredEvent(
+            letter.stream or "", letter.sequence or 0, letter.subject or "", letter.data
+        )
         result = decode(stored)
         if isinstance(result, Unappliable):
-            raise DeadLetterStillUnappliable(f"still cannot apply it: {result.error}",
-                                             reason=result.reason)
+            raise DeadLetterStillUnappliable(
+                f"still cannot apply it: {result.error}", reason=result.reason
+            )
         assert self.live is not None
         projection = self.live.projection
 
@@ -234,5 +249,9 @@ class ReportingApp:
         await asyncio.to_thread(write, result)
         await record_resolution(self.es.js, letter, "retried", actor=req.actor)
         applied = f"{result.envelope.type} from {letter.stream} #{letter.sequence} applied"
-        return {"ok": True, "dead_letter_id": letter.dead_letter_id, "outcome": "retried",
-                "message": applied}
+        return {
+            "ok": True,
+            "dead_letter_id": letter.dead_letter_id,
+            "outcome": "retried",
+            "message": applied,
+        }

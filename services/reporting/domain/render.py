@@ -17,47 +17,119 @@ LANGS = ("vi", "en")
 LABELS = {
     "en": {
         "title": "Current-affairs briefing programme: summary {period}",
-        "roster": "Roster", "role": "role", "start": "at start", "end": "at end",
-        "reporter": "reporters", "propagandist": "propagandists", "total": "total",
-        "core": "core", "changes": "Changes during the period", "change": "change",
-        "count": "count", "conferences": "Conferences held", "date": "date",
-        "title_col": "title", "kinds": "kinds", "presenters": "presenters",
-        "members": "members", "guests": "guests", "attendance": "Attendance",
-        "figure": "figure", "value": "value", "member_attendances": "member attendances",
-        "guest_attendances": "guest attendances", "total_attendances": "total attendances",
-        "distinct_attendees": "distinct attendees", "per_member_at_end": "attendances per member",
-        "attendance_rate": "attendance rate", "by_unit": "Attendance per unit", "unit": "unit",
-        "attendances": "attendances", "members_at_end": "members", "per_member": "per member",
-        "rate": "rate", "by_month": "Attendances per month", "month": "month",
-        "awards": "Awards", "recipient": "recipient", "type": "type", "award": "award",
-        "decision": "decision", "collective": "collective", "individual": "individual",
-        "top": "Top participants", "name": "name", "attended": "attended",
-        "eligible": "eligible", "information": "information", "thematic": "thematic",
-        "review": "review", "as_of": "as known at",
-        "enrolled": "enrolled", "retired": "retired", "reenrolled": "re-enrolled",
-        "role_changed": "role changed", "transferred": "transferred",
+        "roster": "Roster",
+        "role": "role",
+        "start": "at start",
+        "end": "at end",
+        "reporter": "reporters",
+        "propagandist": "propagandists",
+        "total": "total",
+        "core": "core",
+        "changes": "Changes during the period",
+        "change": "change",
+        "count": "count",
+        "conferences": "Conferences held",
+        "date": "date",
+        "title_col": "title",
+        "kinds": "kinds",
+        "presenters": "presenters",
+        "members": "members",
+        "guests": "guests",
+        "attendance": "Attendance",
+        "figure": "figure",
+        "value": "value",
+        "member_attendances": "member attendances",
+        "guest_attendances": "guest attendances",
+        "total_attendances": "total attendances",
+        "distinct_attendees": "distinct attendees",
+        "per_member_at_end": "attendances per member",
+        "attendance_rate": "attendance rate",
+        "by_unit": "Attendance per unit",
+        "unit": "unit",
+        "attendances": "attendances",
+        "members_at_end": "members",
+        "per_member": "per member",
+        "rate": "rate",
+        "by_month": "Attendances per month",
+        "month": "month",
+        "awards": "Awards",
+        "recipient": "recipient",
+        "type": "type",
+        "award": "award",
+        "decision": "decision",
+        "collective": "collective",
+        "individual": "individual",
+        "top": "Top participants",
+        "name": "name",
+        "attended": "attended",
+        "eligible": "eligible",
+        "information": "information",
+        "thematic": "thematic",
+        "review": "review",
+        "as_of": "as known at",
+        "enrolled": "enrolled",
+        "retired": "retired",
+        "reenrolled": "re-enrolled",
+        "role_changed": "role changed",
+        "transferred": "transferred",
     },
     "vi": {
         "title": "Tổng hợp công tác thông tin thời sự {period}",
-        "roster": "Đội ngũ", "role": "chức danh", "start": "đầu kỳ", "end": "cuối kỳ",
-        "reporter": "báo cáo viên", "propagandist": "tuyên truyền viên", "total": "tổng",
-        "core": "nòng cốt", "changes": "Biến động trong kỳ", "change": "biến động",
-        "count": "số lượng", "conferences": "Hội nghị đã tổ chức", "date": "ngày",
-        "title_col": "tên hội nghị", "kinds": "loại", "presenters": "báo cáo viên trình bày",
-        "members": "đội ngũ", "guests": "khách mời", "attendance": "Lượt tham dự",
-        "figure": "chỉ tiêu", "value": "giá trị", "member_attendances": "lượt báo cáo viên, tuyên truyền viên",
-        "guest_attendances": "lượt đại biểu khác", "total_attendances": "tổng số lượt",
-        "distinct_attendees": "số người tham dự", "per_member_at_end": "lượt bình quân mỗi người",
-        "attendance_rate": "tỷ lệ tham dự", "by_unit": "Lượt tham dự theo đơn vị",
-        "unit": "đơn vị", "attendances": "lượt", "members_at_end": "số người",
-        "per_member": "bình quân", "rate": "tỷ lệ", "by_month": "Lượt tham dự theo tháng",
-        "month": "tháng", "awards": "Khen thưởng", "recipient": "tập thể / cá nhân",
-        "type": "loại", "award": "hình thức", "decision": "quyết định",
-        "collective": "tập thể", "individual": "cá nhân", "top": "Tham dự nhiều nhất",
-        "name": "họ và tên", "attended": "đã dự", "eligible": "được mời",
-        "information": "thông tin", "thematic": "chuyên đề", "review": "tổng kết",
-        "as_of": "theo dữ liệu đến", "enrolled": "bổ sung", "retired": "thôi tham gia",
-        "reenrolled": "tham gia lại", "role_changed": "đổi chức danh", "transferred": "chuyển đơn vị",
+        "roster": "Đội ngũ",
+        "role": "chức danh",
+        "start": "đầu kỳ",
+        "end": "cuối kỳ",
+        "reporter": "báo cáo viên",
+        "propagandist": "tuyên truyền viên",
+        "total": "tổng",
+        "core": "nòng cốt",
+        "changes": "Biến động trong kỳ",
+        "change": "biến động",
+        "count": "số lượng",
+        "conferences": "Hội nghị đã tổ chức",
+        "date": "ngày",
+        "title_col": "tên hội nghị",
+        "kinds": "loại",
+        "presenters": "báo cáo viên trình bày",
+        "members": "đội ngũ",
+        "guests": "khách mời",
+        "attendance": "Lượt tham dự",
+        "figure": "chỉ tiêu",
+        "value": "giá trị",
+        "member_attendances": "lượt báo cáo viên, tuyên truyền viên",
+        "guest_attendances": "lượt đại biểu khác",
+        "total_attendances": "tổng số lượt",
+        "distinct_attendees": "số người tham dự",
+        "per_member_at_end": "lượt bình quân mỗi người",
+        "attendance_rate": "tỷ lệ tham dự",
+        "by_unit": "Lượt tham dự theo đơn vị",
+        "unit": "đơn vị",
+        "attendances": "lượt",
+        "members_at_end": "số người",
+        "per_member": "bình quân",
+        "rate": "tỷ lệ",
+        "by_month": "Lượt tham dự theo tháng",
+        "month": "tháng",
+        "awards": "Khen thưởng",
+        "recipient": "tập thể / cá nhân",
+        "type": "loại",
+        "award": "hình thức",
+        "decision": "quyết định",
+        "collective": "tập thể",
+        "individual": "cá nhân",
+        "top": "Tham dự nhiều nhất",
+        "name": "họ và tên",
+        "attended": "đã dự",
+        "eligible": "được mời",
+        "information": "thông tin",
+        "thematic": "chuyên đề",
+        "review": "tổng kết",
+        "as_of": "theo dữ liệu đến",
+        "enrolled": "bổ sung",
+        "retired": "thôi tham gia",
+        "reenrolled": "tham gia lại",
+        "role_changed": "đổi chức danh",
+        "transferred": "chuyển đơn vị",
     },
 }
 
@@ -118,23 +190,32 @@ def sentences(s: dict[str, Any], lang: str) -> list[str]:
         held = [f"{vi_int(info)} hội nghị thông tin"] if info or not thematic else []
         if thematic:
             held.append(f"{vi_int(thematic)} hội nghị chuyên đề")
-        since = ("Từ đầu năm đến nay" if p.get("year") is not None
-                 else f"Từ ngày {_vi_date(p['start'])} đến ngày {_vi_date(p['end'])}")
+        since = (
+            "Từ đầu năm đến nay"
+            if p.get("year") is not None
+            else f"Từ ngày {_vi_date(p['start'])} đến ngày {_vi_date(p['end'])}"
+        )
         out = [
-            f"Hiện nay, đội ngũ báo cáo viên của thành phố có {vi_int(end.get('reporter', 0))} đồng chí; "
-            f"tuyên truyền viên chi, đảng bộ cơ sở {vi_int(end.get('propagandist', 0))} đồng chí.",
+            "Hiện nay, đội ngũ báo cáo viên của thành phố có "
+            f"{vi_int(end.get('reporter', 0))} đồng chí; tuyên truyền viên chi, đảng bộ cơ sở "
+            f"{vi_int(end.get('propagandist', 0))} đồng chí.",
             f"{since}, Trung tâm đã tổ chức {' và '.join(held)} cho {vi_about(attendances)} lượt "
             "báo cáo viên, tuyên truyền viên cơ sở thuộc các chi, đảng bộ trực thuộc Thành ủy.",
         ]
         if aw["collective"] or aw["individual"]:
-            out.append(f"Trung tâm khen thưởng cho {vi_int(aw['collective'])} tập thể và "
-                       f"{vi_int(aw['individual'])} cá nhân có thành tích xuất sắc.")
+            out.append(
+                f"Trung tâm khen thưởng cho {vi_int(aw['collective'])} tập thể và "
+                f"{vi_int(aw['individual'])} cá nhân có thành tích xuất sắc."
+            )
         return out
     held_en = [f"{info} information conference{'s' if info != 1 else ''}"]
     if thematic:
         held_en.append(f"{thematic} thematic conference{'s' if thematic != 1 else ''}")
-    since_en = (f"Since the beginning of {p['year']}" if p.get("year") is not None
-                else f"From {p['start']} to {p['end']}")
+    since_en = (
+        f"Since the beginning of {p['year']}"
+        if p.get("year") is not None
+        else f"From {p['start']} to {p['end']}"
+    )
     out = [
         f"The city has {end.get('reporter', 0)} reporters and {end.get('propagandist', 0)} "
         "grassroots propagandists on its roster.",
@@ -142,8 +223,10 @@ def sentences(s: dict[str, Any], lang: str) -> list[str]:
         "attendances of reporters and propagandists.",
     ]
     if aw["collective"] or aw["individual"]:
-        out.append(f"The Center granted awards to {aw['collective']} collectives and "
-                   f"{aw['individual']} individuals.")
+        out.append(
+            f"The Center granted awards to {aw['collective']} collectives and "
+            f"{aw['individual']} individuals."
+        )
     return out
 
 
@@ -164,41 +247,93 @@ def _sections(s: dict[str, Any], lang: str) -> list[tuple[str, list[str], list[l
         return ", ".join(L.get(k, k) for k in kinds)
 
     start, end = s["roster"]["at_start"], s["roster"]["at_end"]
-    roster = [[L[k], num(start.get(k, 0)), num(end.get(k, 0))]
-              for k in ("reporter", "propagandist", "total", "core")]
+    roster = [
+        [L[k], num(start.get(k, 0)), num(end.get(k, 0))]
+        for k in ("reporter", "propagandist", "total", "core")
+    ]
     changes = [[L.get(k, k), num(v)] for k, v in s["roster"]["changes"].items()]
-    confs = [[c["held_on"], c["title"], kind_names(c["kinds"]),
-              "; ".join(p["name"] + (f" ({p['affiliation']})" if p.get("affiliation") else "")
-                        for p in c["presenters"]),
-              num(c["member_attendances"]), num(c["guest_attendances"])]
-             for c in s["conferences"]["list"]]
+    confs = [
+        [
+            c["held_on"],
+            c["title"],
+            kind_names(c["kinds"]),
+            "; ".join(
+                p["name"] + (f" ({p['affiliation']})" if p.get("affiliation") else "")
+                for p in c["presenters"]
+            ),
+            num(c["member_attendances"]),
+            num(c["guest_attendances"]),
+        ]
+        for c in s["conferences"]["list"]
+    ]
     a = s["attendance"]
-    figures = [[L[k], num(a[k])] for k in ("member_attendances", "guest_attendances",
-                                           "total_attendances", "distinct_attendees")]
+    figures = [
+        [L[k], num(a[k])]
+        for k in (
+            "member_attendances",
+            "guest_attendances",
+            "total_attendances",
+            "distinct_attendees",
+        )
+    ]
     figures.append([L["per_member_at_end"], dec(a["per_member_at_end"])])
     figures.append([L["attendance_rate"], pct(a["attendance_rate"])])
-    figures += [[L["conferences"] + ": " + L.get(k, k), num(v)]
-                for k, v in s["conferences"]["by_kind"].items()]
-    units = [[u["unit_name"], num(u["attendances"]), num(u["members_at_end"]),
-              dec(u["per_member"]), pct(u["attendance_rate"])] for u in a["by_unit"]]
+    figures += [
+        [L["conferences"] + ": " + L.get(k, k), num(v)]
+        for k, v in s["conferences"]["by_kind"].items()
+    ]
+    units = [
+        [
+            u["unit_name"],
+            num(u["attendances"]),
+            num(u["members_at_end"]),
+            dec(u["per_member"]),
+            pct(u["attendance_rate"]),
+        ]
+        for u in a["by_unit"]
+    ]
     months = [[m["month"], num(m["members"]), num(m["guests"])] for m in a["by_month"]]
-    awards = [[w["recipient_name"], L[w["recipient_type"]], w["title"],
-               f"{w['decision_number']} ({w['decision_date']})"] for w in s["awards"]["list"]]
-    top = [[t["full_name"], L.get(str(t["role"]), str(t["role"])), t["unit_name"],
-            num(t["attended"]), num(t["eligible"]), pct(t["attendance_rate"])]
-           for t in s["top_participants"]]
+    awards = [
+        [
+            w["recipient_name"],
+            L[w["recipient_type"]],
+            w["title"],
+            f"{w['decision_number']} ({w['decision_date']})",
+        ]
+        for w in s["awards"]["list"]
+    ]
+    top = [
+        [
+            t["full_name"],
+            L.get(str(t["role"]), str(t["role"])),
+            t["unit_name"],
+            num(t["attended"]),
+            num(t["eligible"]),
+            pct(t["attendance_rate"]),
+        ]
+        for t in s["top_participants"]
+    ]
     return [
         (L["roster"], [L["role"], L["start"], L["end"]], roster),
         (L["changes"], [L["change"], L["count"]], changes),
-        (L["conferences"], [L["date"], L["title_col"], L["kinds"], L["presenters"],
-                            L["members"], L["guests"]], confs),
+        (
+            L["conferences"],
+            [L["date"], L["title_col"], L["kinds"], L["presenters"], L["members"], L["guests"]],
+            confs,
+        ),
         (L["attendance"], [L["figure"], L["value"]], figures),
-        (L["by_unit"], [L["unit"], L["attendances"], L["members_at_end"], L["per_member"],
-                        L["rate"]], units),
+        (
+            L["by_unit"],
+            [L["unit"], L["attendances"], L["members_at_end"], L["per_member"], L["rate"]],
+            units,
+        ),
         (L["by_month"], [L["month"], L["members"], L["guests"]], months),
-        (L["awards"] + f" ({L['collective']}: {num(s['awards']['collective'])}, "
-                       f"{L['individual']}: {num(s['awards']['individual'])})",
-         [L["recipient"], L["type"], L["award"], L["decision"]], awards),
+        (
+            L["awards"] + f" ({L['collective']}: {num(s['awards']['collective'])}, "
+            f"{L['individual']}: {num(s['awards']['individual'])})",
+            [L["recipient"], L["type"], L["award"], L["decision"]],
+            awards,
+        ),
         (L["top"], [L["name"], L["role"], L["unit"], L["attended"], L["eligible"], L["rate"]], top),
     ]
 
@@ -234,8 +369,12 @@ def _md_cell(value: str) -> str:
 def to_markdown(s: dict[str, Any], lang: str) -> str:
     parts = [f"# {_title(s, lang)}", "", *[f"{x}" for x in sentences(s, lang)], ""]
     for title, head, rows in _sections(s, lang):
-        parts += [f"## {title}", "", "| " + " | ".join(head) + " |",
-                  "|" + "|".join("---" for _ in head) + "|"]
+        parts += [
+            f"## {title}",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "|".join("---" for _ in head) + "|",
+        ]
         parts += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
         parts.append("")
     return "\n".join(parts)
@@ -253,11 +392,14 @@ def _bars(title: str, items: list[tuple[str, int]], chart_id: str) -> str:
         bars.append(
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w}" height="{row_h - 6}" fill="#b22222"/>'
-            f'<text x="{label_w + w + 4}" y="{y + 15}" class="v">{value}</text>')
-    return (f'<figure id="{chart_id}"><figcaption>{html.escape(title)}</figcaption>'
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 60}" '
-            f'height="{height}" role="img" aria-label="{html.escape(title)}">{"".join(bars)}'
-            "</svg></figure>")
+            f'<text x="{label_w + w + 4}" y="{y + 15}" class="v">{value}</text>'
+        )
+    return (
+        f'<figure id="{chart_id}"><figcaption>{html.escape(title)}</figcaption>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 60}" '
+        f'height="{height}" role="img" aria-label="{html.escape(title)}">{"".join(bars)}'
+        "</svg></figure>"
+    )
 
 
 def to_html(s: dict[str, Any], lang: str) -> str:
@@ -272,37 +414,52 @@ def to_html(s: dict[str, Any], lang: str) -> str:
         "awards-collective": s["awards"]["collective"],
         "awards-individual": s["awards"]["individual"],
     }
-    label = {"reporters": L["reporter"], "propagandists": L["propagandist"],
-             "conferences": L["conferences"], "member-attendances": L["member_attendances"],
-             "guest-attendances": L["guest_attendances"],
-             "awards-collective": f'{L["awards"]}: {L["collective"]}',
-             "awards-individual": f'{L["awards"]}: {L["individual"]}'}
+    label = {
+        "reporters": L["reporter"],
+        "propagandists": L["propagandist"],
+        "conferences": L["conferences"],
+        "member-attendances": L["member_attendances"],
+        "guest-attendances": L["guest_attendances"],
+        "awards-collective": f"{L['awards']}: {L['collective']}",
+        "awards-individual": f"{L['awards']}: {L['individual']}",
+    }
     num = vi_int if lang == "vi" else (lambda n: f"{n:,}")
     figures_html = "".join(
         f'<div class="fig"><span class="n" id="fig-{k}" data-value="{v}">{num(v)}</span>'
-        f'<span class="l">{html.escape(label[k])}</span></div>' for k, v in key_figures.items())
-    charts = _bars(L["by_month"], [(m["month"], m["members"] + m["guests"]) for m in a["by_month"]],
-                   "chart-month")
-    charts += _bars(L["by_unit"], [(u["unit_name"], u["attendances"]) for u in a["by_unit"][:25]],
-                    "chart-unit")
+        f'<span class="l">{html.escape(label[k])}</span></div>'
+        for k, v in key_figures.items()
+    )
+    charts = _bars(
+        L["by_month"],
+        [(m["month"], m["members"] + m["guests"]) for m in a["by_month"]],
+        "chart-month",
+    )
+    charts += _bars(
+        L["by_unit"], [(u["unit_name"], u["attendances"]) for u in a["by_unit"][:25]], "chart-unit"
+    )
     tables = []
     for title, head, rows in _sections(s, lang):
         thead = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-        tbody = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                        for r in rows)
-        tables.append(f"<section><h2>{html.escape(title)}</h2><table><thead><tr>{thead}</tr>"
-                      f"</thead><tbody>{tbody}</tbody></table></section>")
+        tbody = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows
+        )
+        tables.append(
+            f"<section><h2>{html.escape(title)}</h2><table><thead><tr>{thead}</tr>"
+            f"</thead><tbody>{tbody}</tbody></table></section>"
+        )
     prose = "".join(f"<p>{html.escape(x)}</p>" for x in sentences(s, lang))
     data = html.escape(json.dumps(s, ensure_ascii=False, sort_keys=True), quote=False)
     return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <title>{html.escape(_title(s, lang))}</title>
 <style>
-body{{font-family:system-ui,"Noto Sans",Arial,sans-serif;margin:2em auto;max-width:960px;color:#222}}
+body{{font-family:system-ui,"Noto Sans",Arial,sans-serif;margin:2em auto;max-width:960px;
+color:#222}}
 h1{{color:#8b0000;font-size:1.5em}} h2{{font-size:1.15em;border-bottom:1px solid #ccc}}
 .figs{{display:flex;flex-wrap:wrap;gap:1em}} .fig{{border:1px solid #ddd;padding:.5em 1em}}
 .fig .n{{display:block;font-size:1.6em;font-weight:bold}} .fig .l{{font-size:.8em;color:#555}}
-table{{border-collapse:collapse;width:100%;font-size:.9em}} td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left}}
+table{{border-collapse:collapse;width:100%;font-size:.9em}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left}}
 svg text{{font-size:12px}} svg .v{{fill:#333}} figure{{margin:1em 0}} figcaption{{font-weight:bold}}
 @media print{{section,figure{{break-inside:avoid}}}}
 </style></head><body>

@@ -65,8 +65,12 @@ class History:
         return best[1] if best else None
 
     def events_between(self, start: date, end: date) -> Counter[str]:
-        return Counter(v for items in self.changes.values() for eff, _s, f, v in items
-                       if f == "_event" and v is not None and start <= eff <= end)
+        return Counter(
+            v
+            for items in self.changes.values()
+            for eff, _s, f, v in items
+            if f == "_event" and v is not None and start <= eff <= end
+        )
 
     def ids(self) -> list[str]:
         return sorted(self.changes)
@@ -91,8 +95,13 @@ def _roster_counts(active: dict[str, dict[str, str | None]]) -> dict[str, int]:
 
 
 def _held(conferences: list[dict[str, Any]], period: Period) -> list[dict[str, Any]]:
-    held = [c for c in conferences if c["status"] == "held" and c["held_on"] is not None
-            and period.start <= c["held_on"] <= period.end]
+    held = [
+        c
+        for c in conferences
+        if c["status"] == "held"
+        and c["held_on"] is not None
+        and period.start <= c["held_on"] <= period.end
+    ]
     return sorted(held, key=lambda c: (c["held_on"], c["conference_id"]))
 
 
@@ -119,9 +128,15 @@ class Facts:
         guests: dict[str, dict[str, int]] = defaultdict(dict)
         for row in rows["guests"]:
             guests[row["conference_id"]][row["category"]] = int(row["headcount"])
-        return cls(History.of(rows["member_changes"], "member_id"),
-                   History.of(rows["unit_changes"], "unit_id"), list(rows["conferences"]),
-                   dict(attended), recorded_unit, dict(guests), list(rows["awards"]))
+        return cls(
+            History.of(rows["member_changes"], "member_id"),
+            History.of(rows["unit_changes"], "unit_id"),
+            list(rows["conferences"]),
+            dict(attended),
+            recorded_unit,
+            dict(guests),
+            list(rows["awards"]),
+        )
 
     def unit_name(self, unit_id: str | None) -> str:
         if unit_id is None:
@@ -152,8 +167,18 @@ class _Attendance:
 
 
 def _attendance(facts: Facts, held: list[dict[str, Any]]) -> _Attendance:
-    out = _Attendance(Counter(), Counter(), Counter(), Counter(), Counter(), Counter(),
-                      Counter(), {}, {}, Counter())
+    out = _Attendance(
+        Counter(),
+        Counter(),
+        Counter(),
+        Counter(),
+        Counter(),
+        Counter(),
+        Counter(),
+        {},
+        {},
+        Counter(),
+    )
     for conf in held:
         cid, day = conf["conference_id"], conf["held_on"]
         month = day.strftime("%Y-%m")
@@ -205,37 +230,58 @@ def annual_summary(facts: Facts, period: Period, as_of: str | None = None) -> di
 
     members_per_unit: Counter[str] = Counter(str(s.get("unit_id")) for s in at_end.values())
     unit_ids = sorted(set(att.per_unit) | set(members_per_unit))
-    by_unit = [{
-        "unit_id": u, "unit_name": facts.unit_name(u), "kind": facts.unit_kind(u),
-        "attendances": att.per_unit[u], "members_at_end": members_per_unit[u],
-        "per_member": round(att.per_unit[u] / members_per_unit[u], 2) if members_per_unit[u] else 0.0,
-        "attendance_rate": _rate(att.per_unit[u], att.possible_per_unit[u]),
-    } for u in unit_ids]
+    by_unit = [
+        {
+            "unit_id": u,
+            "unit_name": facts.unit_name(u),
+            "kind": facts.unit_kind(u),
+            "attendances": att.per_unit[u],
+            "members_at_end": members_per_unit[u],
+            "per_member": round(att.per_unit[u] / members_per_unit[u], 2)
+            if members_per_unit[u]
+            else 0.0,
+            "attendance_rate": _rate(att.per_unit[u], att.possible_per_unit[u]),
+        }
+        for u in unit_ids
+    ]
     by_unit.sort(key=lambda u: (-u["attendances"], u["unit_name"], u["unit_id"]))
 
     awards = [w for w in facts.awards if period.start <= w["decision_date"] <= period.end]
-    granted = sorted((w for w in awards if not w["revoked"]),
-                     key=lambda w: (w["recipient_type"], w["recipient_name"], w["award_id"]))
+    granted = sorted(
+        (w for w in awards if not w["revoked"]),
+        key=lambda w: (w["recipient_type"], w["recipient_name"], w["award_id"]),
+    )
     top = sorted(att.per_member.items(), key=lambda kv: (-kv[1], facts.member_name(kv[0]), kv[0]))
     return {
-        "period": {"start": period.start.isoformat(), "end": period.end.isoformat(),
-                   "year": period.year, "as_of": as_of},
+        "period": {
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+            "year": period.year,
+            "as_of": as_of,
+        },
         "roster": {
             "at_start": _roster_counts(at_start),
             "at_end": _roster_counts(at_end),
-            "changes": {k: v for k, v in sorted(facts.members.events_between(
-                period.start, period.end).items())},
+            "changes": {
+                k: v
+                for k, v in sorted(facts.members.events_between(period.start, period.end).items())
+            },
         },
         "conferences": {
             "held": len(held),
             "by_kind": by_kind,
-            "list": [{
-                "conference_id": c["conference_id"], "held_on": c["held_on"].isoformat(),
-                "title": c["title"], "kinds": json.loads(c["kinds"]),
-                "presenters": json.loads(c["presenters"]),
-                "member_attendances": att.per_conference[c["conference_id"]],
-                "guest_attendances": att.guests_per_conference[c["conference_id"]],
-            } for c in held],
+            "list": [
+                {
+                    "conference_id": c["conference_id"],
+                    "held_on": c["held_on"].isoformat(),
+                    "title": c["title"],
+                    "kinds": json.loads(c["kinds"]),
+                    "presenters": json.loads(c["presenters"]),
+                    "member_attendances": att.per_conference[c["conference_id"]],
+                    "guest_attendances": att.guests_per_conference[c["conference_id"]],
+                }
+                for c in held
+            ],
         },
         "attendance": {
             "member_attendances": member_total,
@@ -244,34 +290,52 @@ def annual_summary(facts: Facts, period: Period, as_of: str | None = None) -> di
             "distinct_attendees": len(att.per_member),
             "per_member_at_end": round(member_total / len(at_end), 2) if at_end else 0.0,
             "attendance_rate": _rate(member_total, sum(att.eligible.values())),
-            "by_role": {role: att.per_role[role] for role in sorted(set(ROLES) | set(att.per_role))},
+            "by_role": {
+                role: att.per_role[role] for role in sorted(set(ROLES) | set(att.per_role))
+            },
             "guests_by_category": dict(sorted(att.guests_by_category.items())),
-            "by_month": [{"month": m, "members": att.per_month[m], "guests": att.guests_per_month[m]}
-                         for m in _months(period)],
+            "by_month": [
+                {"month": m, "members": att.per_month[m], "guests": att.guests_per_month[m]}
+                for m in _months(period)
+            ],
             "by_unit": by_unit,
         },
         "awards": {
             "collective": sum(1 for w in granted if w["recipient_type"] == "collective"),
             "individual": sum(1 for w in granted if w["recipient_type"] == "individual"),
             "revoked": sum(1 for w in awards if w["revoked"]),
-            "list": [{
-                "award_id": w["award_id"], "recipient_type": w["recipient_type"],
-                "recipient_id": w["recipient_id"],
-                "recipient_name": w["recipient_name"] or (
-                    facts.unit_name(w["recipient_id"]) if w["recipient_type"] == "collective"
-                    else facts.member_name(w["recipient_id"])),
-                "award_kind": w["award_kind"], "title": w["title"], "period": w["period"],
-                "decision_number": w["decision_number"],
-                "decision_date": w["decision_date"].isoformat(),
-            } for w in granted],
+            "list": [
+                {
+                    "award_id": w["award_id"],
+                    "recipient_type": w["recipient_type"],
+                    "recipient_id": w["recipient_id"],
+                    "recipient_name": w["recipient_name"]
+                    or (
+                        facts.unit_name(w["recipient_id"])
+                        if w["recipient_type"] == "collective"
+                        else facts.member_name(w["recipient_id"])
+                    ),
+                    "award_kind": w["award_kind"],
+                    "title": w["title"],
+                    "period": w["period"],
+                    "decision_number": w["decision_number"],
+                    "decision_date": w["decision_date"].isoformat(),
+                }
+                for w in granted
+            ],
         },
-        "top_participants": [{
-            "member_id": mid, "full_name": facts.member_name(mid),
-            "role": facts.members.state(mid, period.end).get("role"),
-            "unit_name": facts.unit_name(facts.members.state(mid, period.end).get("unit_id")),
-            "attended": n, "eligible": att.eligible[mid],
-            "attendance_rate": _rate(n, att.eligible[mid]),
-        } for mid, n in top[:TOP_N]],
+        "top_participants": [
+            {
+                "member_id": mid,
+                "full_name": facts.member_name(mid),
+                "role": facts.members.state(mid, period.end).get("role"),
+                "unit_name": facts.unit_name(facts.members.state(mid, period.end).get("unit_id")),
+                "attended": n,
+                "eligible": att.eligible[mid],
+                "attendance_rate": _rate(n, att.eligible[mid]),
+            }
+            for mid, n in top[:TOP_N]
+        ],
     }
 
 
@@ -287,26 +351,39 @@ def participation(facts: Facts, year: int) -> dict[str, Any]:
         if not s:
             continue  # an attendance of a member the roster never enrolled (yet)
         unit = str(s.get("unit_id"))
-        members.append({
-            "member_id": mid, "full_name": facts.member_name(mid), "role": str(s.get("role")),
-            "unit_id": unit, "unit_name": facts.unit_name(unit), "core": s.get("core") == "1",
-            "active_at_end": s.get("active") == "1",
-            "conferences_eligible": att.eligible[mid], "conferences_attended": att.per_member[mid],
-            "attendance_rate": _rate(att.per_member[mid], att.eligible[mid]),
-        })
+        members.append(
+            {
+                "member_id": mid,
+                "full_name": facts.member_name(mid),
+                "role": str(s.get("role")),
+                "unit_id": unit,
+                "unit_name": facts.unit_name(unit),
+                "core": s.get("core") == "1",
+                "active_at_end": s.get("active") == "1",
+                "conferences_eligible": att.eligible[mid],
+                "conferences_attended": att.per_member[mid],
+                "attendance_rate": _rate(att.per_member[mid], att.eligible[mid]),
+            }
+        )
     units = []
     for uid in sorted(set(facts.units.ids()) | set(att.per_unit) - {"?"}):
         u = facts.units.state(uid, period.end)
         in_unit = [s for s in at_end.values() if s.get("unit_id") == uid]
         if not u and not in_unit and not att.per_unit[uid]:
             continue
-        units.append({
-            "unit_id": uid, "unit_name": facts.unit_name(uid), "kind": facts.unit_kind(uid),
-            "active_at_end": u.get("active") == "1", "members_at_end": len(in_unit),
-            "core_members_at_end": sum(1 for s in in_unit if s.get("core") == "1"),
-            "attendances": att.per_unit[uid], "possible_attendances": att.possible_per_unit[uid],
-            "attendance_rate": _rate(att.per_unit[uid], att.possible_per_unit[uid]),
-        })
+        units.append(
+            {
+                "unit_id": uid,
+                "unit_name": facts.unit_name(uid),
+                "kind": facts.unit_kind(uid),
+                "active_at_end": u.get("active") == "1",
+                "members_at_end": len(in_unit),
+                "core_members_at_end": sum(1 for s in in_unit if s.get("core") == "1"),
+                "attendances": att.per_unit[uid],
+                "possible_attendances": att.possible_per_unit[uid],
+                "attendance_rate": _rate(att.per_unit[uid], att.possible_per_unit[uid]),
+            }
+        )
     return {"year": year, "conferences_held": len(held), "members": members, "units": units}
 
 
@@ -330,4 +407,8 @@ def period_of(year: int | None, start: date | None, end: date | None) -> Period:
         raise PeriodMustBeGiven("give both the start and the end of the period")
     if start > end:
         raise PeriodMustNotBeReversed("the period starts after it ends", start=start, end=end)
-    return Period(start, end, year if (start, end) == (date(year or 1, 1, 1), date(year or 1, 12, 31)) else None)
+    return Period(
+        start,
+        end,
+        year if (start, end) == (date(year or 1, 1, 1), date(year or 1, 12, 31)) else None,
+    )

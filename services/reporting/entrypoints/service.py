@@ -33,8 +33,12 @@ async def _raw(msg: NatsMessage) -> bytes:
     return msg.body
 
 
-def _operation(host: ServiceHost, name: str, model: type[BaseModel],
-               fn: Callable[[Any], Awaitable[dict[str, Any]]]) -> None:
+def _operation(
+    host: ServiceHost,
+    name: str,
+    model: type[BaseModel],
+    fn: Callable[[Any], Awaitable[dict[str, Any]]],
+) -> None:
     """A request that acts on the read models (not an aggregate command): reply ok or error."""
 
     async def handle(msg: NatsMessage) -> bytes:
@@ -47,13 +51,20 @@ def _operation(host: ServiceHost, name: str, model: type[BaseModel],
             return domain_error(exc).model_dump_json().encode()
         except Exception as exc:
             log.exception("operation failed", operation=name)
-            return ErrorReply(code=ErrorCode.INTERNAL,
-                              message=f"internal error: {type(exc).__name__}").model_dump_json().encode()
+            return (
+                ErrorReply(code=ErrorCode.INTERNAL, message=f"internal error: {type(exc).__name__}")
+                .model_dump_json()
+                .encode()
+            )
 
     handle.__name__ = f"op_{name}"
-    host.broker.subscriber(command_subject(NAME, name), queue=f"{NAME}-workers", decoder=_raw,
-                           title=f"reporting {name}",
-                           description=f"{model.__name__}; replies ok or ErrorReply")(handle)
+    host.broker.subscriber(
+        command_subject(NAME, name),
+        queue=f"{NAME}-workers",
+        decoder=_raw,
+        title=f"reporting {name}",
+        description=f"{model.__name__}; replies ok or ErrorReply",
+    )(handle)
 
 
 def build(settings: Settings) -> ServiceHost:
