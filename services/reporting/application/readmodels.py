@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from briefings.runtime.deadletter import (
     DeadLetter,
@@ -28,9 +29,12 @@ from contracts.reporting import (
 from contracts.subjects import DLQ_STREAM, event_streams
 from services.reporting.adapters.consumer import Generation, consumer_name
 from services.reporting.adapters.projection import STREAMS, Decoded, Projection, Unappliable, decode
+from services.reporting.adapters.tables import tables
 from services.reporting.api import PROJECTION_VERSION, Meta, ReadModel, replay_as_of
 
 log = get_logger(__name__)
+GENERATION_TABLE = re.compile(r"^reporting_g(\d+)_")
+GENERATION_CONSUMER = re.compile(r"^reporting_g(\d+)_[A-Z]+$")
 
 
 class DeadLetterNotFound(NotFound):
@@ -80,6 +84,10 @@ class ReportingApp:
             await self.live.start()
             self.live_following = True
         building = m.get("building_gen")
+        keep = {int(m["active_gen"])}
+        if building and m.get("building_version") == self.version:
+            keep.add(int(building))
+        await self._remove_leftovers(keep)
         if building and m.get("building_version") == self.version:
             log.info("resuming the rebuild", generation=building)
             await self._start_building(int(building))
@@ -143,11 +151,32 @@ class ReportingApp:
             building_gen=None,
             building_version=None,
         )
-        self.live, self.building, self.live_following = new, None, True
+        self.live, self.live_following = new, True
         log.info("rebuild finished: switched", generation=new.number, events_per_s=new.rate())
         if old is not None:
             await old.stop(delete=True)
             await asyncio.to_thread(old.projection.drop)
+        self.building = None  # status shows the rebuild until the old generation is gone
+
+    async def _remove_leftovers(self, keep: set[int]) -> None:
+        """Tables and durable consumers of generations neither live nor being built: left by
+        a crash between a switch and its clean-up."""
+
+        def drop_tables() -> list[int]:
+            names = inspect(self.engine).get_table_names()
+            found = {int(m.group(1)) for n in names if (m := GENERATION_TABLE.match(n))}
+            for number in sorted(found - keep):
+                tables(number).metadata.drop_all(self.engine)
+            return sorted(found - keep)
+
+        dropped = await asyncio.to_thread(drop_tables)
+        for stream in STREAMS:
+            for info in await self.es.js.consumers_info(stream):
+                m = GENERATION_CONSUMER.match(info.name or "")
+                if m and int(m.group(1)) not in keep:
+                    await self.es.js.delete_consumer(stream, info.name)
+        if dropped:
+            log.info("removed leftover generations", generations=dropped)
 
     # --------------------------------------------------------------- status
 
