@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from briefings.runtime.domain import AggregateKind
+from briefings.runtime.domain import AggregateKind, DomainError
 from briefings.runtime.eventstore import ConcurrencyConflict, EventStore, StoredEvent
 from briefings.runtime.statestore import SnapshotRow, StateStore
 from contracts.canonical import GENESIS_HASH, sha256_hex
@@ -205,9 +205,19 @@ class Aggregates:
                 continue
             self.apply_stored(conn, kind, aggregate_id, [event], snapshot)
 
-    async def load(self, kind: AggregateKind[S], aggregate_id: str) -> Loaded[S]:
+    async def load(
+        self, kind: AggregateKind[S], aggregate_id: str, verify: bool = True
+    ) -> Loaded[S]:
+        """The aggregate from its snapshot, brought up to the subject's last sequence. With
+        ``verify=False`` the snapshot is taken as it is (no round trip): the caller must check
+        the subject's last sequence before it acts on the state (see ``UnitOfWork``)."""
         subject = event_subject(kind.context, kind.type, aggregate_id)
         snapshot = self.store.snapshot(subject)
+        if not verify:
+            if snapshot is None:
+                return Loaded(kind, aggregate_id, subject, None, 0, 0, GENESIS_HASH, existed=False)
+            return Loaded(kind, aggregate_id, subject, self.state_of(kind, snapshot),
+                          snapshot.version, snapshot.last_seq, snapshot.last_hash, existed=True)
         current = await self.es.last_sequence(kind.stream, subject)
         caught_up = False
         if current > (snapshot.last_seq if snapshot else 0):
@@ -275,13 +285,49 @@ class Aggregates:
             hook(conn, loaded.kind.type, loaded.aggregate_id, state)
 
 
+class StaleRead(ConcurrencyConflict):
+    """An aggregate a command decided on moved on before the command's append: run again."""
+
+
 @dataclass
 class UnitOfWork:
+    """One attempt of one command.
+
+    The first attempt reads aggregates from their snapshots without asking the stream
+    (``optimistic``): the written aggregate is guarded by the append's expected last subject
+    sequence, and every other aggregate read is checked once, all together, just before the
+    append (``verify``), or before a refusal or "nothing to change" goes out. Anything that
+    moved on makes the attempt a conflict, and the bus's next attempt loads as before: each
+    aggregate brought up to the stream's last sequence as it is read. The decision is then
+    taken on states that were current when it was checked, as with checking at load, and a
+    command that reads one aggregate and writes another costs one round trip, not two.
+    """
+
     bus: CommandBus
     ctx: CommandContext
     recorded: list[dict[str, Any]] = field(default_factory=list)
+    optimistic: bool = False
+    unverified: list[Loaded[Any]] = field(default_factory=list)
+
+    async def verify(self, written: str | None = None) -> None:
+        """Raise StaleRead when an aggregate read without a check has moved on (``written``:
+        the subject the coming append guards itself)."""
+        todo = [x for x in self.unverified if x.subject != written]
+        self.unverified = [x for x in self.unverified if x.subject == written]
+        if not todo:
+            return
+        es = self.bus.es
+        currents = await asyncio.gather(
+            *(es.last_sequence(x.kind.stream, x.subject) for x in todo))
+        for loaded, current in zip(todo, currents, strict=True):
+            if current != loaded.last_seq:
+                raise StaleRead(loaded.subject, loaded.last_seq, "moved on since its snapshot")
 
     async def load(self, kind: AggregateKind[S], aggregate_id: str) -> Loaded[S]:
+        if self.optimistic and not self.recorded:
+            loaded = await self.bus.aggregates.load(kind, aggregate_id, verify=False)
+            self.unverified.append(loaded)
+            return loaded
         loaded = await self.bus.aggregates.load(kind, aggregate_id)
         if loaded.caught_up and not self.recorded:
             known = self.bus.store.outcome(self.ctx.command.command_id)
@@ -299,6 +345,7 @@ class UnitOfWork:
         """Append ``events`` to ``loaded``'s subject and bring the snapshot up to date."""
         command = self.ctx.command
         if not events:
+            await self.verify()  # "nothing to change" must be said of current states
             return CommandAccepted(
                 command_id=command.command_id,
                 aggregate_type=loaded.kind.type,
@@ -353,6 +400,8 @@ class UnitOfWork:
         message: str,
     ) -> CommandAccepted:
         command = self.ctx.command
+        await self.verify(written=loaded.subject)
+        self.unverified.clear()
         sequences = await self.bus.es.append_encoded(
             loaded.kind.stream, loaded.subject, encoded, loaded.last_seq
         )
@@ -424,9 +473,14 @@ class CommandBus:
             if known is not None:
                 return CommandAccepted.model_validate({**known, "replayed": True})
             for attempt in range(MAX_CONFLICT_RETRIES):
-                uow = UnitOfWork(self, CommandContext(command, self.clock()))
+                uow = UnitOfWork(self, CommandContext(command, self.clock()),
+                                 optimistic=attempt == 0)
                 try:
-                    return await handler(command, uow.ctx, uow)
+                    try:
+                        return await handler(command, uow.ctx, uow)
+                    except DomainError:
+                        await uow.verify()  # a refusal must be of current states
+                        raise
                 except AlreadyHandled as done:
                     return CommandAccepted.model_validate({**done.reply, "replayed": True})
                 except ConcurrencyConflict:
