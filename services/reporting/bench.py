@@ -20,7 +20,7 @@ from nats.js import api as js_api
 
 from briefings.runtime.nats_server import NatsServer
 from briefings.runtime.sql import make_engine
-from services.reporting.adapters.consumer import Generation
+from services.reporting.adapters.consumer import Generation, tune_gc
 from services.reporting.adapters.projection import STREAMS, Projection
 
 
@@ -35,6 +35,7 @@ async def main(total: int, url: str | None) -> None:
         events = busy_years(max(1, total // 208)).events
         await publish(js, events)
         n = len(events)
+        tune_gc()  # for both measurements, as the service does
 
         t0 = time.perf_counter()
         got = 0

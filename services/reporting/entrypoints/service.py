@@ -23,6 +23,7 @@ from briefings.runtime.sql import make_engine
 from contracts import reporting as c
 from contracts.replies import ErrorCode, ErrorReply
 from contracts.subjects import command_subject
+from services.reporting.adapters.consumer import tune_gc
 from services.reporting.application.readmodels import ReportingApp
 
 NAME = c.SERVICE
@@ -97,4 +98,5 @@ def build(settings: Settings) -> ServiceHost:
 
 async def run(settings: Settings) -> None:
     host = build(settings)
+    tune_gc()
     await host.serve()
