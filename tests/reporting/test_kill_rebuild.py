@@ -24,7 +24,7 @@ async def test_kill_9_during_a_rebuild_then_restart_ends_like_a_clean_rebuild(
     settings: Settings, nc: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PYTHONFAULTHANDLER", "1")
-    events = busy_years(60).events  # ~14,500 events
+    events = busy_years(80).events  # ~18,600 events
     await EventStore(nc).ensure_streams(event_streams())
     await publish(nc.jetstream(), events)
     clean = _clean(events)

@@ -53,7 +53,11 @@ def test_the_vietnamese_summary_is_written_as_the_center_writes_it(summary: dict
         "đảng bộ cơ sở 189 đồng chí."
     ) in text
     assert ARTICLE in text
-    assert "Trung tâm khen thưởng cho 03 tập thể và 05 cá nhân có thành tích xuất sắc." in text
+    assert (
+        "Giám đốc Trung tâm Chính trị thành phố khen thưởng cho tập thể đội ngũ tuyên truyền viên "
+        "nòng cốt của 03 Chi, Đảng bộ và 05 đồng chí tuyên truyền viên nòng cốt vì có thành tích "
+        "xuất sắc trong công tác thông tin thời sự của thành phố năm 2022."
+    ) in text
 
 
 def test_english(summary: dict) -> None:
@@ -94,3 +98,9 @@ def test_unknown_format_or_language_is_refused(summary: dict) -> None:
         render_summary(summary, "pdf")
     with pytest.raises(ValueError):
         render_summary(summary, "text", "fr")
+
+
+def test_awards_to_others_are_worded_generally(summary: dict) -> None:
+    other = {**summary, "awards": {**summary["awards"], "individual_core_propagandists": 4}}
+    text = render_summary(other, "text", "vi")
+    assert "Trung tâm khen thưởng cho 03 tập thể và 05 cá nhân có thành tích xuất sắc." in text

@@ -202,7 +202,19 @@ def sentences(s: dict[str, Any], lang: str) -> list[str]:
             f"{since}, Trung tâm đã tổ chức {' và '.join(held)} cho {vi_about(attendances)} lượt "
             "báo cáo viên, tuyên truyền viên cơ sở thuộc các chi, đảng bộ trực thuộc Thành ủy.",
         ]
-        if aw["collective"] or aw["individual"]:
+        as_article = (
+            aw.get("collective_party_units") == aw["collective"]
+            and aw.get("individual_core_propagandists") == aw["individual"]
+        )
+        year = f" năm {p['year']}" if p.get("year") is not None else ""
+        if (aw["collective"] or aw["individual"]) and as_article:
+            out.append(
+                "Giám đốc Trung tâm Chính trị thành phố khen thưởng cho tập thể đội ngũ tuyên "
+                f"truyền viên nòng cốt của {vi_int(aw['collective'])} Chi, Đảng bộ và "
+                f"{vi_int(aw['individual'])} đồng chí tuyên truyền viên nòng cốt vì có thành tích "
+                f"xuất sắc trong công tác thông tin thời sự của thành phố{year}."
+            )
+        elif aw["collective"] or aw["individual"]:
             out.append(
                 f"Trung tâm khen thưởng cho {vi_int(aw['collective'])} tập thể và "
                 f"{vi_int(aw['individual'])} cá nhân có thành tích xuất sắc."

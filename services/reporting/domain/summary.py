@@ -304,6 +304,21 @@ def annual_summary(facts: Facts, period: Period, as_of: str | None = None) -> di
             "collective": sum(1 for w in granted if w["recipient_type"] == "collective"),
             "individual": sum(1 for w in granted if w["recipient_type"] == "individual"),
             "revoked": sum(1 for w in awards if w["revoked"]),
+            # how the article words them: teams of Party cells/organisations, core propagandists
+            "collective_party_units": sum(
+                1
+                for w in granted
+                if w["recipient_type"] == "collective"
+                and facts.unit_kind(w["recipient_id"]) in ("party_cell", "party_organisation")
+            ),
+            "individual_core_propagandists": sum(
+                1
+                for w in granted
+                if w["recipient_type"] == "individual"
+                and facts.members.state(w["recipient_id"], w["decision_date"]).get("core") == "1"
+                and facts.members.state(w["recipient_id"], w["decision_date"]).get("role")
+                == "propagandist"
+            ),
             "list": [
                 {
                     "award_id": w["award_id"],
