@@ -466,10 +466,11 @@ class CommandBus:
         if lock is None:
             lock = asyncio.Lock()
             self._locks[command.command_id] = lock
+        waited = lock.locked()  # an uncontended acquire does not yield: nothing changed
         async with lock:
             # A copy that waited on the lock: the first may have recorded the outcome meanwhile
             # (load only re-checks outcomes when it read newer events).
-            known = self.store.outcome(command.command_id)
+            known = self.store.outcome(command.command_id) if waited else None
             if known is not None:
                 return CommandAccepted.model_validate({**known, "replayed": True})
             for attempt in range(MAX_CONFLICT_RETRIES):

@@ -15,10 +15,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    delete,
-    insert,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from services.roster.domain.members import Member
 from services.roster.domain.units import Unit
@@ -55,18 +54,33 @@ def name_key(name: str) -> str:
     return " ".join(unicodedata.normalize("NFC", name).casefold().split())
 
 
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(conn: Connection, table: Table, key: str, row: dict[str, Any]) -> None:
+    """Replace the row in one statement (built once per dialect and table: building Core
+    statements per call costs more than running them)."""
+    stmt = _UPSERTS.get((conn.dialect.name, table.name))
+    if stmt is None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        ins = dialect.insert(table)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[key],
+            set_={c.name: ins.excluded[c.name] for c in table.columns if c.name != key})
+        _UPSERTS[(conn.dialect.name, table.name)] = stmt
+    conn.execute(stmt, row)
+
+
 def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str,
                state: BaseModel | None) -> None:
     """StateHook: replace the row of the aggregate whose snapshot just changed."""
     if isinstance(state, Member):
-        conn.execute(delete(members).where(members.c.member_id == aggregate_id))
-        conn.execute(insert(members).values(
+        _upsert(conn, members, "member_id", dict(
             member_id=aggregate_id, full_name=state.full_name, name_key=name_key(state.full_name),
             role=state.role.value, unit_id=state.unit_id, external_code=state.external_code,
             core=state.core, active=state.active, state=state.model_dump_json()))
     elif isinstance(state, Unit):
-        conn.execute(delete(units).where(units.c.unit_id == aggregate_id))
-        conn.execute(insert(units).values(
+        _upsert(conn, units, "unit_id", dict(
             unit_id=aggregate_id, name=state.name, kind=state.kind.value,
             external_code=state.external_code, active=state.active,
             state=state.model_dump_json()))
