@@ -51,8 +51,9 @@ def _tables(url: str) -> set[str]:
 
 
 async def test_a_new_projection_version_rebuilds_while_old_tables_answer(
-    settings: Settings, nc: Client
+    settings: Settings, nc: Client, database_url: str
 ) -> None:
+    settings = settings.with_(database_url=database_url)
     events = busy_years(20).events
     await EventStore(nc).ensure_streams(event_streams())
     await publish(nc.jetstream(), events)

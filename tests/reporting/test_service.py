@@ -28,7 +28,10 @@ async def _caught_up(nc: Client, timeout: float = 30) -> dict:
         await asyncio.sleep(0.1)
 
 
-async def test_summary_of_the_sample_year_over_nats(settings: Settings, nc: Client) -> None:
+async def test_summary_of_the_sample_year_over_nats(
+    settings: Settings, nc: Client, database_url: str
+) -> None:
+    settings = settings.with_(database_url=database_url)
     s = sample_year()
     await EventStore(nc).ensure_streams(event_streams())
     await publish(nc.jetstream(), s.events)
