@@ -33,7 +33,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     if report.when == "call" or (report.when == "setup" and report.failed):
-        item.stash[RESULT] = report.outcome
+        xfailed = report.skipped and hasattr(report, "wasxfail")
+        item.stash[RESULT] = "xfailed (known gap)" if xfailed else report.outcome
 
 
 RESULT = pytest.StashKey[str]()

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 COLUMNS = ("kind", "what", "tried", "result", "outcome")
+FIGURES = ("clients", "seconds", "commands", "requests_sent", "acknowledged", "refused_by_rules",
+           "conflicts_retried", "unanswered", "errors", "events_written", "lost", "duplicated",
+           "stray", "p50_ms", "p99_ms", "acked_per_s")
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -35,7 +38,8 @@ def text(rows: list[dict[str, Any]]) -> None:
     for column in COLUMNS:
         table.add_column(column, overflow="fold")
     for row in rows:
-        style = "" if row["result"] in ("passed", "xfailed") else "bold red"
+        style = "" if row["result"] == "passed" else "yellow" if "xfail" in row["result"] \
+            else "bold red"
         table.add_row(*(str(row.get(c, "")) for c in COLUMNS), style=style)
     Console(width=160).print(table)
 
@@ -52,7 +56,11 @@ def main(argv: list[str]) -> int:
         text(rows)
     faults = sum(r["tried"] for r in rows if r["kind"] == "fault")
     inputs = sum(r["tried"] for r in rows if r["kind"] == "input")
-    failed = [r for r in rows if r["result"] not in ("passed", "xfailed")]
+    failed = [r for r in rows if r["result"] != "passed" and "xfail" not in r["result"]]
+    for row in rows:
+        if row["kind"] == "load" and "p99_ms" in row:
+            print("load figures: " + ", ".join(
+                f"{k}={row[k]}" for k in FIGURES if k in row))
     print(f"faults injected: {faults}; inputs tried: {inputs}; rows: {len(rows)}; "
           f"failed: {len(failed)}")
     return 1 if failed else 0
