@@ -32,7 +32,7 @@ from services.reporting.adapters.tables import meta, meta_metadata
 from services.reporting.domain import render as _render
 from services.reporting.domain.summary import Facts, annual_summary, participation, period_of
 
-PROJECTION_VERSION = "1"
+PROJECTION_VERSION = "2"
 """Bump when what the projection writes changes: the service then rebuilds from sequence 1."""
 
 log = get_logger(__name__)

@@ -14,7 +14,7 @@ from briefings.runtime.settings import Settings
 from briefings.runtime.sql import make_engine
 from contracts.reporting import AnnualSummaryQuery
 from contracts.subjects import event_streams
-from services.reporting.api import Meta, ReadModel, memory_engine
+from services.reporting.api import PROJECTION_VERSION, Meta, ReadModel, memory_engine
 from tests.reporting.factories import busy_years, publish
 from tests.support import request, running_service, wait_healthy
 
@@ -77,5 +77,5 @@ async def test_a_new_projection_version_rebuilds_while_old_tables_answer(
         summary = (await request(nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
         assert summary == clean.annual_summary(Y2022)
     assert ReadModel(make_engine(url)).dump() == clean.dump()
-    assert Meta(make_engine(url)).active() == (2, "1")
+    assert Meta(make_engine(url)).active() == (2, PROJECTION_VERSION)
     assert not any(n.startswith("reporting_g1_") for n in _tables(url))

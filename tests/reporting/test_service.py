@@ -162,3 +162,43 @@ async def test_unappliable_messages_are_set_aside_and_retried(
         assert [(r["dead_letter_id"], r["outcome"]) for r in resolutions] == [
             (unknown["dead_letter_id"], "retried")
         ]
+
+
+async def test_an_event_the_database_refuses_is_set_aside_not_retried_forever(
+    settings: Settings, nc: Client, database_url: str
+) -> None:
+    """PostgreSQL refuses NUL characters in text; SQLite stores them. Either way the stream
+    goes on: on PostgreSQL the event becomes a ``handler_failed`` dead letter."""
+    settings = settings.with_(database_url=database_url)
+    s = Streams()
+    s.add(
+        e.ConferenceHeld(
+            conference_id="c1",
+            kinds=[e.ConferenceKind.INFORMATION],
+            held_on=s.clock.date(),
+            title="T1",
+        )
+    )
+    s.add(
+        e.ConferenceHeld(
+            conference_id="c2",
+            kinds=[e.ConferenceKind.INFORMATION],
+            held_on=s.clock.date(),
+            title="T2",
+            venue="Hall\x00B",
+        )
+    )
+    s.add(e.AttendanceRecorded(conference_id="c1", member_id="m1"))
+    await EventStore(nc).ensure_streams(event_streams())
+    await publish(nc.jetstream(), s.events)
+    async with running_service("reporting", settings):
+        status = await _caught_up(nc, timeout=60)
+        summary = (await request(nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
+        assert summary["attendance"]["member_attendances"] == 1
+        letters = [json.loads(m.data) async for m in EventStore(nc).iterate("DLQ")]
+        if database_url.startswith("postgresql"):
+            assert status["dead_letters_set_aside"] == 1
+            assert [(x["reason"], x["sequence"]) for x in letters] == [("handler_failed", 2)]
+            assert summary["conferences"]["held"] == 1
+        else:
+            assert letters == [] and summary["conferences"]["held"] == 2

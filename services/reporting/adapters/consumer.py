@@ -31,6 +31,15 @@ log = get_logger(__name__)
 SERVICE = "reporting"
 
 
+ISOLATE_AFTER = 3
+"""Failed attempts of a batch, with the database answering, before events are tried alone."""
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:500]
+
+
 def tune_gc() -> None:
     """Catch-up allocates many short-lived models; the default collector thresholds made
     garbage collection a third of the decode time. Collect young objects less often and
@@ -190,16 +199,18 @@ class StreamConsumer:
             self.projection.apply(conn, fresh, decoded)
 
     def _decode_and_write(
-        self,
-        fresh: list[StoredEvent],
-    ) -> tuple[dict[tuple[str, int], Decoded | Unappliable], bool]:
-        """One thread hop for the usual batch; a batch with unappliable messages is not
-        written here, because its dead letters must be stored first."""
+        self, fresh: list[StoredEvent]
+    ) -> tuple[dict[tuple[str, int], Decoded | Unappliable], bool, Exception | None]:
+        """One thread hop for the usual batch: (decoded, written, error). A batch with
+        unappliable messages is not written here: its dead letters must be stored first."""
         decoded = {(s.stream, s.sequence): decode(s) for s in fresh}
         if any(isinstance(d, Unappliable) for d in decoded.values()):
-            return decoded, False
-        self._write(fresh, decoded)
-        return decoded, True
+            return decoded, False, None
+        try:
+            self._write(fresh, decoded)
+        except Exception as exc:
+            return decoded, False, exc
+        return decoded, True, None
 
     async def apply(self, events: list[StoredEvent], wait: Callable[[], Awaitable[object]]) -> None:
         """Apply a batch; database trouble is retried (nothing of a failed batch is kept)."""
@@ -208,12 +219,18 @@ class StreamConsumer:
             return
         decoded: dict[tuple[str, int], Decoded | Unappliable] | None = None
         letters_stored = False
+        failures = 0
         while True:
             try:
                 if decoded is None:
-                    decoded, written = await asyncio.to_thread(self._decode_and_write, fresh)
+                    decoded, written, error = await asyncio.to_thread(
+                        self._decode_and_write, fresh
+                    )
                     if written:
                         break
+                    if error is not None:
+                        letters_stored = True  # no letters: every message decoded
+                        raise error
                 if not letters_stored:
                     bad = [d for d in decoded.values() if isinstance(d, Unappliable)]
                     for result in bad:
@@ -231,11 +248,52 @@ class StreamConsumer:
                     first=fresh[0].sequence,
                     last=fresh[-1].sequence,
                 )
+                failures += 1
+                if (
+                    decoded is not None
+                    and failures >= ISOLATE_AFTER
+                    and await asyncio.to_thread(self._database_answers)
+                ):
+                    # The database is fine, so some event fails by itself: find it rather
+                    # than block the stream forever.
+                    await self._one_by_one(fresh, decoded)
+                    break
                 await wait()
         async with self._advanced:
             self.applied += len(fresh)
             self.position = fresh[-1].sequence
             self._advanced.notify_all()
+
+    def _database_answers(self) -> bool:
+        try:
+            with self.projection.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    async def _one_by_one(
+        self, fresh: list[StoredEvent], decoded: dict[tuple[str, int], Decoded | Unappliable]
+    ) -> None:
+        """Apply each event in its own transaction; one that still fails while the database
+        answers is set aside as ``handler_failed`` and passed (its position is recorded)."""
+        for stored in fresh:
+            key = (stored.stream, stored.sequence)
+            while True:
+                try:
+                    await asyncio.to_thread(self._write, [stored], decoded)
+                    break
+                except Exception as exc:
+                    if not await asyncio.to_thread(self._database_answers):
+                        await asyncio.sleep(1)
+                        continue
+                    failed = Unappliable(stored, "handler_failed", _first_line(exc))
+                    await set_aside(self.js, letter_for(failed))
+                    if self.on_set_aside is not None:
+                        self.on_set_aside(failed)
+                    decoded = {**decoded, key: failed}  # now passed over, position kept
+                    await asyncio.to_thread(self._write, [stored], decoded)
+                    break
 
     async def wait_for(self, sequence: int, within: float) -> bool:
         async def reached() -> None:

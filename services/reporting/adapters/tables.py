@@ -123,7 +123,7 @@ def tables(generation: int) -> Tables:
             Column("award_id", String(64), primary_key=True),
             Column("recipient_type", String(16), nullable=False),
             Column("recipient_id", String(64), nullable=False),
-            Column("recipient_name", String(200), nullable=False),
+            Column("recipient_name", Text, nullable=False),
             Column("award_kind", String(64), nullable=False),
             Column("title", String(200), nullable=False),
             Column("period", String(16), nullable=False),
