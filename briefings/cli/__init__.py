@@ -19,13 +19,7 @@ system.register(app)
 # Each sub-command group lives in its own module, named as the command.
 SUB_APPS = ("roster", "events", "awards", "report", "reporting", "audit", "dlq", "demo", "ops")
 for _name in SUB_APPS:
-    try:
-        _module = importlib.import_module(f"briefings.cli.{_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"briefings.cli.{_name}":
-            raise
-        continue
-    app.add_typer(_module.app, name=_name)
+    app.add_typer(importlib.import_module(f"briefings.cli.{_name}").app, name=_name)
 
 
 def main() -> None:
