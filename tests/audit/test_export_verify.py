@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,23 @@ async def test_windowed_export_anchors_chains_at_the_window(history: None, nc: C
     assert records[0]["seq"] == 5 and not manifest["complete"]
     report = verify_export(path)
     assert report.ok and report.unanchored >= 1
+
+
+async def test_cli_export_of_one_stream_within_a_window(history: None, nats_server, nc: Client,
+                                                       tmp_path: Path) -> None:
+    js = nc.jetstream()
+    fourth = (await js.get_msg("ROSTER", 4)).time
+    path = tmp_path / "w.jsonl"
+    done = run_cli(nats_server.url, "export", "-o", str(path), "--stream", "roster",
+                   "--until", fourth.isoformat())
+    assert done.returncode == 0, done.stderr
+    objects = read_lines(path)
+    assert [o["seq"] for o in objects[:-1]] == [1, 2, 3, 4]
+    manifest = objects[-1]["manifest"]
+    assert list(manifest["streams"]) == ["ROSTER"] and not manifest["complete"]
+    assert run_cli(nats_server.url, "verify", str(path)).returncode == 0
+    # A window after the last event holds nothing, and says so.
+    late = tmp_path / "late.jsonl"
+    with late.open("wb") as out:
+        empty = await export_live(nc, out, since=datetime.now(UTC) + timedelta(hours=1))
+    assert empty["events"] == 0 and verify_export(late).ok
