@@ -189,10 +189,15 @@ def _cut(as_of: str | None, occurred_until: str | None, until_seq: list[str] | N
 
 
 def _query(year: int | None, start: str | None, end: str | None, cut: Cut) -> AnnualSummaryQuery:
+    if year is None and (start is None or end is None):
+        raise typer.BadParameter("give a year, or both --start and --end")
     try:
-        return AnnualSummaryQuery(year=year, start=start, end=end, as_of=cut.as_of)
+        query = AnnualSummaryQuery(year=year, start=start, end=end, as_of=cut.as_of)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if query.start and query.end and query.start > query.end:
+        raise typer.BadParameter("the period starts after it ends")
+    return query
 
 
 def _replay(source: Path | None, cut: Cut,
