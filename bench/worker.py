@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import sys
 import time
 from typing import Any
@@ -109,6 +110,8 @@ async def project(url: str, database_url: str, schema: str, year: int) -> dict[s
     reached = await asyncio.gather(*(gen.consumers[s].wait_for(ends[s], 3600) for s in STREAMS))
     assert all(reached), "the projection did not reach the end of the streams"
     seconds = time.perf_counter() - t0
+    # The rebuild's own peak, before the summary query loads its facts.
+    catch_up_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     events = sum(c.applied for c in gen.consumers.values())
     await gen.stop(delete=True)
     await nc.close()
@@ -121,6 +124,7 @@ async def project(url: str, database_url: str, schema: str, year: int) -> dict[s
         times.append(time.perf_counter() - q0)
     engine.dispose()
     return {"events": events, "seconds": seconds, "summary_seconds": sorted(times)[1],
+            "catch_up_rss_mb": catch_up_rss,
             "summary_conferences": len(summary.get("conferences", []) or [])}
 
 
