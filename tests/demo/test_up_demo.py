@@ -27,5 +27,5 @@ def test_briefings_up_demo_prints_the_articles_summary(tmp_path: Path) -> None:
     out = ok(run)
     assert ARTICLE_VI in out and ARTICLE_EN in out
     assert "19 đồng chí" in out and "189 đồng chí" in out
-    assert "03 tập thể và 05 cá nhân" in out
+    assert "nòng cốt của 03 Chi, Đảng bộ và 05 đồng chí tuyên truyền viên nòng cốt" in out
     assert "loaded the 2022 sample year" in run.stderr
