@@ -11,6 +11,10 @@ from contracts.types import Identifier, UtcDatetime
 
 SERVICE = "reporting"
 
+RECEIPT_FORMAT = "briefings-report-receipt/2"
+"""Report receipts (contracts/HASHING.md §6). /2: ``events_digest`` from per-stream running
+digests, which the read model keeps with its positions (/1 digested export lines)."""
+
 
 class AnnualSummaryQuery(Query):
     """The summary of a year, or of ``start``..``end``; ``as_of`` fixes what was known then."""

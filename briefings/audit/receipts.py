@@ -1,5 +1,9 @@
 """Report receipts: what a summary was computed from, so anyone can recompute it later.
 
+The reporting service's replies carry the receipt's basis (``reply["data"]["receipt"]``: the
+cut it read in one snapshot, per-stream running digests, the projection version, the query);
+whoever renders the summary adds the rendering (``complete``). A replay issues the same.
+
 A receipt names the cut (each stream's last sequence, and the as-of / occurred-until filters),
 the digest of the events read, the projection code version, the query, the rendering, and the
 digest of the rendered output. ``check`` replays exactly that cut and compares.
@@ -15,10 +19,10 @@ from typing import Any
 from briefings.audit.records import parse_time
 from briefings.audit.replay import Cut, Replay
 from contracts.canonical import sha256_hex
-from contracts.reporting import AnnualSummaryQuery
+from contracts.reporting import RECEIPT_FORMAT, AnnualSummaryQuery
 from services.reporting import api as reporting
 
-RECEIPT_FORMAT = "briefings-report-receipt/1"
+OLD_FORMATS = ("briefings-report-receipt/1",)
 
 
 def render(replay: Replay, query: AnnualSummaryQuery, fmt: str = "text",
@@ -30,20 +34,31 @@ def output_digest(output: str) -> str:
     return sha256_hex(output.encode("utf-8"))
 
 
-def issue(replay: Replay, query: AnnualSummaryQuery, output: str, fmt: str,
-          lang: str) -> dict[str, Any]:
-    return {
+def basis(replay: Replay, query: AnnualSummaryQuery) -> dict[str, Any]:
+    """Everything but the rendering: what the reporting service's reply carries."""
+    out: dict[str, Any] = {
         "receipt": RECEIPT_FORMAT,
         "cut": dict(sorted(replay.cut_vector.items())),
-        "occurred_until": replay.cut.describe()["occurred_until"],
+        "streams": {s: dict(e) for s, e in sorted(replay.digest.streams.items())},
         "events": replay.digest.count,
         "events_digest": replay.digest.hexdigest(),
         "projection_version": reporting.PROJECTION_VERSION,
         "query": query.model_dump(mode="json", exclude_none=True),
-        "format": fmt,
-        "lang": lang,
-        "output_digest": output_digest(output),
     }
+    occurred = replay.cut.describe()["occurred_until"]
+    if occurred is not None:
+        out["occurred_until"] = occurred
+    return out
+
+
+def complete(basis: dict[str, Any], output: str, fmt: str, lang: str) -> dict[str, Any]:
+    """A receipt: a basis (the service's or a replay's) and the rendered output's digest."""
+    return {**basis, "format": fmt, "lang": lang, "output_digest": output_digest(output)}
+
+
+def issue(replay: Replay, query: AnnualSummaryQuery, output: str, fmt: str,
+          lang: str) -> dict[str, Any]:
+    return complete(basis(replay, query), output, fmt, lang)
 
 
 def write(receipt: dict[str, Any], path: Path) -> None:
@@ -52,6 +67,10 @@ def write(receipt: dict[str, Any], path: Path) -> None:
 
 def load(path: Path) -> dict[str, Any]:
     receipt: dict[str, Any] = json.loads(path.read_text())
+    if receipt.get("receipt") in OLD_FORMATS:
+        raise ValueError(f"a {receipt['receipt']} receipt (digest of export lines, before "
+                         f"{RECEIPT_FORMAT}): replay its cut with `briefings audit replay "
+                         "--until-seq` and compare the output digest by hand")
     if receipt.get("receipt") != RECEIPT_FORMAT:
         raise ValueError(f"not a {RECEIPT_FORMAT} receipt")
     return receipt
@@ -93,5 +112,10 @@ def check(receipt: dict[str, Any], replay: Replay) -> Check:
         if receipt.get(key) != again.get(key):
             findings.append(f"{meaning} differ: receipt {receipt.get(key)} "
                             f"recomputed {again.get(key)}")
+    # Which stream's events differ, when the receipt names per-stream digests.
+    for stream, entry in sorted((receipt.get("streams") or {}).items()):
+        found = again["streams"].get(stream)
+        if found != entry:
+            findings.append(f"events of {stream} differ: receipt {entry} recomputed {found}")
     return Check(not findings, findings, again)
 

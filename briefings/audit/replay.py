@@ -8,7 +8,6 @@ it is read from the live streams or from an export file.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,13 +18,14 @@ from typing import Any
 from nats.aio.client import Client
 from sqlalchemy import Engine
 
-from briefings.audit.records import AuditRecord, parse_time
+from briefings.audit.records import AuditRecord
 from briefings.audit.source import STREAMS, export_records, live_records, stream_bounds
 from briefings.runtime.eventstore import StoredEvent
 from briefings.runtime.sql import make_engine
-from contracts.canonical import format_datetime
+from contracts.canonical import format_datetime, sha256_hex
 from contracts.reporting import AnnualSummaryQuery
 from services.reporting import api as reporting
+from services.reporting.domain import digest
 
 BATCH = 2000
 
@@ -42,20 +42,9 @@ class Cut:
         limit = self.until_seq.get(record.stream)
         if limit is not None and record.seq > limit:
             return False
-        if self.as_of is None and self.occurred_until is None:
-            return True
-        envelope = record.envelope
-        if envelope is None:
-            return True  # unreadable: kept, so the read model reports it as unappliable
-        try:
-            if self.as_of is not None and parse_time(envelope["recorded_at"]) > self.as_of:
-                return False
-            if self.occurred_until is not None and \
-                    parse_time(envelope["occurred_at"]) > self.occurred_until:
-                return False
-        except (KeyError, TypeError, ValueError):
-            return True
-        return True
+        # The reporting service's as-of rule too: unreadable times are kept (the read model
+        # reports such events as unappliable).
+        return digest.admitted(record.envelope, self.as_of, self.occurred_until)
 
     def describe(self) -> dict[str, Any]:
         return {"until_seq": dict(sorted(self.until_seq.items())),
@@ -65,24 +54,26 @@ class Cut:
 
 
 class EventsDigest:
-    """SHA-256 over the export lines (+ ``\\n``) of the events a replay read, in order.
+    """Per stream, the running digest of the events a replay read (the read model's own
+    rule, recomputed here from the records: services/reporting/domain/digest.py,
+    contracts/HASHING.md §6), and ``hexdigest`` over them: a receipt's ``events_digest``."""
 
-    For a cut with no time filter it equals the digest of a complete export of that cut.
-    """
-
-    def __init__(self) -> None:
-        self.sha = hashlib.sha256()
+    def __init__(self, streams: tuple[str, ...] = STREAMS) -> None:
         self.count = 0
         self.last_seq: dict[str, int] = {}
+        self.streams: dict[str, dict[str, Any]] = {
+            s: {"events": 0, "digest": digest.GENESIS} for s in streams}
 
     def add(self, record: AuditRecord) -> None:
-        self.sha.update(record.to_line())
-        self.sha.update(b"\n")
+        item = record.event_hash() or sha256_hex(record.raw or b"")
+        entry = self.streams.setdefault(record.stream, {"events": 0, "digest": digest.GENESIS})
+        entry["events"] += 1
+        entry["digest"] = digest.chain(entry["digest"], item)
         self.count += 1
         self.last_seq[record.stream] = record.seq
 
     def hexdigest(self) -> str:
-        return self.sha.hexdigest()
+        return digest.events_digest({s: e["digest"] for s, e in self.streams.items()})
 
 
 @dataclass

@@ -9,7 +9,8 @@ from typing import Any
 
 import typer
 
-from briefings.cli.client import call, console, print_json, print_table
+from briefings.audit import receipts
+from briefings.cli.client import call, console, err_console, print_json, print_table
 from briefings.runtime.commands import CENTER_TZ
 from contracts.subjects import query_subject
 from services.reporting.api import render_summary
@@ -40,6 +41,9 @@ def annual(
     fmt: str = typer.Option("text", "--format", "-f", help="text, markdown, json or html"),
     lang: str = typer.Option("en", "--lang", help="vi or en"),
     output: Path = typer.Option(None, "--output", "-o", help="write to this file"),
+    receipt_out: Path = typer.Option(
+        None, "--receipt-out", help="write the report's receipt here (audit check-receipt)"
+    ),
 ) -> None:
     """Roster, conferences, attendances, awards and top participants of a year or period."""
     if fmt not in ("text", "markdown", "json", "html"):
@@ -55,11 +59,23 @@ def annual(
     body = {k: v for k, v in payload.items() if v is not None}
     summary = call(query_subject("reporting", "annual_summary"), body, timeout=120)["data"]
     text = render_summary(summary, fmt, lang)
+    if receipt_out is not None:
+        # The receipt is completed where the output is rendered: its digest is of these bytes.
+        basis = summary.get("receipt")
+        if not basis:
+            reason = summary.get("receipt_unavailable", "the service sent no receipt")
+            raise typer.BadParameter(f"no receipt: {reason}", param_hint="--receipt-out")
+        receipts.write(receipts.complete(basis, text, fmt, lang), receipt_out)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        output.write_bytes(text.encode("utf-8"))
         console.print(f"written to {output}")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if receipt_out is not None:
+        err_console.print(
+            f"receipt written to {receipt_out} ({summary['receipt']['events']} events, "
+            f"cut {summary['receipt']['cut']})"
+        )
 
 
 @app.command()

@@ -8,6 +8,8 @@ Used by the reporting service and by the auditors' offline replay into a tempora
   skipped. Events it cannot apply (malformed, unknown type, newer schema version, invalid
   payload) do not raise: the position moves past them, they are logged and appended to
   ``read_model.unappliable`` for the caller to set aside (the service sends them to the DLQ).
+- ``annual_summary_with_receipt(query)``: the summary and its receipt basis (the cut, the
+  events digest, the projection version), read in one database snapshot.
 - ``as_of``: the model answers from what was applied to it and only echoes ``as_of``. To ask
   "what was known at T", replay the streams into a fresh model with ``replay_as_of`` (events
   whose envelope ``recorded_at`` is at or before T); the service does this in memory.
@@ -15,24 +17,26 @@ Used by the reporting service and by the auditors' offline replay into a tempora
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Connection, Engine, create_engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
 from briefings.runtime.eventstore import StoredEvent
 from briefings.runtime.logging import get_logger
 from contracts.canonical import format_datetime
-from contracts.reporting import AnnualSummaryQuery
-from services.reporting.adapters.projection import Projection, Unappliable, decode
+from contracts.reporting import RECEIPT_FORMAT, AnnualSummaryQuery
+from services.reporting.adapters.projection import Projection, StreamCut, Unappliable
 from services.reporting.adapters.tables import meta, meta_metadata
+from services.reporting.domain import digest as _digest
 from services.reporting.domain import render as _render
 from services.reporting.domain.summary import Facts, annual_summary, participation, period_of
 
-PROJECTION_VERSION = "2"
+PROJECTION_VERSION = "3"
 """Bump when what the projection writes changes: the service then rebuilds from sequence 1."""
 
 log = get_logger(__name__)
@@ -108,15 +112,72 @@ class ReadModel:
             return Facts.of(self.projection.rows(conn))
 
     def annual_summary(self, query: AnnualSummaryQuery) -> dict[str, Any]:
-        period = period_of(query.year, query.start, query.end)
-        as_of = format_datetime(query.as_of) if query.as_of else None
-        return annual_summary(self.facts(), period, as_of)
+        return _summarise(self.facts(), query)
+
+    def cut(self) -> dict[str, StreamCut]:
+        with snapshot(self.engine) as conn:
+            return self.projection.cut(conn)
+
+    def annual_summary_with_receipt(
+        self, query: AnnualSummaryQuery, until_seq: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """The summary with ``receipt``: facts and cut read in ONE snapshot, so the cut is
+        exactly what the figures were computed from. ``until_seq``: the cut's sequences when
+        they are not the positions (an as-of replay read past its last admitted event)."""
+        with snapshot(self.engine) as conn:
+            facts = Facts.of(self.projection.rows(conn))
+            cut = self.projection.cut(conn)
+        summary = _summarise(facts, query)
+        summary["receipt"] = receipt_basis(query, cut, until_seq)
+        return summary
 
     def participation(self, year: int) -> dict[str, Any]:
         return participation(self.facts(), year)
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         return self.projection.dump()
+
+
+def _summarise(facts: Facts, query: AnnualSummaryQuery) -> dict[str, Any]:
+    period = period_of(query.year, query.start, query.end)
+    as_of = format_datetime(query.as_of) if query.as_of else None
+    return annual_summary(facts, period, as_of)
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction whose statements all see one state of the database."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # pysqlite opens no transaction for SELECTs: each would see the latest commit.
+            conn.exec_driver_sql("BEGIN")
+        else:
+            # The first statement of the (auto-begun) transaction; READ COMMITTED would give
+            # each statement its own snapshot.
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+def receipt_basis(
+    query: AnnualSummaryQuery,
+    cut: dict[str, StreamCut],
+    until_seq: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The receipt without its rendering part (``format``, ``lang``, ``output_digest``),
+    which whoever renders the summary adds (briefings/audit/receipts.py ``complete``)."""
+    seqs = {s: c.sequence for s, c in cut.items()} | dict(until_seq or {})
+    return {
+        "receipt": RECEIPT_FORMAT,
+        "cut": dict(sorted(seqs.items())),
+        "streams": {s: {"events": c.events, "digest": c.digest} for s, c in sorted(cut.items())},
+        "events": sum(c.events for c in cut.values()),
+        "events_digest": _digest.events_digest({s: c.digest for s, c in cut.items()}),
+        "projection_version": PROJECTION_VERSION,
+        "query": query.model_dump(mode="json", exclude_none=True),
+    }
 
 
 def memory_engine() -> Engine:
@@ -128,11 +189,8 @@ def memory_engine() -> Engine:
 
 def recorded_by(stored: StoredEvent, as_of: datetime) -> bool:
     """Known at ``as_of``: recorded at or before it (unreadable ones are kept for apply to
-    report)."""
-    d = decode(stored)
-    if isinstance(d, Unappliable):
-        return True
-    return d.envelope.recorded_at <= as_of
+    report). The audit replay's rule too, so both read the same cut."""
+    return _digest.admitted(_digest.envelope_of(stored.data), as_of)
 
 
 def replay_as_of(events: Iterable[StoredEvent], as_of: datetime, batch: int = 2000) -> ReadModel:

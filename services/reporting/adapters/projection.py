@@ -1,7 +1,8 @@
 """The projection: stored events in, fact rows out, one SQL transaction per batch.
 
 Per stream the last applied sequence is stored with the rows; an event at or below it is
-skipped, so redelivery and replay have exactly-once effect.
+skipped, so redelivery and replay have exactly-once effect. With it, in the same row, the
+count and running digest of the events read (domain/digest.py): what a report receipt names.
 """
 
 from __future__ import annotations
@@ -22,8 +23,18 @@ from contracts import roster as r
 from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.registry import NewerSchemaVersion, UnknownEventType, registry
 from services.reporting.adapters.tables import Tables, tables
+from services.reporting.domain import digest
 
 STREAMS = ("ROSTER", "EVENTS", "AWARDS")
+
+
+@dataclass(frozen=True)
+class StreamCut:
+    """How far a stream was read: last sequence, events read, their running digest."""
+
+    sequence: int
+    events: int
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -274,9 +285,21 @@ class Projection:
         if conn is None:
             with self.engine.connect() as c:
                 return self.positions(c)
-        found = {row.stream: row.sequence for row in conn.execute(select(self.t.positions))}
+        p = self.t.positions
+        found = {row.stream: row.sequence for row in conn.execute(select(p.c.stream, p.c.sequence))}
         return {s: int(found.get(s, 0)) for s in STREAMS} | {
             s: int(v) for s, v in found.items() if s not in STREAMS
+        }
+
+    def cut(self, conn: Connection) -> dict[str, StreamCut]:
+        """Per stream: position, events read and their running digest (read in ``conn``'s
+        transaction, so they match the facts read there)."""
+        found = {
+            row.stream: StreamCut(int(row.sequence), int(row.events), row.digest)
+            for row in conn.execute(select(self.t.positions))
+        }
+        return {s: found.get(s, StreamCut(0, 0, digest.GENESIS)) for s in STREAMS} | {
+            s: c for s, c in found.items() if s not in STREAMS
         }
 
     def apply(
@@ -291,12 +314,18 @@ class Projection:
         passed over (the position moves past them) and returned for the caller to set aside.
         ``decoded`` may carry the events already decoded, keyed by (stream, sequence).
         """
-        positions = self.positions(conn)
+        cuts = self.cut(conn)
         fresh: list[StoredEvent] = []
         for stored in events:
-            if stored.sequence > positions.get(stored.stream, 0):
+            before = cuts.get(stored.stream) or StreamCut(0, 0, digest.GENESIS)
+            if stored.sequence > before.sequence:
                 fresh.append(stored)
-                positions[stored.stream] = stored.sequence
+                # Unappliable events too: they are part of what the model read.
+                cuts[stored.stream] = StreamCut(
+                    stored.sequence,
+                    before.events + 1,
+                    digest.chain(before.digest, digest.event_hash(stored.data)),
+                )
         if not fresh:
             return []
         good: list[Decoded] = []
@@ -308,11 +337,15 @@ class Projection:
             else:
                 bad.append(result)
         self.apply_decoded(conn, good)
-        last: dict[str, int] = {}
-        for stored in fresh:
-            last[stored.stream] = stored.sequence
+        moved = sorted({stored.stream for stored in fresh})
         _upsert(
-            conn, self.t.positions, [{"stream": s, "sequence": q} for s, q in sorted(last.items())]
+            conn,
+            self.t.positions,
+            [
+                {"stream": s, "sequence": cuts[s].sequence, "events": cuts[s].events,
+                 "digest": cuts[s].digest}
+                for s in moved
+            ],
         )
         return bad
 

@@ -81,6 +81,10 @@ def tables(generation: int) -> Tables:
             md,
             Column("stream", String(32), primary_key=True),
             Column("sequence", Integer, nullable=False),
+            # Events applied (or set aside) so far and their running digest: what a receipt
+            # names (services/reporting/domain/digest.py). Written with the position.
+            Column("events", Integer, nullable=False, default=0),
+            Column("digest", String(64), nullable=False),
         ),
         member_changes=changes("member_changes", "member_id"),
         unit_changes=changes("unit_changes", "unit_id"),

@@ -224,17 +224,27 @@ class ReportingApp:
         return self._read
 
     async def annual_summary(self, query: AnnualSummaryQuery) -> dict[str, Any]:
+        """The summary with its ``receipt`` (briefings/audit/receipts.py): the cut it was
+        computed from. None (with ``receipt_unavailable``) while an older projection
+        version answers during a rebuild: its tables carry no digests of this version."""
         if query.as_of is not None:
             return await self._as_of(query, query.as_of)
         await self._caught_up()
-        return await asyncio.to_thread(lambda: self._model().annual_summary(query))
+        if not self.live_following:
+            summary = await asyncio.to_thread(lambda: self._model().annual_summary(query))
+            summary["receipt"] = None
+            summary["receipt_unavailable"] = "a rebuild for a new projection version is running"
+            return summary
+        return await asyncio.to_thread(lambda: self._model().annual_summary_with_receipt(query))
 
     async def _as_of(self, query: AnnualSummaryQuery, as_of: datetime) -> dict[str, Any]:
         events: list[StoredEvent] = []
+        cut: dict[str, int] = {}
         for s in STREAMS:
-            events.extend([e async for e in self.es.iterate(s)])
+            cut[s] = await self.es.stream_last_sequence(s)
+            events.extend([e async for e in self.es.iterate(s, until=cut[s])])
         model = await asyncio.to_thread(replay_as_of, events, as_of)
-        return await asyncio.to_thread(model.annual_summary, query)
+        return await asyncio.to_thread(model.annual_summary_with_receipt, query, cut)
 
     async def participation(self, query: ParticipationQuery) -> dict[str, Any]:
         await self._caught_up()

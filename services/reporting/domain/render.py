@@ -490,6 +490,8 @@ def render(summary: dict[str, Any], fmt: str = "text", lang: str = "en") -> str:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     if lang not in LANGS:
         raise ValueError(f"language must be one of {', '.join(LANGS)}")
+    # A reply's receipt describes the rendering, so it is not part of it.
+    summary = {k: v for k, v in summary.items() if k not in ("receipt", "receipt_unavailable")}
     if fmt == "json":
         return json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     if fmt == "markdown":
