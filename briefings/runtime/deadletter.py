@@ -82,6 +82,26 @@ class DeadLetter:
         )
 
 
+def classify(data: bytes) -> str:
+    """The reason word for an event that cannot be applied, from its bytes alone."""
+    from contracts.envelope import EventEnvelope
+    from contracts.registry import NewerSchemaVersion, UnknownEventType, registry
+
+    try:
+        envelope = EventEnvelope.from_bytes(data)
+    except ValueError:
+        return "malformed"
+    try:
+        registry.decode(envelope)
+    except UnknownEventType:
+        return "unknown_type"
+    except NewerSchemaVersion:
+        return "newer_version"
+    except ValueError:
+        return "invalid_payload"
+    return "handler_failed"
+
+
 async def ensure_dlq_stream(js: JetStreamContext, replicas: int = 1) -> None:
     config = replace(stream_config(DLQ_STREAM, replicas), max_msg_size=DLQ_MAX_MSG_BYTES)
     # Dead letters may be discarded (recorded) by operators, so no deny flags here... but the

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import api as js_api
 
+from briefings.runtime.deadletter import DeadLetter, classify, ensure_dlq_stream, set_aside
 from briefings.runtime.eventstore import EventStore, StoredEvent
 from briefings.runtime.logging import get_logger
 from briefings.runtime.statestore import StateStore
@@ -22,6 +24,9 @@ Relevant = Callable[[Sequence[StoredEvent]], list[StoredEvent]]
 """Which of a batch's events still need applying (e.g. not already in a cached snapshot)."""
 
 POSITION_FLUSH_SECONDS = 1.0
+MAX_BATCH_FAILURES = 3
+"""A batch that failed this many times in a row is applied message by message to find and
+set aside the message that cannot be applied (see ``_set_aside_poison``)."""
 
 log = get_logger(__name__)
 
@@ -57,6 +62,9 @@ class StreamFollower:
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
+        self._failures = 0
+        # Dead letters of this follower are "<service>.<follower name>" (tables prefix).
+        self._service = store.tables.positions.name.removesuffix("_stream_positions")
 
     async def start(self) -> None:
         await self._subscribe()
@@ -98,11 +106,53 @@ class StreamFollower:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._apply_batch(batch)
+                self._failures = 0
             except Exception:
-                log.exception("follower batch failed; retrying", follower=self.name)
-                await asyncio.sleep(1)
+                self._failures += 1
+                log.exception("follower batch failed; retrying", follower=self.name,
+                              failures=self._failures)
+                if self._failures >= MAX_BATCH_FAILURES and await self._set_aside_poison(batch):
+                    self._failures = 0
+                else:
+                    await asyncio.sleep(min(2 ** (self._failures - 1), 30))
                 # Re-read from the stored position: nothing in the failed batch was kept.
                 await self._resubscribe()
+
+    async def _set_aside_poison(self, batch: list[Msg]) -> bool:
+        """After bounded retries: apply the batch one message at a time; the first message
+        whose data cannot be applied (a ValueError/LookupError: malformed, unknown type,
+        newer version, invalid payload) goes to the DLQ and the position moves past it, so
+        later messages flow. Infrastructure errors (database, NATS) are never set aside."""
+        for msg in batch:
+            seq = msg.metadata.sequence.stream
+            if seq <= self.position:
+                continue
+            try:
+                await self._apply_batch([msg])
+            except (ValueError, LookupError) as exc:
+                letter = DeadLetter(
+                    consumer=f"{self._service}.{self.name}", error=str(exc)[:1000],
+                    reason=classify(msg.data), data=msg.data, stream=self.stream,
+                    sequence=seq, subject=msg.subject, deliveries=self._failures,
+                    headers={k: str(v) for k, v in (msg.headers or {}).items()},
+                    dead_letter_id=str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                  f"{self._service}.{self.name}/{seq}")))
+                try:
+                    await ensure_dlq_stream(self.es.js)
+                    await set_aside(self.es.js, letter)
+                except Exception:
+                    log.exception("could not set a message aside", follower=self.name, seq=seq)
+                    return False
+                with self.store.engine.begin() as conn:
+                    self.store.save_position(conn, self.name, seq)
+                self._stored_position = seq
+                async with self._advanced:
+                    self.position = seq
+                    self._advanced.notify_all()
+                return True
+            except Exception:
+                return False  # not the data: keep retrying the batch
+        return False
 
     async def _resubscribe(self) -> None:
         with contextlib.suppress(Exception):
