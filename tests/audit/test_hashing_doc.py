@@ -66,3 +66,28 @@ def test_rules_agree_with_the_code_on_awkward_strings() -> None:
     value = {"é": "\u007f\u2028/\U0001f600", "a": ["\x00\x1f", -5, 0, True, None],
              "Z": {"y": "Cấp thành phố \"x\" \\ \n"}}
     assert _by_the_rules(value).encode("utf-8") == canonical_json(value)
+
+
+def test_worked_example_of_receipt_digests() -> None:
+    """Section 6: running digests and events_digest, from the page's own numbers, and as the
+    read model keeps them."""
+    from briefings.runtime.eventstore import StoredEvent
+    from contracts.reporting import AnnualSummaryQuery
+    from services.reporting.api import ReadModel, memory_engine, receipt_basis
+
+    text = PAGE.read_text(encoding="utf-8")
+    lines, hashes = _example()
+    d1, d2 = re.findall(r"^d\d\(ROSTER\) = ([0-9a-f]{64})$", text, re.M)
+    digests = re.search(r"^digests = (\{.*\})$", text, re.M).group(1).encode("utf-8")
+    expected = re.search(r"^events_digest = ([0-9a-f]{64})$", text, re.M).group(1)
+    assert hashlib.sha256((GENESIS_HASH + hashes[0]).encode("ascii")).hexdigest() == d1
+    assert hashlib.sha256((d1 + hashes[1]).encode("ascii")).hexdigest() == d2
+    assert canonical_json(json.loads(digests)) == digests and json.loads(digests)["ROSTER"] == d2
+    assert hashlib.sha256(digests).hexdigest() == expected
+
+    model = ReadModel(memory_engine())
+    model.apply([StoredEvent("ROSTER", i + 1, "ev.roster.unit.city", line)
+                 for i, line in enumerate(lines)])
+    basis = receipt_basis(AnnualSummaryQuery(year=2022), model.cut())
+    assert basis["events_digest"] == expected and basis["events"] == 2
+    assert basis["streams"]["ROSTER"] == {"events": 2, "digest": d2}
