@@ -163,6 +163,19 @@ def parse_bool(text: str, column: str) -> bool:
     raise RowError(f"{column}: {text!r} is not yes/no")
 
 
+FORMULA_START = ("=", "@", "+", "-")
+PLAIN_NUMBER = re.compile(r"^[+-]?[\d\s().-]+$")
+
+
+def refuse_formulas(row: Row) -> None:
+    """A cell a spreadsheet would run as a formula is refused, never stored: the roster is
+    exported to spreadsheets again (CSV/formula injection). ``+84 912 345 678`` is a phone."""
+    for column, value in row.values.items():
+        if value.startswith(FORMULA_START) and not PLAIN_NUMBER.match(value):
+            raise RowError(f"{column}: {value[:40]!r} looks like a spreadsheet formula; "
+                           f"remove the leading {value[0]!r}")
+
+
 def required(row: Row, column: str) -> str:
     value = norm(row.values.get(column, ""))
     if not value:
@@ -440,6 +453,7 @@ async def run_import(client: Client_, data: bytes, wanted: str = "auto", actor: 
 
     def plan(row: Row) -> list[Planned] | None:
         try:
+            refuse_formulas(row)
             if kind == "units":
                 identity, planned, new = plan_unit(row, index)
             else:

@@ -127,8 +127,6 @@ FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(A
 DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-@pytest.mark.xfail(strict=True, reason="roster import stores formula cells as given "
-                   "(owner: roster import); remove this mark when it rejects or neutralises")
 async def test_formula_cells_are_not_stored_as_formulas(
     settings: Settings, nc: Client, tmp_path: Path, report: Report
 ) -> None:

@@ -232,3 +232,17 @@ def test_a_retired_member_is_reenrolled_only_by_an_empty_retired_on_cell() -> No
     assert [p.command for p in planned] == ["reenroll_member", "set_member_core"]
     with pytest.raises(RowError, match="retired"):
         plan_member(row(retired_on="01/06/2022", core="x"), gone)
+
+
+def test_formula_cells_are_refused_but_phone_numbers_pass() -> None:
+    from briefings.cli.roster_import import Row, RowError, refuse_formulas
+
+    refuse_formulas(Row(2, {"full_name": "Lê Văn A", "contact": "+84 912 345 678"}))
+    refuse_formulas(Row(3, {"full_name": "Lê Văn B", "contact": "-"}))
+    for cell in ("=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(A1:A2)"):
+        try:
+            refuse_formulas(Row(4, {"full_name": cell}))
+        except RowError as exc:
+            assert "formula" in str(exc)
+        else:
+            raise AssertionError(f"{cell!r} was accepted")
