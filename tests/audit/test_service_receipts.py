@@ -22,11 +22,14 @@ from nats.aio.client import Client
 
 from briefings.audit import receipts
 from briefings.audit.export import export_live
+from briefings.audit.replay import replay_live
 from briefings.audit.source import STREAMS
 from briefings.runtime.eventstore import EventStore
 from briefings.runtime.nats_server import NatsServer
+from briefings.runtime.settings import Settings
 from contracts.canonical import canonical_json
 from contracts.subjects import event_streams
+from services.reporting.api import render_summary
 from tests.audit.history import (
     index_of,
     january_corrections,
@@ -35,6 +38,7 @@ from tests.audit.history import (
     write_lines,
     year_2022,
 )
+from tests.reporting.factories import publish, sample_year
 from tests.support import ROOT, connect, request, running_service, settings_for
 
 
@@ -216,3 +220,24 @@ async def test_an_as_of_receipt_carries_its_filter_and_is_confirmed(
     (tmp_path / "unfiltered.json").write_text(json.dumps(unfiltered))
     done = await audit(world.url, "check-receipt", str(tmp_path / "unfiltered.json"))
     assert done.returncode == 1, done.stdout + done.stderr
+
+
+async def test_a_service_receipt_is_confirmed_on_sqlite_and_postgresql(
+    settings: Settings, nc: Client, database_url: str
+) -> None:
+    """The reply's receipt, completed where it is rendered, as a replay recomputes it."""
+    settings = settings.with_(database_url=database_url)
+    year = sample_year()
+    await EventStore(nc).ensure_streams(event_streams())
+    await publish(nc.jetstream(), year.events)
+    async with running_service("reporting", settings):
+        await _caught_up(nc)
+        reply = await request(nc, "qry.reporting.annual_summary", {"year": 2022}, timeout=60)
+    data = reply["data"]
+    text = render_summary(data, "html", "vi")
+    receipt = receipts.complete(data["receipt"], text, "html", "vi")
+    assert receipt["events"] == len(year.events)
+    assert receipt["cut"] == {s: len(year.of(s)) for s in STREAMS}
+    with await replay_live(nc, receipts.cut_of(receipt)) as replay:
+        outcome = receipts.check(receipt, replay)
+    assert outcome.confirmed, outcome.findings
