@@ -101,6 +101,7 @@ async def send(nc: Client, command_id: str, stop_at: float) -> dict[str, Any] | 
     return None
 
 
+@pytest.mark.timeout(300)  # three servers and two services on two busy cores
 async def test_a_node_killed_mid_load_loses_nothing(
         cluster: tuple[Cluster, dict[str, str]], tmp_path: Path) -> None:
     c, passwords = cluster
