@@ -34,9 +34,15 @@ from services.reporting.adapters.projection import Projection, StreamCut, Unappl
 from services.reporting.adapters.tables import meta, meta_metadata
 from services.reporting.domain import digest as _digest
 from services.reporting.domain import render as _render
-from services.reporting.domain.summary import Facts, annual_summary, participation, period_of
+from services.reporting.domain.summary import (
+    Facts,
+    Period,
+    annual_summary,
+    participation,
+    period_of,
+)
 
-PROJECTION_VERSION = "3"
+PROJECTION_VERSION = "4"
 """Bump when what the projection writes changes: the service then rebuilds from sequence 1."""
 
 log = get_logger(__name__)
@@ -107,12 +113,19 @@ class ReadModel:
     def positions(self) -> dict[str, int]:
         return self.projection.positions()
 
-    def facts(self) -> Facts:
+    def facts(self, period: Period | None = None, all_changes: bool = False) -> Facts:
+        """Every fact, or (``period``) only those its figures need."""
         with self.engine.connect() as conn:
+            return self._facts(conn, period, all_changes)
+
+    def _facts(self, conn: Connection, period: Period | None, all_changes: bool = False) -> Facts:
+        if period is None:
             return Facts.of(self.projection.rows(conn))
+        return Facts.of(self.projection.period_rows(conn, period.start, period.end, all_changes))
 
     def annual_summary(self, query: AnnualSummaryQuery) -> dict[str, Any]:
-        return _summarise(self.facts(), query)
+        period = _period(query)
+        return _summarise(self.facts(period), query)
 
     def cut(self) -> dict[str, StreamCut]:
         with snapshot(self.engine) as conn:
@@ -124,22 +137,28 @@ class ReadModel:
         """The summary with ``receipt``: facts and cut read in ONE snapshot, so the cut is
         exactly what the figures were computed from. ``until_seq``: the cut's sequences when
         they are not the positions (an as-of replay read past its last admitted event)."""
+        period = _period(query)
         with snapshot(self.engine) as conn:
-            facts = Facts.of(self.projection.rows(conn))
+            facts = self._facts(conn, period)
             cut = self.projection.cut(conn)
         summary = _summarise(facts, query)
         summary["receipt"] = receipt_basis(query, cut, until_seq)
         return summary
 
     def participation(self, year: int) -> dict[str, Any]:
-        return participation(self.facts(), year)
+        # every member change: a member enrolled after the year is still named by it
+        return participation(self.facts(Period.of_year(year), all_changes=True), year)
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         return self.projection.dump()
 
 
+def _period(query: AnnualSummaryQuery) -> Period:
+    return period_of(query.year, query.start, query.end)
+
+
 def _summarise(facts: Facts, query: AnnualSummaryQuery) -> dict[str, Any]:
-    period = period_of(query.year, query.start, query.end)
+    period = _period(query)
     as_of = format_datetime(query.as_of) if query.as_of else None
     return annual_summary(facts, period, as_of)
 

@@ -252,3 +252,105 @@ def busy_years(conferences: int = 60, s: Streams | None = None) -> Streams:
         for mid in members:
             s.add(e.AttendanceRecorded(conference_id=cid, member_id=mid))
     return s
+
+
+def mixed_history(seed: int, s: Streams | None = None) -> Streams:
+    """A random history over 2018-2025 with everything a period query has to get right:
+    back-dated and future-dated member changes (transfers, roles, core flags, retirements,
+    re-enrolments, name corrections effective after the period), attendance of members not
+    (yet) enrolled, withdrawn attendances, scheduled and cancelled conferences, several
+    conferences on one day, renamed and dissolved units, revoked awards."""
+    import random
+
+    rng = random.Random(seed)
+    s = s or Streams()
+
+    def day(first: int = 2019, last: int = 2024) -> date:
+        span = (date(last, 12, 31) - date(first, 1, 1)).days
+        return date(first, 1, 1) + timedelta(days=rng.randrange(span))
+
+    roles = list(r.Role)
+    units = [f"u{i}" for i in range(6)]
+    for u in units:
+        s.add(
+            r.UnitRegistered(
+                unit_id=u, kind=rng.choice(list(r.UnitKind)), name=f"Unit {u}",
+                effective_on=day(2018, 2020),
+            )
+        )
+    for u in units[:2]:
+        s.add(r.UnitRenamed(unit_id=u, name=f"Renamed {u}", previous_name=u, effective_on=day()))
+    s.add(r.UnitDissolved(unit_id=units[5], effective_on=day(2022, 2023)))
+    members = [f"m{i:03d}" for i in range(60)]
+    for m in members[:50]:
+        s.add(
+            r.MemberEnrolled(
+                member_id=m, full_name=f"Name {rng.choice('ABCDE')} {m}", role=rng.choice(roles),
+                unit_id=rng.choice(units), core=rng.random() < 0.2, effective_on=day(2018, 2023),
+            )
+        )
+    for _ in range(80):
+        m, k, on = rng.choice(members[:50]), rng.randrange(8), day()
+        if k == 0:
+            s.add(r.MemberTransferred(member_id=m, from_unit_id=units[0],
+                                      to_unit_id=rng.choice(units), effective_on=on))
+        elif k == 1:
+            s.add(r.MemberRoleChanged(member_id=m, role=rng.choice(roles),
+                                      previous_role=r.Role.REPORTER, effective_on=on))
+        elif k == 2:
+            s.add(r.MemberCoreFlagSet(member_id=m, effective_on=on))
+        elif k == 3:
+            s.add(r.MemberCoreFlagCleared(member_id=m, effective_on=on))
+        elif k == 4:
+            s.add(r.MemberRetired(member_id=m, effective_on=on))
+        elif k == 5:
+            s.add(r.MemberReenrolled(member_id=m, role=rng.choice(roles),
+                                     unit_id=rng.choice(units), effective_on=on))
+        elif k == 6:
+            s.add(r.MemberDetailsCorrected(member_id=m, full_name=f"Fixed {rng.choice('ABC')} {m}",
+                                           effective_on=day(2019, 2026)))
+        else:
+            s.add(r.MemberExternalCodeChanged(member_id=m, external_code=None, effective_on=on))
+    for n in range(40):
+        cid, on, k = f"c{n:03d}", day(), rng.randrange(10)
+        kinds = rng.sample(list(e.ConferenceKind), rng.randrange(1, 3))
+        if k < 2:
+            s.add(e.ConferenceScheduled(conference_id=cid, kinds=kinds, title=f"T{n}",
+                                        planned_on=on))
+            if k == 1:
+                s.add(e.ConferenceCancelled(conference_id=cid, cancelled_on=on))
+            continue
+        s.add(
+            e.ConferenceHeld(
+                conference_id=cid, kinds=kinds, title=f"T{n}",
+                held_on=on if n % 7 else date(2022, 6, 15),
+                presenters=[e.Presenter(name=f"P{n}")],
+            )
+        )
+        for m in rng.sample(members, rng.randrange(0, 40)):
+            s.add(e.AttendanceRecorded(conference_id=cid, member_id=m,
+                                       unit_id=rng.choice([None, *units])))
+            if rng.random() < 0.05:
+                s.add(e.AttendanceCorrected(conference_id=cid, member_id=m, attended=False))
+        for category in rng.sample(list(e.GuestCategory), rng.randrange(0, 3)):
+            s.add(e.GuestAttendanceRecorded(conference_id=cid, category=category,
+                                            headcount=rng.randrange(0, 30)))
+    for m in members[50:55]:  # enrolled after (some of) their attendances
+        s.add(r.MemberEnrolled(member_id=m, full_name=f"Late {m}", role=rng.choice(roles),
+                               unit_id=rng.choice(units), effective_on=day(2021, 2025)))
+    for n in range(20):
+        collective = rng.random() < 0.5
+        s.add(
+            a.AwardGranted(
+                award_id=f"a{n}",
+                recipient_type=(
+                    a.RecipientType.COLLECTIVE if collective else a.RecipientType.INDIVIDUAL
+                ),
+                recipient_id=rng.choice(units if collective else members),
+                recipient_name=rng.choice(["", "Given"]), award_kind="k", title="t",
+                period="2022", decision_number=f"d{n}", decision_date=day(),
+            )
+        )
+        if rng.random() < 0.2:
+            s.add(a.AwardRevoked(award_id=f"a{n}", decision_number=f"r{n}", decision_date=day()))
+    return s

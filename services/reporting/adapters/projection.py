@@ -11,6 +11,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -454,6 +455,42 @@ class Projection:
                 "guests",
                 "awards",
             )
+        }
+
+    def period_rows(
+        self, conn: Connection, start: date, end: date, all_changes: bool = False
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The facts a period's figures need, filtered by the database: the conferences held
+        in it, their attendances (attended only) and guests, the awards decided in it, the
+        member changes effective by its end (``member_changes_later``: names effective after
+        it, for display; ``all_changes``: every change there instead) and all unit changes."""
+        t = self.t
+        c, a, g, w, m = t.conferences, t.attendance, t.guests, t.awards, t.member_changes
+        held = (c.c.status == "held") & c.c.held_on.between(start, end)
+        held_ids = select(c.c.conference_id).where(held)
+
+        def fetch(stmt: Any) -> list[dict[str, Any]]:
+            return [dict(row) for row in conn.execute(stmt).mappings()]
+
+        if all_changes:
+            changes, later = fetch(select(m)), []
+        else:
+            changes = fetch(select(m).where(m.c.effective_on <= end))
+            later = fetch(
+                select(m).where((m.c.effective_on > end) & (m.c.field == "full_name"))
+            )
+        return {
+            "member_changes": changes,
+            "member_changes_later": later,
+            "unit_changes": fetch(select(t.unit_changes)),
+            "conferences": fetch(select(c).where(held)),
+            "attendance": fetch(
+                select(a.c.conference_id, a.c.member_id, a.c.unit_id, a.c.attended).where(
+                    a.c.conference_id.in_(held_ids) & a.c.attended
+                )
+            ),
+            "guests": fetch(select(g).where(g.c.conference_id.in_(held_ids))),
+            "awards": fetch(select(w).where(w.c.decision_date.between(start, end))),
         }
 
     def drop(self) -> None:

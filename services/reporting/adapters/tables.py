@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Index,
     Integer,
     MetaData,
     String,
@@ -71,6 +72,8 @@ def tables(generation: int) -> Tables:
             Column("field", String(32), primary_key=True),
             Column("value", String(400), nullable=True),
             Column("effective_on", Date, nullable=False),
+            # a period's query reads the changes effective by its end (and later names)
+            Index(f"{p}{name}_effective_on", "effective_on"),
         )
 
     return Tables(
@@ -103,6 +106,9 @@ def tables(generation: int) -> Tables:
             Column("presenters", Text, nullable=False),
             Column("topics", Text, nullable=False),
             Column("seq", Integer, nullable=False),
+            # the summary reads the conferences held in its period (attendance and guests
+            # by their primary keys, which lead with conference_id)
+            Index(f"{p}conferences_held_on", "held_on"),
         ),
         attendance=Table(
             p + "attendance",
@@ -139,5 +145,6 @@ def tables(generation: int) -> Tables:
             Column("revoked_on", Date, nullable=True),
             Column("revocation_number", String(64), nullable=True),
             Column("seq", Integer, nullable=False),
+            Index(f"{p}awards_decision_date", "decision_date"),
         ),
     )

@@ -8,6 +8,7 @@ stored facts independent of how the streams interleaved.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from briefings.runtime.domain import DomainError
 ROLES = ("reporter", "propagandist")
 KINDS = ("information", "thematic", "review")
 TOP_N = 10
+_EMPTY: dict[str, str | None] = {}
 
 
 @dataclass(frozen=True)
@@ -34,34 +36,58 @@ class Period:
 
 @dataclass
 class History:
-    """Effective-dated field changes of members or units, foldable as of any date."""
+    """Effective-dated field changes of members or units, foldable as of any date.
+
+    ``later``: changes effective after the horizon the caller loaded ``changes`` up to; they
+    never enter a state on or before it, only ``latest`` (names) reads them."""
 
     changes: dict[str, list[tuple[date, int, str, str | None]]] = field(default_factory=dict)
+    later: dict[str, list[tuple[date, int, str, str | None]]] = field(default_factory=dict)
+    # per ident: the distinct effective dates and the state after all changes up to each
+    _timelines: dict[str, tuple[list[date], list[dict[str, str | None]]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
-    def of(cls, rows: Iterable[dict[str, Any]], key: str) -> History:
-        out: dict[str, list[tuple[date, int, str, str | None]]] = defaultdict(list)
-        for row in rows:
-            out[row[key]].append((row["effective_on"], row["seq"], row["field"], row["value"]))
-        for items in out.values():
-            items.sort(key=lambda c: (c[0], c[1]))
-        return cls(dict(out))
+    def of(
+        cls, rows: Iterable[dict[str, Any]], key: str, later: Iterable[dict[str, Any]] = ()
+    ) -> History:
+        return cls(_by_ident(rows, key), _by_ident(later, key))
+
+    def timeline(self, ident: str) -> tuple[list[date], list[dict[str, str | None]]]:
+        """The dates the state changed on and the state from each (shared: do not mutate)."""
+        found = self._timelines.get(ident)
+        if found is None:
+            days: list[date] = []
+            states: list[dict[str, str | None]] = []
+            state: dict[str, str | None] = {}
+            for eff, _seq, name, value in self.changes.get(ident, ()):
+                if days and days[-1] == eff:
+                    state[name] = value
+                    continue
+                state = {**state, name: value}
+                days.append(eff)
+                states.append(state)
+            found = self._timelines[ident] = (days, states)
+        return found
 
     def state(self, ident: str, day: date | None) -> dict[str, str | None]:
         """The fields as of ``day`` (None: everything known), in effective order."""
-        state: dict[str, str | None] = {}
-        for eff, _seq, name, value in self.changes.get(ident, ()):
-            if day is not None and eff > day:
-                break
-            state[name] = value
-        return state
+        return dict(self.view(ident, day))
+
+    def view(self, ident: str, day: date | None) -> dict[str, str | None]:
+        """``state`` without the copy (shared: do not mutate)."""
+        days, states = self.timeline(ident)
+        i = len(days) if day is None else bisect_right(days, day)
+        return states[i - 1] if i else _EMPTY
 
     def latest(self, ident: str, name: str) -> str | None:
         """The value last recorded (by sequence), whatever its date: names, for display."""
         best: tuple[int, str | None] | None = None
-        for _eff, seq, fname, value in self.changes.get(ident, ()):
-            if fname == name and (best is None or seq > best[0]):
-                best = (seq, value)
+        for source in (self.changes, self.later):
+            for _eff, seq, fname, value in source.get(ident, ()):
+                if fname == name and (best is None or seq > best[0]):
+                    best = (seq, value)
         return best[1] if best else None
 
     def events_between(self, start: date, end: date) -> Counter[str]:
@@ -74,6 +100,17 @@ class History:
 
     def ids(self) -> list[str]:
         return sorted(self.changes)
+
+
+def _by_ident(
+    rows: Iterable[dict[str, Any]], key: str
+) -> dict[str, list[tuple[date, int, str, str | None]]]:
+    out: dict[str, list[tuple[date, int, str, str | None]]] = defaultdict(list)
+    for row in rows:
+        out[row[key]].append((row["effective_on"], row["seq"], row["field"], row["value"]))
+    for items in out.values():
+        items.sort(key=lambda c: (c[0], c[1]))
+    return dict(out)
 
 
 def active_members(members: History, day: date) -> dict[str, dict[str, str | None]]:
@@ -119,6 +156,7 @@ class Facts:
 
     @classmethod
     def of(cls, rows: dict[str, list[dict[str, Any]]]) -> Facts:
+        """From every row, or from a period's (adapters/projection.py ``period_rows``)."""
         attended: dict[str, set[str]] = defaultdict(set)
         recorded_unit: dict[tuple[str, str], str | None] = {}
         for row in rows["attendance"]:
@@ -129,7 +167,7 @@ class Facts:
         for row in rows["guests"]:
             guests[row["conference_id"]][row["category"]] = int(row["headcount"])
         return cls(
-            History.of(rows["member_changes"], "member_id"),
+            History.of(rows["member_changes"], "member_id", rows.get("member_changes_later", ())),
             History.of(rows["unit_changes"], "unit_id"),
             list(rows["conferences"]),
             dict(attended),
@@ -179,16 +217,25 @@ def _attendance(facts: Facts, held: list[dict[str, Any]]) -> _Attendance:
         {},
         Counter(),
     )
+    # Eligible: active on the conference day. Per member, each stretch of one state counts
+    # the held conferences inside it (not every member folded for every conference).
+    days = [c["held_on"] for c in held]  # sorted by _held
+    for mid in facts.members.ids():
+        starts, states = facts.members.timeline(mid)
+        for i, s in enumerate(states):
+            if s.get("active") != "1":
+                continue
+            lo = bisect_left(days, starts[i])
+            hi = bisect_left(days, starts[i + 1]) if i + 1 < len(starts) else len(days)
+            if hi > lo:
+                out.eligible[mid] += hi - lo
+                out.possible_per_unit[str(s.get("unit_id"))] += hi - lo
     for conf in held:
         cid, day = conf["conference_id"], conf["held_on"]
         month = day.strftime("%Y-%m")
-        active = active_members(facts.members, day)
-        for mid, s in active.items():
-            out.eligible[mid] += 1
-            out.possible_per_unit[str(s.get("unit_id"))] += 1
         present = facts.attended.get(cid, set())
         for mid in present:
-            s = active.get(mid) or facts.members.state(mid, day)
+            s = facts.members.view(mid, day)
             unit = s.get("unit_id") or facts.recorded_unit.get((cid, mid)) or "?"
             out.per_member[mid] += 1
             out.per_unit[str(unit)] += 1
