@@ -31,6 +31,7 @@ from briefings.runtime.logging import get_logger
 from contracts.canonical import format_datetime
 from contracts.reporting import RECEIPT_FORMAT, AnnualSummaryQuery
 from services.reporting.adapters.projection import Projection, StreamCut, Unappliable
+from services.reporting.adapters.queries import period_facts
 from services.reporting.adapters.tables import meta, meta_metadata
 from services.reporting.domain import digest as _digest
 from services.reporting.domain import render as _render
@@ -113,15 +114,15 @@ class ReadModel:
     def positions(self) -> dict[str, int]:
         return self.projection.positions()
 
-    def facts(self, period: Period | None = None, all_changes: bool = False) -> Facts:
-        """Every fact, or (``period``) only those its figures need."""
+    def facts(self, period: Period | None = None) -> Facts:
+        """Every fact, or (``period``) only what its summary needs (adapters/queries.py)."""
         with self.engine.connect() as conn:
-            return self._facts(conn, period, all_changes)
+            return self._facts(conn, period)
 
-    def _facts(self, conn: Connection, period: Period | None, all_changes: bool = False) -> Facts:
+    def _facts(self, conn: Connection, period: Period | None) -> Facts:
         if period is None:
             return Facts.of(self.projection.rows(conn))
-        return Facts.of(self.projection.period_rows(conn, period.start, period.end, all_changes))
+        return period_facts(conn, self.projection.t, period)
 
     def annual_summary(self, query: AnnualSummaryQuery) -> dict[str, Any]:
         period = _period(query)
@@ -146,8 +147,10 @@ class ReadModel:
         return summary
 
     def participation(self, year: int) -> dict[str, Any]:
-        # every member change: a member enrolled after the year is still named by it
-        return participation(self.facts(Period.of_year(year), all_changes=True), year)
+        period = Period.of_year(year)
+        with self.engine.connect() as conn:
+            rows = self.projection.period_rows(conn, period.start, period.end)
+        return participation(Facts.of(rows), year)
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         return self.projection.dump()

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
+
 from briefings.runtime.sql import make_engine
 from contracts.reporting import AnnualSummaryQuery
+from services.reporting.adapters import queries
 from services.reporting.api import ReadModel, memory_engine
 from services.reporting.domain.summary import (
     Facts,
@@ -92,15 +95,34 @@ def test_a_periods_facts_hold_nothing_of_other_periods() -> None:
     assert {c["conference_id"] for c in facts.conferences} == {
         c["conference_id"] for c in every.conferences if c["held_on"].year == 2022
     }
-    assert set(facts.attended) <= {c["conference_id"] for c in facts.conferences}
-    assert sum(map(len, facts.attended.values())) == 1712
+    assert facts.tallies is not None
+    assert set(facts.tallies.per_conference) <= {c["conference_id"] for c in facts.conferences}
+    assert sum(n for n, _, _ in facts.tallies.per_member.values()) == 1712
     assert sum(map(len, every.attended.values())) == 1712 + 12 * 208
+    assert facts.detail == set() and facts.attended == {}  # one unit and role each: counted
     assert all(w["decision_date"].year == 2022 for w in facts.awards)
     assert all(
-        eff <= date(2022, 12, 31)
+        date(2022, 1, 1) <= eff <= date(2022, 12, 31)
         for items in facts.members.changes.values()
         for eff, *_ in items
     )
+    assert len(facts.members.base) == 209  # their state on 31 December 2021, folded by SQL
     assert model.facts(Period.of_year(2023)).conferences and not model.facts(
         Period.of_year(2030)
     ).conferences
+
+
+def test_when_many_members_need_their_attendance_rows_then_all_rows_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = ReadModel(memory_engine())
+    model.apply(mixed_history(4).events)
+    every = _every_fact(model)
+    for threshold in (0, 10_000):
+        monkeypatch.setattr(queries, "DETAIL_FOR_ALL", threshold)
+        monkeypatch.setattr(queries, "IN_CHUNK", 3)
+        for q in QUERIES:
+            period = period_of(q.year, q.start, q.end)
+            facts = model.facts(period)
+            assert facts.detail or not facts.tallies.per_member, q  # (2018: none held)
+            assert model.annual_summary(q) == annual_summary(every, period), (threshold, q)

@@ -458,30 +458,21 @@ class Projection:
         }
 
     def period_rows(
-        self, conn: Connection, start: date, end: date, all_changes: bool = False
+        self, conn: Connection, start: date, end: date
     ) -> dict[str, list[dict[str, Any]]]:
-        """The facts a period's figures need, filtered by the database: the conferences held
-        in it, their attendances (attended only) and guests, the awards decided in it, the
-        member changes effective by its end (``member_changes_later``: names effective after
-        it, for display; ``all_changes``: every change there instead) and all unit changes."""
+        """``rows`` with the period's filters where they need no folding: the conferences
+        held in it, their attendances (attended only) and guests, the awards decided in it;
+        every member and unit change (participation names members enrolled after the year)."""
         t = self.t
-        c, a, g, w, m = t.conferences, t.attendance, t.guests, t.awards, t.member_changes
+        c, a, g, w = t.conferences, t.attendance, t.guests, t.awards
         held = (c.c.status == "held") & c.c.held_on.between(start, end)
         held_ids = select(c.c.conference_id).where(held)
 
         def fetch(stmt: Any) -> list[dict[str, Any]]:
             return [dict(row) for row in conn.execute(stmt).mappings()]
 
-        if all_changes:
-            changes, later = fetch(select(m)), []
-        else:
-            changes = fetch(select(m).where(m.c.effective_on <= end))
-            later = fetch(
-                select(m).where((m.c.effective_on > end) & (m.c.field == "full_name"))
-            )
         return {
-            "member_changes": changes,
-            "member_changes_later": later,
+            "member_changes": fetch(select(t.member_changes)),
             "unit_changes": fetch(select(t.unit_changes)),
             "conferences": fetch(select(c).where(held)),
             "attendance": fetch(

@@ -38,21 +38,23 @@ class Period:
 class History:
     """Effective-dated field changes of members or units, foldable as of any date.
 
-    ``later``: changes effective after the horizon the caller loaded ``changes`` up to; they
-    never enter a state on or before it, only ``latest`` (names) reads them."""
+    A period's query may load less (adapters/queries.py): ``base``, each ident's state on
+    ``base_day`` folded by the database, with only the ``changes`` effective after it; and
+    ``names``, each ident's last recorded value of a display field (``latest``), whatever its
+    date. States on or after ``base_day`` are then those of the whole history."""
 
     changes: dict[str, list[tuple[date, int, str, str | None]]] = field(default_factory=dict)
-    later: dict[str, list[tuple[date, int, str, str | None]]] = field(default_factory=dict)
+    base: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    base_day: date | None = None
+    names: dict[str, dict[str, str | None]] | None = None
     # per ident: the distinct effective dates and the state after all changes up to each
     _timelines: dict[str, tuple[list[date], list[dict[str, str | None]]]] = field(
         default_factory=dict, repr=False
     )
 
     @classmethod
-    def of(
-        cls, rows: Iterable[dict[str, Any]], key: str, later: Iterable[dict[str, Any]] = ()
-    ) -> History:
-        return cls(_by_ident(rows, key), _by_ident(later, key))
+    def of(cls, rows: Iterable[dict[str, Any]], key: str) -> History:
+        return cls(_by_ident(rows, key))
 
     def timeline(self, ident: str) -> tuple[list[date], list[dict[str, str | None]]]:
         """The dates the state changed on and the state from each (shared: do not mutate)."""
@@ -61,6 +63,10 @@ class History:
             days: list[date] = []
             states: list[dict[str, str | None]] = []
             state: dict[str, str | None] = {}
+            if ident in self.base and self.base_day is not None:
+                state = self.base[ident]
+                days.append(self.base_day)
+                states.append(state)
             for eff, _seq, name, value in self.changes.get(ident, ()):
                 if days and days[-1] == eff:
                     state[name] = value
@@ -83,11 +89,12 @@ class History:
 
     def latest(self, ident: str, name: str) -> str | None:
         """The value last recorded (by sequence), whatever its date: names, for display."""
+        if self.names is not None:
+            return self.names.get(ident, _EMPTY).get(name)
         best: tuple[int, str | None] | None = None
-        for source in (self.changes, self.later):
-            for _eff, seq, fname, value in source.get(ident, ()):
-                if fname == name and (best is None or seq > best[0]):
-                    best = (seq, value)
+        for _eff, seq, fname, value in self.changes.get(ident, ()):
+            if fname == name and (best is None or seq > best[0]):
+                best = (seq, value)
         return best[1] if best else None
 
     def events_between(self, start: date, end: date) -> Counter[str]:
@@ -99,7 +106,7 @@ class History:
         )
 
     def ids(self) -> list[str]:
-        return sorted(self.changes)
+        return sorted(self.changes.keys() | self.base.keys())
 
 
 def _by_ident(
@@ -116,7 +123,7 @@ def _by_ident(
 def active_members(members: History, day: date) -> dict[str, dict[str, str | None]]:
     out = {}
     for mid in members.ids():
-        s = members.state(mid, day)
+        s = members.view(mid, day)  # shared: read only
         if s.get("active") == "1":
             out[mid] = s
     return out
@@ -153,10 +160,13 @@ class Facts:
     recorded_unit: dict[tuple[str, str], str | None]
     guests: dict[str, dict[str, int]]  # conference -> category -> headcount
     awards: list[dict[str, Any]]
+    # counted by the database; then ``attended`` holds only the members in ``detail``
+    # (``needs_detail``)
+    tallies: Tallies | None = None
+    detail: set[str] | None = None
 
     @classmethod
     def of(cls, rows: dict[str, list[dict[str, Any]]]) -> Facts:
-        """From every row, or from a period's (adapters/projection.py ``period_rows``)."""
         attended: dict[str, set[str]] = defaultdict(set)
         recorded_unit: dict[tuple[str, str], str | None] = {}
         for row in rows["attendance"]:
@@ -167,7 +177,7 @@ class Facts:
         for row in rows["guests"]:
             guests[row["conference_id"]][row["category"]] = int(row["headcount"])
         return cls(
-            History.of(rows["member_changes"], "member_id", rows.get("member_changes_later", ())),
+            History.of(rows["member_changes"], "member_id"),
             History.of(rows["unit_changes"], "unit_id"),
             list(rows["conferences"]),
             dict(attended),
@@ -186,6 +196,41 @@ class Facts:
 
     def member_name(self, member_id: str) -> str:
         return self.members.latest(member_id, "full_name") or member_id
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """Attendances at a period's held conferences: per member (count, first and last day)
+    and per conference."""
+
+    per_member: dict[str, tuple[int, date, date]]
+    per_conference: dict[str, int]
+
+    @classmethod
+    def of(cls, attended: dict[str, set[str]], held: list[dict[str, Any]]) -> Tallies:
+        per_member: dict[str, tuple[int, date, date]] = {}
+        per_conference: dict[str, int] = {}
+        for conf in held:
+            cid, day = conf["conference_id"], conf["held_on"]
+            present = attended.get(cid, set())
+            per_conference[cid] = len(present)
+            for mid in present:
+                n, first, last = per_member.get(mid, (0, day, day))
+                per_member[mid] = (n + 1, min(first, day), max(last, day))
+        return cls(per_member, per_conference)
+
+
+def needs_detail(members: History, tallies: Tallies) -> set[str]:
+    """Members whose attendances cannot all be counted under one unit and role: their state
+    changed between their first and last attended conference, or it names no unit (then
+    each attendance's recorded unit counts)."""
+    out = set()
+    for mid, (_n, first, last) in tallies.per_member.items():
+        starts = members.timeline(mid)[0]
+        i = bisect_right(starts, first)
+        if not i or i != bisect_right(starts, last) or not members.view(mid, first).get("unit_id"):
+            out.add(mid)
+    return out
 
 
 @dataclass
@@ -230,22 +275,29 @@ def _attendance(facts: Facts, held: list[dict[str, Any]]) -> _Attendance:
             if hi > lo:
                 out.eligible[mid] += hi - lo
                 out.possible_per_unit[str(s.get("unit_id"))] += hi - lo
+    tallies = facts.tallies or Tallies.of(facts.attended, held)
+    detail = facts.detail if facts.detail is not None else needs_detail(facts.members, tallies)
+    for mid, (n, first, _last) in tallies.per_member.items():
+        out.per_member[mid] += n
+        if mid not in detail:  # one state on every day attended
+            s = facts.members.view(mid, first)
+            out.per_unit[str(s.get("unit_id"))] += n
+            out.per_role[str(s.get("role") or "unknown")] += n
     for conf in held:
         cid, day = conf["conference_id"], conf["held_on"]
         month = day.strftime("%Y-%m")
-        present = facts.attended.get(cid, set())
-        for mid in present:
+        count = tallies.per_conference.get(cid, 0)
+        out.per_month[month] += count
+        for mid in facts.attended.get(cid, set()) & detail:
             s = facts.members.view(mid, day)
             unit = s.get("unit_id") or facts.recorded_unit.get((cid, mid)) or "?"
-            out.per_member[mid] += 1
             out.per_unit[str(unit)] += 1
             out.per_role[str(s.get("role") or "unknown")] += 1
-            out.per_month[month] += 1
         g = facts.guests.get(cid, {})
         for category, n in g.items():
             out.guests_by_category[category] += n
         out.guests_per_month[month] += sum(g.values())
-        out.per_conference[cid] = len(present)
+        out.per_conference[cid] = count
         out.guests_per_conference[cid] = sum(g.values())
     return out
 
