@@ -45,6 +45,11 @@ def _dicts(conn: Connection, stmt: Any) -> list[dict[str, Any]]:
 
 def period_facts(conn: Connection, t: Tables, period: Period) -> Facts:
     """The facts of ``period`` (read in ``conn``'s transaction: one snapshot if it is one)."""
+    if conn.dialect.name == "postgresql":
+        # The default cost of a random page (4, for spinning disks) makes the planner scan
+        # all the attendance instead of its index for the period's conferences (5x slower
+        # at a million events). For this transaction only.
+        conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
     c, a, g, w = t.conferences, t.attendance, t.guests, t.awards
     held_where = (c.c.status == "held") & c.c.held_on.between(period.start, period.end)
     held_ids = select(c.c.conference_id).where(held_where)
