@@ -124,13 +124,15 @@ def up(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     console.print(
-        f"starting: nats {'(embedded) ' if embedded else ''}{s.nats_url}, data in {s.data_dir.resolve()}"
+        f"starting: nats {'(embedded) ' if embedded else ''}{s.nats_url}, "
+        f"data in {s.data_dir.resolve()}"
     )
     system.start()
     try:
         if not system.wait_healthy(all_healthy, 90):
             console.print(
-                f"[red]services did not become healthy[/] (dead: {system.dead()}); logs in {s.data_dir / 'logs'}"
+                f"[red]services did not become healthy[/] (dead: {system.dead()}); "
+                f"logs in {s.data_dir / 'logs'}"
             )
             raise typer.Exit(1)
         console.print("[green]all services healthy[/]")

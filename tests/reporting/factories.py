@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from briefings.runtime.eventstore import StoredEvent
 from contracts import awards as a
@@ -207,14 +208,14 @@ def sample_year(s: Streams | None = None) -> Streams:
     return s
 
 
-async def publish(js: object, events: list[StoredEvent], window: int = 1000) -> None:
+async def publish(js: Any, events: list[StoredEvent], window: int = 1000) -> None:
     """Store ``events`` in their streams (the streams number them as the factory did)."""
     import asyncio
 
     from briefings.runtime.eventstore import EventStore
     from contracts.subjects import event_streams
 
-    store = EventStore(js._nc) if hasattr(js, "_nc") else None  # type: ignore[attr-defined]
+    store = EventStore(js._nc) if hasattr(js, "_nc") else None
     if store is not None:
         await store.ensure_streams(event_streams())
     futures = []
@@ -222,7 +223,7 @@ async def publish(js: object, events: list[StoredEvent], window: int = 1000) -> 
         futures.append(
             await js.publish_async(
                 stored.subject,
-                stored.data,  # type: ignore[attr-defined]
+                stored.data,
                 stream=stored.stream,
             )
         )

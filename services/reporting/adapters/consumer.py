@@ -118,7 +118,7 @@ class StreamConsumer:
                 max_deliver=-1,
                 **start,
             ),
-        )  # type: ignore[arg-type]
+        )
         self._sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
         self._task = asyncio.create_task(self._run(), name=f"reporting-{self.durable}")
 
@@ -231,6 +231,7 @@ class StreamConsumer:
                     if error is not None:
                         letters_stored = True  # no letters: every message decoded
                         raise error
+                assert decoded is not None
                 if not letters_stored:
                     bad = [d for d in decoded.values() if isinstance(d, Unappliable)]
                     for result in bad:

@@ -367,36 +367,37 @@ class Projection:
                 k.load(conn)
         changes: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for d in decoded:
-            ev, seq = d.event, d.stored.sequence
+            ev: Any = d.event  # each branch below knows its event's fields
+            seq = d.stored.sequence
             if (fields := _member_fields(ev)) is not None:
                 changes["member"].extend(
                     {
                         "member_id": ev.member_id,
                         "seq": seq,
                         "field": f,
-                        "value": v,  # type: ignore[attr-defined]
+                        "value": v,
                         "effective_on": ev.effective_on,
                     }
                     for f, v in fields.items()
-                )  # type: ignore[attr-defined]
+                )
             elif (fields := _unit_fields(ev)) is not None:
                 changes["unit"].extend(
                     {
                         "unit_id": ev.unit_id,
                         "seq": seq,
                         "field": f,
-                        "value": v,  # type: ignore[attr-defined]
+                        "value": v,
                         "effective_on": ev.effective_on,
                     }
                     for f, v in fields.items()
-                )  # type: ignore[attr-defined]
+                )
             for name, key in _event_keys(ev):
                 table = keyed[name]
                 row = table.get(key)
                 if name == "conferences":
                     table.put(key, _conference(row, ev, seq))
                 elif name == "attendance":
-                    attended = True if isinstance(ev, e.AttendanceRecorded) else ev.attended  # type: ignore[attr-defined]
+                    attended = True if isinstance(ev, e.AttendanceRecorded) else ev.attended
                     unit_id = (
                         ev.unit_id
                         if isinstance(ev, e.AttendanceRecorded)
@@ -421,7 +422,7 @@ class Projection:
                             "headcount": ev.headcount,
                             "seq": seq,
                         },
-                    )  # type: ignore[attr-defined]
+                    )
                 elif name == "awards":
                     new = _award(row, ev, seq)
                     if new is not None:

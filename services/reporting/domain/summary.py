@@ -329,7 +329,7 @@ def annual_summary(facts: Facts, period: Period, as_of: str | None = None) -> di
 
     members_per_unit: Counter[str] = Counter(str(s.get("unit_id")) for s in at_end.values())
     unit_ids = sorted(set(att.per_unit) | set(members_per_unit))
-    by_unit = [
+    by_unit: list[dict[str, Any]] = [
         {
             "unit_id": u,
             "unit_name": facts.unit_name(u),
