@@ -7,49 +7,28 @@ from typing import Any
 import typer
 
 from briefings.cli.client import (
-    Client_,
-    RequestFailed,
+    ACTOR,
+    COMMAND_ID,
+    JSON,
+    call,
     console,
-    fail,
-    new_command_id,
-    print_accepted,
     print_json,
     print_table,
-    run,
+    send_command,
 )
 from contracts.awards import CONTEXT, CorePolicy, RecipientType
-from contracts.subjects import command_subject, query_subject
+from contracts.subjects import query_subject
 
 app = typer.Typer(help="Year-end awards to collectives (units) and individuals (members).",
                   no_args_is_help=True)
 
-JSON = typer.Option(False, "--json", help="machine-readable output")
-COMMAND_ID = typer.Option(None, "--command-id",
-                          help="idempotency key (a repeat returns the first outcome)")
-ACTOR = typer.Option("cli", "--actor", help="who is issuing the command")
 AWARD_COLUMNS = ["award_id", "status", "recipient_type", "recipient_id", "recipient_name",
                  "award_kind", "period", "decision_number", "decision_date"]
 
 
-def call(subject: str, payload: dict[str, Any], as_json: bool) -> dict[str, Any]:
-    """One request; a refusal prints the structured error (as JSON with ``--json``), exit 1."""
-
-    async def go() -> dict[str, Any]:
-        async with Client_() as client:
-            return await client.request(subject, payload)
-
-    try:
-        return run(go)
-    except RequestFailed as exc:
-        fail(exc.reply, as_json)
-
-
 def _send(name: str, payload: dict[str, Any], command_id: str | None, actor: str,
           as_json: bool) -> None:
-    body = {k: v for k, v in payload.items() if v is not None}
-    body["command_id"] = command_id or new_command_id()
-    body["actor"] = actor
-    print_accepted(call(command_subject(CONTEXT, name), body, as_json), as_json)
+    send_command(CONTEXT, name, payload, command_id, actor, as_json)
 
 
 @app.command()
@@ -93,7 +72,8 @@ def revoke(
 @app.command()
 def show(award_id: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """One award, with its revocation if any."""
-    data = call(query_subject("awards", "get_award"), {"award_id": award_id}, as_json)["data"]
+    data = call(query_subject("awards", "get_award"), {"award_id": award_id},
+                as_json=as_json)["data"]
     if as_json:
         print_json(data)
         return
@@ -108,7 +88,7 @@ def list_awards(period: str | None = typer.Option(None, "--period"),
                 as_json: bool = JSON) -> None:
     """Awards, by period and decision date."""
     data = call(query_subject("awards", "list_awards"),
-                {"period": period, "recipient_id": recipient}, as_json)["data"]
+                {"period": period, "recipient_id": recipient}, as_json=as_json)["data"]
     if as_json:
         print_json(data)
     else:
@@ -139,7 +119,7 @@ def candidates(
             "core": core.value if core else None, "limit_individuals": limit_individuals,
             "limit_collectives": limit_collectives}
     data = call(query_subject("awards", "candidates"),
-                {k: v for k, v in body.items() if v is not None}, as_json)["data"]
+                {k: v for k, v in body.items() if v is not None}, as_json=as_json)["data"]
     if as_json:
         print_json(data)
         return

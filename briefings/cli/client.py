@@ -18,6 +18,7 @@ from rich.table import Table
 
 from briefings.runtime.connection import connect
 from briefings.runtime.settings import Settings
+from contracts.subjects import command_subject
 
 T = TypeVar("T")
 console = Console()
@@ -95,8 +96,18 @@ class Client_:
         return reply
 
 
-def call(subject: str, payload: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-    """One request from a CLI command; prints the structured error and exits 1 on failure."""
+JSON = typer.Option(False, "--json", help="machine-readable output")
+COMMAND_ID = typer.Option(
+    None, "--command-id", help="idempotency key (a repeat returns the first outcome)"
+)
+ACTOR = typer.Option("cli", "--actor", help="who is issuing the command")
+
+
+def call(
+    subject: str, payload: dict[str, Any], timeout: float | None = None, as_json: bool = False
+) -> dict[str, Any]:
+    """One request from a CLI command; a refusal prints the structured error (as JSON with
+    ``--json``) and exits 1."""
 
     async def go() -> dict[str, Any]:
         async with Client_() as client:
@@ -105,7 +116,26 @@ def call(subject: str, payload: dict[str, Any], timeout: float | None = None) ->
     try:
         return run(go)
     except RequestFailed as exc:
-        fail(exc.reply)
+        fail(exc.reply, as_json)
+
+
+def send_command(
+    context: str,
+    name: str,
+    payload: dict[str, Any],
+    command_id: str | None,
+    actor: str,
+    as_json: bool,
+    keep_none: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Send ``cmd.<context>.<name>`` with a command id (generated if not given) and print
+    the reply. ``None`` fields are left out unless named in ``keep_none``."""
+    body = {k: v for k, v in payload.items() if v is not None or k in keep_none}
+    body["command_id"] = command_id or new_command_id()
+    body["actor"] = actor
+    reply = call(command_subject(context, name), body, as_json=as_json)
+    print_accepted(reply, as_json)
+    return reply
 
 
 def fail(reply: dict[str, Any], as_json: bool = False) -> NoReturn:

@@ -14,16 +14,19 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from briefings.cli.client import (
+    ACTOR,
+    COMMAND_ID,
+    JSON,
     Client_,
     RequestFailed,
+    call,
     console,
     err_console,
     fail,
-    new_command_id,
-    print_accepted,
     print_json,
     print_table,
     run,
+    send_command,
 )
 from briefings.runtime.commands import derived_id
 from contracts.events import ConferenceKind, GuestCategory
@@ -34,10 +37,6 @@ app = typer.Typer(help="Conferences (information, thematic, year-end review) and
 attendance_app = typer.Typer(help="Who attended a held conference.", no_args_is_help=True)
 app.add_typer(attendance_app, name="attendance")
 
-JSON = typer.Option(False, "--json", help="machine-readable output")
-COMMAND_ID = typer.Option(None, "--command-id",
-                          help="idempotency key (a repeat returns the first outcome)")
-ACTOR = typer.Option("cli", "--actor", help="who is issuing the command")
 
 CONFERENCE_COLUMNS = ["conference_id", "kinds", "title", "status", "planned_on", "held_on",
                       "member_attendance", "guest_attendance"]
@@ -46,29 +45,13 @@ EXIT_REQUEST_FAILED = 1
 EXIT_NEEDS_CLERK = 2
 
 
-def _call(subject: str, payload: dict[str, Any], as_json: bool) -> dict[str, Any]:
-    """One request; a refusal is the structured error (JSON on stdout with ``--json``), exit 1."""
-
-    async def go() -> dict[str, Any]:
-        async with Client_() as client:
-            return await client.request(subject, payload)
-
-    try:
-        return run(go)
-    except RequestFailed as exc:
-        fail(exc.reply, as_json)
-
-
 def _send(name: str, payload: dict[str, Any], command_id: str | None, actor: str,
           as_json: bool) -> None:
-    body = {k: v for k, v in payload.items() if v is not None}
-    body["command_id"] = command_id or new_command_id()
-    body["actor"] = actor
-    print_accepted(_call(command_subject("events", name), body, as_json), as_json)
+    send_command("events", name, payload, command_id, actor, as_json)
 
 
 def _query(name: str, payload: dict[str, Any], as_json: bool) -> Any:
-    return _call(query_subject("events", name), payload, as_json)["data"]
+    return call(query_subject("events", name), payload, as_json=as_json)["data"]
 
 
 def _presenter(text: str) -> dict[str, str]:

@@ -8,23 +8,21 @@ from typing import Any
 import typer
 
 from briefings.cli.client import (
+    ACTOR,
+    COMMAND_ID,
+    JSON,
     call,
     console,
-    new_command_id,
-    print_accepted,
     print_json,
     print_table,
+    send_command,
 )
 from contracts.roster import Role, UnitKind
-from contracts.subjects import command_subject, query_subject
+from contracts.subjects import query_subject
 
 app = typer.Typer(help="Organisational units and members (reporters, propagandists).",
                   no_args_is_help=True)
 
-JSON = typer.Option(False, "--json", help="machine-readable output")
-COMMAND_ID = typer.Option(None, "--command-id",
-                          help="idempotency key (a repeat returns the first outcome)")
-ACTOR = typer.Option("cli", "--actor", help="who is issuing the command")
 EFFECTIVE_ON = typer.Option(None, "--effective-on",
                             help="YYYY-MM-DD the change took effect (default today)")
 
@@ -36,11 +34,7 @@ UNIT_COLUMNS = ["unit_id", "name", "kind", "parent_id", "external_code", "regist
 
 def _send(name: str, payload: dict[str, Any], command_id: str | None, actor: str,
           as_json: bool, keep_none: tuple[str, ...] = ()) -> None:
-    body = {k: v for k, v in payload.items() if v is not None or k in keep_none}
-    body["command_id"] = command_id or new_command_id()
-    body["actor"] = actor
-    reply = call(command_subject("roster", name), body)
-    print_accepted(reply, as_json)
+    reply = send_command("roster", name, payload, command_id, actor, as_json, keep_none)
     if not as_json and reply.get("message") and not reply.get("unchanged"):
         console.print(reply["message"])
 
