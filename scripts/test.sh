@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[dev]"
+# Runtime dependencies at the versions deploy/requirements.lock pins (the image installs
+# exactly those); dev tools float.
+.venv/bin/python -m pip install -q -c deploy/requirements.lock -e ".[dev]"
 set +e
 .venv/bin/python -m pytest "$@"
 code=$?
