@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 from nats.aio.client import Client
 
 from briefings.audit.records import EXPORT_FORMAT, AuditRecord, manifest_line
-from briefings.audit.source import STREAMS, live_records, stream_bounds
+from briefings.audit.source import STREAMS, live_history, stream_ends
 from contracts.canonical import format_datetime
 
 
@@ -84,18 +84,8 @@ async def export_live(
     on_record: Callable[[AuditRecord], None] | None = None,
 ) -> dict[str, Any]:
     """Export ``streams`` (in that order, each in stream order) as they stand now."""
-    ends: dict[str, int] = {}
-    for stream in streams:
-        bounds = await stream_bounds(nc, stream)
-        ends[stream] = bounds.last_seq if bounds else 0
+    ends = await stream_ends(nc, streams)
     if on_total is not None:
         on_total(sum(ends.values()))
-
-    async def all_records() -> AsyncIterable[AuditRecord]:
-        for stream in streams:
-            if ends[stream]:
-                async for record in live_records(nc, stream, 1, ends[stream], since, until):
-                    yield record
-
-    return await write_export(all_records(), out, ManifestBuilder(streams, since, until),
-                              on_record)
+    return await write_export(live_history(nc, ends, since, until), out,
+                              ManifestBuilder(streams, since, until), on_record)

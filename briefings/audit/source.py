@@ -97,6 +97,29 @@ async def live_records(
         await sub.unsubscribe()
 
 
+async def stream_ends(nc: Client, streams: tuple[str, ...]) -> dict[str, int]:
+    """Each stream's last sequence now (0 for a missing or empty one), in ``streams`` order."""
+    ends: dict[str, int] = {}
+    for stream in streams:
+        bounds = await stream_bounds(nc, stream)
+        ends[stream] = bounds.last_seq if bounds else 0
+    return ends
+
+
+async def live_history(
+    nc: Client,
+    ends: dict[str, int],
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> AsyncIterator[AuditRecord]:
+    """Every stream of ``ends`` in that order, each from sequence 1 to its end (events
+    appended meanwhile are left out)."""
+    for stream, end in ends.items():
+        if end:
+            async for record in live_records(nc, stream, 1, end, since, until):
+                yield record
+
+
 def read_export(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """``(line bytes without newline, parsed object)`` for every line of an export, lazily."""
     with path.open("rb") as handle:

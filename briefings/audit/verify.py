@@ -7,7 +7,7 @@ Memory grows with the number of aggregates (one hash and version each), not with
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,10 @@ from nats.aio.client import Client
 from briefings.audit.records import EXPORT_FORMAT, AuditRecord
 from briefings.audit.source import (
     STREAMS,
-    live_records,
+    live_history,
     read_export,
     read_manifest,
-    stream_bounds,
+    stream_ends,
 )
 from contracts.canonical import GENESIS_HASH
 from contracts.subjects import parse_event_subject, stream_name
@@ -194,20 +194,10 @@ async def verify_live(
 ) -> VerifyReport:
     """Verify the streams as they stand now, from their first sequence."""
     verifier = ChainVerifier(complete=True)
-    ends: dict[str, int] = {}
-    for stream in streams:
-        bounds = await stream_bounds(nc, stream)
-        ends[stream] = bounds.last_seq if bounds else 0
+    ends = await stream_ends(nc, streams)
     if on_total is not None:
         on_total(sum(ends.values()))
-
-    async def all_records() -> AsyncIterable[AuditRecord]:
-        for stream in streams:
-            if ends[stream]:
-                async for record in live_records(nc, stream, 1, ends[stream]):
-                    yield record
-
-    async for record in all_records():
+    async for record in live_history(nc, ends):
         verifier.feed(record)
         if on_record is not None:
             on_record(record)
