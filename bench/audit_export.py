@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
 
-from briefings.runtime.eventstore import EventStore  # noqa: E402
-from briefings.runtime.nats_server import NatsServer  # noqa: E402
 from contracts.canonical import GENESIS_HASH, canonical_json, format_datetime, sha256_hex  # noqa: E402
 from contracts.subjects import event_streams  # noqa: E402
+from runtime.eventstore import EventStore  # noqa: E402
+from runtime.nats_server import NatsServer  # noqa: E402
 
 CONTEXTS = ("roster", "events", "awards")
 
@@ -50,14 +50,24 @@ async def fill(url: str, events: int, aggregates: int) -> None:
             prev, version = last.get(agg, (GENESIS_HASH, 0))
             at = format_datetime(start + timedelta(seconds=i))
             envelope = {
-                "event_id": str(uuid.UUID(int=i + 1)), "type": "AttendanceRecorded",
-                "schema_version": 1, "aggregate_type": "conference",
-                "aggregate_id": f"a{agg}", "aggregate_version": version + 1,
-                "occurred_at": at, "recorded_at": at, "correlation_id": f"sheet-{agg}",
-                "causation_id": f"cmd-{i}", "command_id": f"cmd-{i}", "actor": "bench",
+                "event_id": str(uuid.UUID(int=i + 1)),
+                "type": "AttendanceRecorded",
+                "schema_version": 1,
+                "aggregate_type": "conference",
+                "aggregate_id": f"a{agg}",
+                "aggregate_version": version + 1,
+                "occurred_at": at,
+                "recorded_at": at,
+                "correlation_id": f"sheet-{agg}",
+                "causation_id": f"cmd-{i}",
+                "command_id": f"cmd-{i}",
+                "actor": "bench",
                 "prev_hash": prev,
-                "payload": {"conference_id": f"a{agg}", "member_id": f"m{i % 5000}",
-                            "unit_id": f"u{i % 40}"},
+                "payload": {
+                    "conference_id": f"a{agg}",
+                    "member_id": f"m{i % 5000}",
+                    "unit_id": f"u{i % 40}",
+                },
             }
             data = canonical_json(envelope)
             last[agg] = (sha256_hex(data), version + 1)
@@ -66,8 +76,10 @@ async def fill(url: str, events: int, aggregates: int) -> None:
                 await asyncio.gather(*window)
                 window.clear()
                 if i % 100_000 < 2000:
-                    print(f"  published {i + 1:,} ({(i + 1) / (time.monotonic() - began):,.0f}/s)",
-                          flush=True)
+                    print(
+                        f"  published {i + 1:,} ({(i + 1) / (time.monotonic() - began):,.0f}/s)",
+                        flush=True,
+                    )
         await asyncio.gather(*window)
     finally:
         await nc.close()
@@ -76,8 +88,9 @@ async def fill(url: str, events: int, aggregates: int) -> None:
 def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
     """Wall seconds, CPU seconds, peak RSS in MB, exit code of a child process."""
     began = time.monotonic()
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - began
     if status:
@@ -97,23 +110,31 @@ def main() -> None:
         try:
             began = time.monotonic()
             asyncio.run(fill(server.url, opts.events, opts.aggregates))
-            print(f"history: {opts.events:,} events, {opts.aggregates:,} aggregates, "
-                  f"written in {time.monotonic() - began:.1f}s")
+            print(
+                f"history: {opts.events:,} events, {opts.aggregates:,} aggregates, "
+                f"written in {time.monotonic() - began:.1f}s"
+            )
             env = {**os.environ, "BRIEFINGS_NATS_URL": server.url}
             out = Path(tmp) / "history.jsonl"
             briefings = [sys.executable, "-m", "briefings", "audit"]
             print(f"load average before export: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-            seconds, cpu, rss, code = run_measured([*briefings, "export", "-o", str(out),
-                                                    "--no-progress"], env)
+            seconds, cpu, rss, code = run_measured(
+                [*briefings, "export", "-o", str(out), "--no-progress"], env
+            )
             size = out.stat().st_size / 1e6
-            print(f"export: exit {code}, {seconds:.1f}s wall, {cpu:.1f}s CPU "
-                  f"({opts.events / cpu:,.0f} events per CPU second), peak RSS {rss:.0f} MB, "
-                  f"file {size:.0f} MB")
+            print(
+                f"export: exit {code}, {seconds:.1f}s wall, {cpu:.1f}s CPU "
+                f"({opts.events / cpu:,.0f} events per CPU second), peak RSS {rss:.0f} MB, "
+                f"file {size:.0f} MB"
+            )
             for label, extra in (("verify file", [str(out)]), ("verify live", [])):
-                seconds, cpu, rss, code = run_measured([*briefings, "verify", *extra,
-                                                        "--no-progress"], env)
-                print(f"{label}: exit {code}, {seconds:.1f}s wall, {cpu:.1f}s CPU, "
-                      f"peak RSS {rss:.0f} MB")
+                seconds, cpu, rss, code = run_measured(
+                    [*briefings, "verify", *extra, "--no-progress"], env
+                )
+                print(
+                    f"{label}: exit {code}, {seconds:.1f}s wall, {cpu:.1f}s CPU, "
+                    f"peak RSS {rss:.0f} MB"
+                )
             if opts.keep:
                 kept = ROOT / "bench" / "history.jsonl"
                 out.replace(kept)

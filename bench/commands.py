@@ -14,13 +14,13 @@ import nats
 from nats.aio.client import Client
 
 from bench.common import Row, cpu_seconds, median, percentile, service_process
-from briefings.runtime.commands import Aggregates
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.sql import make_engine
-from briefings.runtime.statestore import StateStore
 from contracts import roster as c
 from contracts.envelope import EventEnvelope
 from contracts.subjects import event_streams, event_subject
+from runtime.commands import Aggregates
+from runtime.eventstore import EventStore
+from runtime.sql import make_engine
+from runtime.statestore import StateStore
 
 
 async def wait_health(nc: Client, service: str, timeout: float = 60) -> None:
@@ -36,7 +36,7 @@ async def wait_health(nc: Client, service: str, timeout: float = 60) -> None:
     raise TimeoutError(f"{service} not healthy")
 
 
-def envelope_bytes(aggregate_id: str, version: int, event: c.DomainEvent) -> bytes:  # type: ignore[name-defined]
+def envelope_bytes(aggregate_id: str, version: int, event: c.DomainEvent) -> bytes:
     now = datetime.now(UTC)
     return EventEnvelope(
         event_id=uuid.uuid4(),
@@ -55,7 +55,7 @@ def envelope_bytes(aggregate_id: str, version: int, event: c.DomainEvent) -> byt
     ).to_canonical()
 
 
-def core_event(member_id: str, version: int) -> c.DomainEvent:  # type: ignore[name-defined]
+def core_event(member_id: str, version: int) -> c.DomainEvent:
     cls = c.MemberCoreFlagSet if version % 2 else c.MemberCoreFlagCleared
     return cls(member_id=member_id, effective_on=datetime(2022, 1, 1).date())
 
@@ -134,8 +134,10 @@ async def command_throughput(nats_url: str, commands: int, clients: int, tmp: Pa
         await asyncio.wait_for(asyncio.gather(*futures), 30)
     windowed = commands / (time.perf_counter() - t0)
     await nc.close()
-    note = (f"{clients} clients, p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} errors, "
-            f"service CPU {cpu_ms:.2f} ms/command")
+    note = (
+        f"{clients} clients, p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} errors, "
+        f"service CPU {cpu_ms:.2f} ms/command"
+    )
     rows.append(
         Row(
             f"command throughput (enroll_member, {commands})",
@@ -200,8 +202,12 @@ async def aggregate_load(nats_url: str, sizes: tuple[int, ...]) -> list[Row]:
             done = asyncio.Event()
             counter = [0]
 
-            async def cb(msg: object, counter: list[int] = counter, size: int = size,
-                         done: asyncio.Event = done) -> None:
+            async def cb(
+                msg: object,
+                counter: list[int] = counter,
+                size: int = size,
+                done: asyncio.Event = done,
+            ) -> None:
                 counter[0] += 1
                 if counter[0] == size:
                     done.set()

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from briefings.runtime.nats_server import NatsServer
+from runtime.nats_server import NatsServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,20 +145,22 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self.start
 
 
-def run_measured(args: list[str], env: dict[str, str] | None = None,
-                 timeout_note: str = "") -> tuple[float, float, str]:
+def run_measured(
+    args: list[str], env: dict[str, str] | None = None, timeout_note: str = ""
+) -> tuple[float, float, str]:
     """Run a child to its end: (wall seconds, its peak RSS in MB, its stdout). Raises on a
     non-zero exit with the child's stderr."""
     began = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(args, env=env or dict(os.environ), cwd=ROOT, stdout=out,
-                                stderr=err)
+        proc = subprocess.Popen(args, env=env or dict(os.environ), cwd=ROOT, stdout=out, stderr=err)
         _pid, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - began
         out.seek(0)
         err.seek(0)
         if proc.returncode:
-            raise RuntimeError(f"{' '.join(args[:4])} exited {proc.returncode}{timeout_note}: "
-                               f"{err.read().decode()[-2000:]}")
+            raise RuntimeError(
+                f"{' '.join(args[:4])} exited {proc.returncode}{timeout_note}: "
+                f"{err.read().decode()[-2000:]}"
+            )
         return seconds, usage.ru_maxrss / 1024, out.read().decode()

@@ -15,20 +15,25 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from nats.aio.client import Client
 
-from briefings.runtime.eventstore import EventStore
 from contracts import awards as a
 from contracts import events as e
 from contracts import roster as r
 from contracts.canonical import GENESIS_HASH, canonical_json, format_datetime, sha256_hex
 from contracts.envelope import DomainEvent
 from contracts.subjects import event_streams, event_subject
+from runtime.eventstore import EventStore
 
 CONTEXT = {"unit": "roster", "member": "roster", "conference": "events", "award": "awards"}
-ID_FIELD = {"unit": "unit_id", "member": "member_id", "conference": "conference_id",
-            "award": "award_id"}
+ID_FIELD = {
+    "unit": "unit_id",
+    "member": "member_id",
+    "conference": "conference_id",
+    "award": "award_id",
+}
 FIRST_YEAR = 2016
 MONTHS = (1, 2, 3, 4, 5, 6, 7, 9, 10, 12)
 
@@ -59,49 +64,69 @@ def _domain_events(s: Shape) -> Iterator[DomainEvent]:
             cells = [f"{c}cell{u:02d}" for u in range(1, 11)]
             if year == FIRST_YEAR:
                 d0 = date(FIRST_YEAR - 1, 6, 1)
-                yield r.UnitRegistered(unit_id=c, kind=r.UnitKind.CITY,
-                                       name=f"Thành phố {city:03d}", effective_on=d0)
+                yield r.UnitRegistered(
+                    unit_id=c, kind=r.UnitKind.CITY, name=f"Thành phố {city:03d}", effective_on=d0
+                )
                 for u, cell in enumerate(cells, 1):
-                    yield r.UnitRegistered(unit_id=cell, kind=r.UnitKind.PARTY_CELL,
-                                           name=f"Chi bộ {u:02d}", effective_on=d0)
+                    yield r.UnitRegistered(
+                        unit_id=cell,
+                        kind=r.UnitKind.PARTY_CELL,
+                        name=f"Chi bộ {u:02d}",
+                        effective_on=d0,
+                    )
                 for i, m in enumerate(members):
                     reporter = i < 19
                     yield r.MemberEnrolled(
-                        member_id=m, full_name=f"Đảng viên {m}",
+                        member_id=m,
+                        full_name=f"Đảng viên {m}",
                         role=r.Role.REPORTER if reporter else r.Role.PROPAGANDIST,
-                        unit_id=c if reporter else cells[i % 10], core=i % 20 == 0,
-                        effective_on=d0)
+                        unit_id=c if reporter else cells[i % 10],
+                        core=i % 20 == 0,
+                        effective_on=d0,
+                    )
             for n, month in enumerate(MONTHS):
                 day = date(year, month, 15)
                 cid = f"{c}y{year}n{n}"
                 kinds = [e.ConferenceKind.THEMATIC if n in (3, 7) else e.ConferenceKind.INFORMATION]
                 title = f"Hội nghị {day:%m/%Y}"
-                yield e.ConferenceScheduled(conference_id=cid, kinds=kinds, title=title,
-                                            planned_on=day)
+                yield e.ConferenceScheduled(
+                    conference_id=cid, kinds=kinds, title=title, planned_on=day
+                )
                 yield e.ConferenceHeld(conference_id=cid, kinds=kinds, title=title, held_on=day)
                 for k in range(171):
                     idx = (k + n * 7) % len(members)
                     unit = c if idx < 19 else cells[idx % 10]
-                    yield e.AttendanceRecorded(conference_id=cid, member_id=members[idx],
-                                               unit_id=unit)
-                yield e.GuestAttendanceRecorded(conference_id=cid,
-                                                category=e.GuestCategory.OTHER, headcount=20)
+                    yield e.AttendanceRecorded(
+                        conference_id=cid, member_id=members[idx], unit_id=unit
+                    )
+                yield e.GuestAttendanceRecorded(
+                    conference_id=cid, category=e.GuestCategory.OTHER, headcount=20
+                )
             review = date(year, 12, 15)
             for k in range(3):
-                yield a.AwardGranted(award_id=f"{c}y{year}col{k}",
-                                     recipient_type=a.RecipientType.COLLECTIVE,
-                                     recipient_id=cells[k], recipient_name=f"Chi bộ {k + 1:02d}",
-                                     award_kind="certificate_of_merit", title="Giấy khen",
-                                     period=str(year), decision_number=f"QĐ-{c}-{year}-{k}",
-                                     decision_date=review)
+                yield a.AwardGranted(
+                    award_id=f"{c}y{year}col{k}",
+                    recipient_type=a.RecipientType.COLLECTIVE,
+                    recipient_id=cells[k],
+                    recipient_name=f"Chi bộ {k + 1:02d}",
+                    award_kind="certificate_of_merit",
+                    title="Giấy khen",
+                    period=str(year),
+                    decision_number=f"QĐ-{c}-{year}-{k}",
+                    decision_date=review,
+                )
             for k in range(5):
-                yield a.AwardGranted(award_id=f"{c}y{year}ind{k}",
-                                     recipient_type=a.RecipientType.INDIVIDUAL,
-                                     recipient_id=members[19 + k * 20],
-                                     recipient_name=f"Đảng viên {members[19 + k * 20]}",
-                                     award_kind="certificate_of_merit", title="Giấy khen",
-                                     period=str(year), decision_number=f"QĐ-{c}-{year}-i{k}",
-                                     decision_date=review)
+                yield a.AwardGranted(
+                    award_id=f"{c}y{year}ind{k}",
+                    recipient_type=a.RecipientType.INDIVIDUAL,
+                    recipient_id=members[19 + k * 20],
+                    recipient_name=f"Đảng viên {members[19 + k * 20]}",
+                    award_kind="certificate_of_merit",
+                    title="Giấy khen",
+                    period=str(year),
+                    decision_number=f"QĐ-{c}-{year}-i{k}",
+                    decision_date=review,
+                )
 
 
 def envelopes(s: Shape) -> Iterator[tuple[str, str, bytes]]:
@@ -120,23 +145,35 @@ def envelopes(s: Shape) -> Iterator[tuple[str, str, bytes]]:
         versions[agg_id] = version
         clock += step
         at = format_datetime(clock)
-        data = canonical_json({
-            "event_id": str(uuid.UUID(int=i + 1)), "type": ev.event_type,
-            "schema_version": ev.schema_version, "aggregate_type": agg_type,
-            "aggregate_id": agg_id, "aggregate_version": version, "occurred_at": at,
-            "recorded_at": at, "correlation_id": "bench", "causation_id": f"bench-{i}",
-            "command_id": f"bench-{i}", "actor": "bench",
-            "prev_hash": prev.get(agg_id, GENESIS_HASH), "payload": ev.model_dump(mode="json")})
+        data = canonical_json(
+            {
+                "event_id": str(uuid.UUID(int=i + 1)),
+                "type": ev.event_type,
+                "schema_version": ev.schema_version,
+                "aggregate_type": agg_type,
+                "aggregate_id": agg_id,
+                "aggregate_version": version,
+                "occurred_at": at,
+                "recorded_at": at,
+                "correlation_id": "bench",
+                "causation_id": f"bench-{i}",
+                "command_id": f"bench-{i}",
+                "actor": "bench",
+                "prev_hash": prev.get(agg_id, GENESIS_HASH),
+                "payload": ev.model_dump(mode="json"),
+            }
+        )
         prev[agg_id] = sha256_hex(data)
         yield context.upper(), event_subject(context, agg_type, agg_id), data
 
 
-async def publish_history(nc: Client, s: Shape, window: int = 2000,
-                          progress: bool = False) -> dict[str, int]:
+async def publish_history(
+    nc: Client, s: Shape, window: int = 2000, progress: bool = False
+) -> dict[str, int]:
     """Store the history (windowed async publishes); returns each stream's last sequence."""
     await EventStore(nc).ensure_streams(event_streams())
     js = nc.jetstream(timeout=60)
-    futures: list[asyncio.Future[object]] = []
+    futures: list[asyncio.Future[Any]] = []
     began = time.monotonic()
     for i, (stream, subject, data) in enumerate(envelopes(s), 1):
         futures.append(await js.publish_async(subject, data, stream=stream))
@@ -146,5 +183,4 @@ async def publish_history(nc: Client, s: Shape, window: int = 2000,
             if progress and i % 100_000 < window:
                 print(f"  published {i:,} ({i / (time.monotonic() - began):,.0f}/s)", flush=True)
     await asyncio.gather(*futures)
-    return {spec.name: (await js.stream_info(spec.name)).state.last_seq
-            for spec in event_streams()}
+    return {spec.name: (await js.stream_info(spec.name)).state.last_seq for spec in event_streams()}

@@ -25,12 +25,18 @@ from bench.common import Row, median, percentile, service_process
 async def end_to_end(nats_url: str, rate: float, seconds: float, tmp: Path) -> list[Row]:
     nc = await nats.connect(nats_url)
     js = nc.jetstream(timeout=30)
-    with service_process("roster", nats_url, tmp / "latency"), \
-            service_process("reporting", nats_url, tmp / "latency"):
+    with (
+        service_process("roster", nats_url, tmp / "latency"),
+        service_process("reporting", nats_url, tmp / "latency"),
+    ):
         await wait_health(nc, "roster")
         await wait_health(nc, "reporting")
-        unit = {"command_id": "lat-unit", "kind": "party_cell", "name": "Chi bộ Latency",
-                "unit_id": "lat"}
+        unit = {
+            "command_id": "lat-unit",
+            "kind": "party_cell",
+            "name": "Chi bộ Latency",
+            "unit_id": "lat",
+        }
         await nc.request("cmd.roster.register_unit", json.dumps(unit).encode(), timeout=30)
 
         seq_of: dict[str, int] = {}
@@ -38,8 +44,7 @@ async def end_to_end(nats_url: str, rate: float, seconds: float, tmp: Path) -> l
         async def on_event(msg: Any) -> None:
             seq_of[json.loads(msg.data)["event_id"]] = msg.metadata.sequence.stream
 
-        sub = await js.subscribe("ev.roster.>", cb=on_event, ordered_consumer=True,
-                                 stream="ROSTER")
+        sub = await js.subscribe("ev.roster.>", cb=on_event, ordered_consumer=True, stream="ROSTER")
         sent_at: dict[str, float] = {}  # event id -> when its command was sent
         visible: list[float] = []
         replies: list[float] = []
@@ -48,12 +53,18 @@ async def end_to_end(nats_url: str, rate: float, seconds: float, tmp: Path) -> l
 
         async def command(i: int) -> None:
             nonlocal errors
-            body = {"command_id": f"lat-{i}", "full_name": f"Lê Thị {i}", "role": "propagandist",
-                    "unit_id": "lat", "effective_on": "2022-01-01"}
+            body = {
+                "command_id": f"lat-{i}",
+                "full_name": f"Lê Thị {i}",
+                "role": "propagandist",
+                "unit_id": "lat",
+                "effective_on": "2022-01-01",
+            }
             t0 = time.perf_counter()
             try:
-                msg = await nc.request("cmd.roster.enroll_member", json.dumps(body).encode(),
-                                       timeout=30)
+                msg = await nc.request(
+                    "cmd.roster.enroll_member", json.dumps(body).encode(), timeout=30
+                )
             except Exception:
                 errors += 1
                 return
@@ -74,8 +85,7 @@ async def end_to_end(nats_url: str, rate: float, seconds: float, tmp: Path) -> l
                     continue
                 now = time.perf_counter()
                 body = json.loads(msg.data)
-                applied = (body.get("data", body).get("lag", {}).get("ROSTER", {})
-                           .get("applied", 0))
+                applied = body.get("data", body).get("lag", {}).get("ROSTER", {}).get("applied", 0)
                 for event_id in [k for k in list(sent_at) if seq_of.get(k, 1 << 62) <= applied]:
                     visible.append(now - sent_at.pop(event_id))
                 await asyncio.sleep(0.001)
@@ -101,13 +111,25 @@ async def end_to_end(nats_url: str, rate: float, seconds: float, tmp: Path) -> l
             pass
         await sub.unsubscribe()
     await nc.close()
-    note = (f"{total - warmup} enroll_member (after {warmup} warm-up) at {achieved:.0f}/s; "
-            "reply p50 "
-            f"{median(replies) * 1000:.1f} ms, p99 {percentile(replies, 99) * 1000:.1f} ms; "
-            f"{errors} errors; {len(visible)} seen")
+    note = (
+        f"{total - warmup} enroll_member (after {warmup} warm-up) at {achieved:.0f}/s; "
+        "reply p50 "
+        f"{median(replies) * 1000:.1f} ms, p99 {percentile(replies, 99) * 1000:.1f} ms; "
+        f"{errors} errors; {len(visible)} seen"
+    )
     return [
-        Row(f"end-to-end latency p50 at {rate:.0f} cmd/s (sent → in reporting)",
-            median(visible) * 1000, None, "ms", note),
-        Row(f"end-to-end latency p99 at {rate:.0f} cmd/s", percentile(visible, 99) * 1000, None,
-            "ms", "target < 100 ms; includes one status poll round trip"),
+        Row(
+            f"end-to-end latency p50 at {rate:.0f} cmd/s (sent → in reporting)",
+            median(visible) * 1000,
+            None,
+            "ms",
+            note,
+        ),
+        Row(
+            f"end-to-end latency p99 at {rate:.0f} cmd/s",
+            percentile(visible, 99) * 1000,
+            None,
+            "ms",
+            "target < 100 ms; includes one status poll round trip",
+        ),
     ]

@@ -19,8 +19,12 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="million-event figures")
     parser.add_argument("--commands", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--events", type=int, default=0,
-                        help="history size of the bulk figures (default 50,000; --full 1,000,000)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=0,
+        help="history size of the bulk figures (default 50,000; --full 1,000,000)",
+    )
     parser.add_argument("--rate", type=float, default=200, help="end-to-end latency: cmd/s")
     parser.add_argument("--seconds", type=float, default=15, help="end-to-end latency: duration")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL figures")
@@ -61,8 +65,13 @@ def main() -> None:
 
             events = args.events or (1_000_000 if args.full else 50_000)
             with nats_server() as server:
-                rows += bulk(server.url, events, tmp_path, only & bulk_parts or bulk_parts,
-                             postgres=not args.no_postgres)
+                rows += bulk(
+                    server.url,
+                    events,
+                    tmp_path,
+                    only & bulk_parts or bulk_parts,
+                    postgres=not args.no_postgres,
+                )
     print(f"\nmachine: {machine()}\n")
     print(table(rows))
 

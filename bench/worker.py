@@ -36,9 +36,14 @@ async def pull(url: str) -> dict[str, Any]:
     counts: dict[str, int] = {}
 
     async def one(stream: str) -> None:
-        await js.add_consumer(stream, js_api.ConsumerConfig(
-            durable_name=f"bench_plain_{stream}", ack_policy=js_api.AckPolicy.ALL,
-            max_ack_pending=4000))
+        await js.add_consumer(
+            stream,
+            js_api.ConsumerConfig(
+                durable_name=f"bench_plain_{stream}",
+                ack_policy=js_api.AckPolicy.ALL,
+                max_ack_pending=4000,
+            ),
+        )
         sub = await js.pull_subscribe_bind(durable=f"bench_plain_{stream}", stream=stream)
         seen = got = 0
         while seen < ends[stream]:
@@ -73,9 +78,14 @@ async def ordered(url: str) -> dict[str, Any]:
             if msg.metadata.sequence.stream >= ends[stream]:
                 done.set()
 
-        sub = await js.subscribe(f"ev.{stream.lower()}.>", cb=cb, ordered_consumer=True,
-                                 stream=stream, pending_msgs_limit=100_000,
-                                 pending_bytes_limit=256 * 2**20)
+        sub = await js.subscribe(
+            f"ev.{stream.lower()}.>",
+            cb=cb,
+            ordered_consumer=True,
+            stream=stream,
+            pending_msgs_limit=100_000,
+            pending_bytes_limit=256 * 2**20,
+        )
         await done.wait()
         await sub.unsubscribe()
 
@@ -91,8 +101,8 @@ async def ordered(url: str) -> dict[str, Any]:
 async def project(url: str, database_url: str, schema: str, year: int) -> dict[str, Any]:
     """Reporting's own catch-up path (its Generation of StreamConsumers) into fresh tables,
     then the annual summary query on what it built."""
-    from briefings.runtime.sql import make_engine
     from contracts.reporting import AnnualSummaryQuery
+    from runtime.sql import make_engine
     from services.reporting.adapters.consumer import Generation
     from services.reporting.adapters.projection import Projection
     from services.reporting.api import ReadModel
@@ -123,9 +133,13 @@ async def project(url: str, database_url: str, schema: str, year: int) -> dict[s
         summary = model.annual_summary(query)
         times.append(time.perf_counter() - q0)
     engine.dispose()
-    return {"events": events, "seconds": seconds, "summary_seconds": sorted(times)[1],
-            "catch_up_rss_mb": catch_up_rss,
-            "summary_conferences": len(summary.get("conferences", []) or [])}
+    return {
+        "events": events,
+        "seconds": seconds,
+        "summary_seconds": sorted(times)[1],
+        "catch_up_rss_mb": catch_up_rss,
+        "summary_conferences": len(summary.get("conferences", []) or []),
+    }
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from briefings.runtime.nats_server import NatsServer
-from briefings.runtime.settings import Settings
 from contracts.subjects import SERVICES
+from runtime.nats_server import NatsServer
+from runtime.settings import Settings
 
 EMBEDDED_PORT = 4322
 

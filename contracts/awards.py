@@ -35,8 +35,9 @@ class AwardGranted(DomainEvent):
     award_id: Identifier
     recipient_type: RecipientType
     recipient_id: Identifier
-    recipient_name: str = Field(default="",
-                                description="As the roster named it on the decision date")
+    recipient_name: str = Field(
+        default="", description="As the roster named it on the decision date"
+    )
     award_kind: str = Field(min_length=1, max_length=64)
     title: Name
     period: str = Field(pattern=PERIOD_PATTERN)
@@ -146,8 +147,9 @@ class IndividualProposal(BaseModel):
     attendance_rate: float
     rank_in_unit: int
     explanation: str
-    already_holds: list[str] = Field(default_factory=list,
-                                     description="Award kinds held for the year (not revoked)")
+    already_holds: list[str] = Field(
+        default_factory=list, description="Award kinds held for the year (not revoked)"
+    )
 
 
 class CollectiveProposal(BaseModel):
@@ -166,8 +168,9 @@ class CollectiveProposal(BaseModel):
     possible_attendances: int
     attendance_rate: float
     explanation: str
-    already_holds: list[str] = Field(default_factory=list,
-                                     description="Award kinds held for the year (not revoked)")
+    already_holds: list[str] = Field(
+        default_factory=list, description="Award kinds held for the year (not revoked)"
+    )
 
 
 class PassedOver(BaseModel):

@@ -138,8 +138,9 @@ class GuestAttendanceRecorded(DomainEvent):
 
 
 class ScheduleConference(Command):
-    conference_id: Identifier | None = Field(default=None,
-                                             description="Derived from command_id if absent")
+    conference_id: Identifier | None = Field(
+        default=None, description="Derived from command_id if absent"
+    )
     kinds: Kinds = Field(min_length=1)
     title: Name
     planned_on: date

@@ -163,8 +163,9 @@ class MemberRetired(DomainEvent):
 
 
 class RegisterUnit(Command):
-    unit_id: Identifier | None = Field(default=None,
-                                         description="Derived from command_id if absent")
+    unit_id: Identifier | None = Field(
+        default=None, description="Derived from command_id if absent"
+    )
     kind: UnitKind
     name: Name
     parent_id: Identifier | None = None
@@ -188,8 +189,9 @@ class DissolveUnit(Command):
 
 
 class EnrollMember(Command):
-    member_id: Identifier | None = Field(default=None,
-                                         description="Derived from command_id if absent")
+    member_id: Identifier | None = Field(
+        default=None, description="Derived from command_id if absent"
+    )
     full_name: Name
     role: Role
     unit_id: Identifier

@@ -7,8 +7,8 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 
-from briefings.runtime.nats_server import NatsServer
-from briefings.runtime.settings import Settings
+from runtime.nats_server import NatsServer
+from runtime.settings import Settings
 from tests.support import connect, postgres_base_url, postgres_schema, settings_for
 
 _PG: dict[str, str | None] = {}

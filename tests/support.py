@@ -19,10 +19,10 @@ import nats
 from nats.aio.client import Client
 from sqlalchemy import text
 
-from briefings.runtime.nats_server import NatsServer
-from briefings.runtime.service import ServiceHost
-from briefings.runtime.settings import Settings
-from briefings.runtime.sql import make_engine
+from runtime.nats_server import NatsServer
+from runtime.service import ServiceHost
+from runtime.settings import Settings
+from runtime.sql import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -1,10 +1,13 @@
-"""The layout shows the architecture: services never import each other (import-linter)."""
+"""The layout shows the architecture (import-linter): contracts < runtime < services <
+briefings < bench, services never import each other, no cycles."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,6 +20,36 @@ def test_import_contracts_hold() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _lint_with(planted: Path, text: str) -> subprocess.CompletedProcess[str]:
+    planted.write_text(text)
+    try:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        planted.unlink()
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("runtime/_planted_upward.py", "import services.roster  # noqa\n"),
+        ("contracts/_planted_upward.py", "import runtime.eventstore  # noqa\n"),
+        ("services/reporting/_planted_upward.py", "import briefings.audit  # noqa\n"),
+        ("briefings/demo/_planted_upward.py", "import briefings.cli.client  # noqa\n"),
+        ("briefings/_planted_upward.py", "import bench.common  # noqa\n"),
+    ],
+)
+def test_an_upward_import_breaks_the_layers(where: str, text: str) -> None:
+    result = _lint_with(ROOT / where, text)
+    assert result.returncode != 0
+    module = where.removesuffix(".py").replace("/", ".")
+    assert module in result.stdout
 
 
 def test_the_linter_catches_a_violation(tmp_path: Path) -> None:

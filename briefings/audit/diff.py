@@ -25,5 +25,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 def diff(left: dict[str, Any], right: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """``(path, left value, right value)`` for every figure that differs (missing: None)."""
     a, b = flatten(left), flatten(right)
-    return [(path, a.get(path), b.get(path)) for path in sorted(set(a) | set(b))
-            if a.get(path) != b.get(path)]
+    return [
+        (path, a.get(path), b.get(path))
+        for path in sorted(set(a) | set(b))
+        if a.get(path) != b.get(path)
+    ]

@@ -18,8 +18,17 @@ from briefings.audit.records import AuditRecord
 from contracts.envelope import EventEnvelope
 from contracts.registry import registry
 
-FIGURES = ("attendances", "member-attendances", "guest-attendances", "conferences", "awards",
-           "awards.collective", "awards.individual", "unit:<unit_id>", "member:<member_id>")
+FIGURES = (
+    "attendances",
+    "member-attendances",
+    "guest-attendances",
+    "conferences",
+    "awards",
+    "awards.collective",
+    "awards.individual",
+    "unit:<unit_id>",
+    "member:<member_id>",
+)
 
 # The member fields each roster event sets (as the projection records them).
 _MEMBER_FIELDS = {
@@ -47,10 +56,17 @@ class Ref:
 
     @classmethod
     def of(cls, record: AuditRecord, env: dict[str, Any]) -> Ref:
-        return cls(record.stream, record.seq, str(env["type"]),
-                   f"{env['aggregate_type']}/{env['aggregate_id']}", env.get("command_id"),
-                   str(env.get("actor")), str(env.get("correlation_id")),
-                   str(env.get("occurred_at")), str(env.get("recorded_at")))
+        return cls(
+            record.stream,
+            record.seq,
+            str(env["type"]),
+            f"{env['aggregate_type']}/{env['aggregate_id']}",
+            env.get("command_id"),
+            str(env.get("actor")),
+            str(env.get("correlation_id")),
+            str(env.get("occurred_at")),
+            str(env.get("recorded_at")),
+        )
 
 
 @dataclass
@@ -77,10 +93,15 @@ class Explanation:
         return bool(rate == self.summary_value)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"figure": self.figure, "summary_value": self.summary_value, "total": self.total,
-                "denominator": self.denominator, "adds_up": self.adds_up,
-                "contributions": [asdict(c) for c in self.contributions],
-                "denominator_from": [asdict(c) for c in self.denominator_from]}
+        return {
+            "figure": self.figure,
+            "summary_value": self.summary_value,
+            "total": self.total,
+            "denominator": self.denominator,
+            "adds_up": self.adds_up,
+            "contributions": [asdict(c) for c in self.contributions],
+            "denominator_from": [asdict(c) for c in self.denominator_from],
+        }
 
 
 @dataclass
@@ -106,8 +127,9 @@ class Lineage:
         self.pairs: dict[tuple[str, str], _Pair] = defaultdict(_Pair)
         self.guests: dict[tuple[str, str], tuple[int, Ref]] = {}
         self.awards: dict[str, tuple[dict[str, Any], list[Ref], bool]] = {}
-        self.member_changes: dict[str, list[tuple[date, int, dict[str, str], Ref]]] = \
-            defaultdict(list)
+        self.member_changes: dict[str, list[tuple[date, int, dict[str, str], Ref]]] = defaultdict(
+            list
+        )
 
     def feed(self, records: Iterable[AuditRecord]) -> Lineage:
         for record in records:
@@ -133,11 +155,15 @@ class Lineage:
         if kind in _MEMBER_FIELDS:
             effective = date.fromisoformat(payload["effective_on"])
             self.member_changes[payload["member_id"]].append(
-                (effective, record.seq, _MEMBER_FIELDS[kind](payload), ref))
+                (effective, record.seq, _MEMBER_FIELDS[kind](payload), ref)
+            )
         elif kind == "ConferenceHeld":
             conf = self.conferences[payload["conference_id"]]
-            conf.status, conf.held_on, conf.title = "held", \
-                date.fromisoformat(payload["held_on"]), payload["title"]
+            conf.status, conf.held_on, conf.title = (
+                "held",
+                date.fromisoformat(payload["held_on"]),
+                payload["title"],
+            )
             conf.held_by = ref
         elif kind == "ConferenceCancelled":
             self.conferences[payload["conference_id"]].status = "cancelled"
@@ -148,8 +174,10 @@ class Lineage:
             if kind == "AttendanceRecorded":
                 pair.unit_id = payload.get("unit_id")
         elif kind == "GuestAttendanceRecorded":
-            self.guests[(payload["conference_id"], payload["category"])] = \
-                (int(payload["headcount"]), ref)
+            self.guests[(payload["conference_id"], payload["category"])] = (
+                int(payload["headcount"]),
+                ref,
+            )
         elif kind == "AwardGranted":
             self.awards[payload["award_id"]] = (payload, [ref], False)
         elif kind == "AwardRevoked" and payload["award_id"] in self.awards:
@@ -167,15 +195,19 @@ class Lineage:
         return state
 
     def held(self, start: date, end: date) -> list[tuple[str, _Conference]]:
-        held = [(cid, c) for cid, c in self.conferences.items()
-                if c.status == "held" and c.held_on is not None and start <= c.held_on <= end]
+        held = [
+            (cid, c)
+            for cid, c in self.conferences.items()
+            if c.status == "held" and c.held_on is not None and start <= c.held_on <= end
+        ]
         return sorted(held, key=lambda item: (item[1].held_on, item[0]))
 
     def _pairs(self, conference_id: str) -> list[tuple[str, _Pair]]:
         return sorted((mid, p) for (cid, mid), p in self.pairs.items() if cid == conference_id)
 
-    def member_attendances(self, start: date, end: date,
-                           unit: str | None = None) -> list[Contribution]:
+    def member_attendances(
+        self, start: date, end: date, unit: str | None = None
+    ) -> list[Contribution]:
         out = []
         for cid, conf in self.held(start, end):
             for mid, pair in self._pairs(cid):
@@ -186,8 +218,11 @@ class Lineage:
                 refs = [*pair.refs, *([conf.held_by] if conf.held_by else [])]
                 # A withdrawn attendance counts 0 but is listed: it explains a lower figure.
                 note = "" if pair.attended else ": withdrawn"
-                out.append(Contribution(int(pair.attended),
-                                        f"member {mid} at {cid} ({conf.held_on}){note}", refs))
+                out.append(
+                    Contribution(
+                        int(pair.attended), f"member {mid} at {cid} ({conf.held_on}){note}", refs
+                    )
+                )
         return out
 
     def guest_attendances(self, start: date, end: date) -> list[Contribution]:
@@ -196,17 +231,24 @@ class Lineage:
             for (gcid, category), (headcount, ref) in sorted(self.guests.items()):
                 if gcid == cid and headcount:
                     refs = [ref, *([conf.held_by] if conf.held_by else [])]
-                    out.append(Contribution(headcount, f"{category} guests at {cid} "
-                                                       f"({conf.held_on})", refs))
+                    out.append(
+                        Contribution(
+                            headcount, f"{category} guests at {cid} ({conf.held_on})", refs
+                        )
+                    )
         return out
 
     def conferences_held(self, start: date, end: date) -> list[Contribution]:
-        return [Contribution(1, f"{cid} held on {c.held_on}: {c.title}",
-                             [c.held_by] if c.held_by else [])
-                for cid, c in self.held(start, end)]
+        return [
+            Contribution(
+                1, f"{cid} held on {c.held_on}: {c.title}", [c.held_by] if c.held_by else []
+            )
+            for cid, c in self.held(start, end)
+        ]
 
-    def awards_granted(self, start: date, end: date,
-                       recipient_type: str | None = None) -> list[Contribution]:
+    def awards_granted(
+        self, start: date, end: date, recipient_type: str | None = None
+    ) -> list[Contribution]:
         out = []
         for aid, (granted, refs, revoked) in sorted(self.awards.items()):
             decided = date.fromisoformat(granted["decision_date"])
@@ -214,9 +256,14 @@ class Lineage:
                 continue
             if recipient_type and granted["recipient_type"] != recipient_type:
                 continue
-            out.append(Contribution(1, f"award {aid} to {granted['recipient_type']} "
-                                       f"{granted['recipient_id']} ({granted['decision_number']})",
-                                    refs))
+            out.append(
+                Contribution(
+                    1,
+                    f"award {aid} to {granted['recipient_type']} "
+                    f"{granted['recipient_id']} ({granted['decision_number']})",
+                    refs,
+                )
+            )
         return out
 
     def member_eligible(self, member_id: str, start: date, end: date) -> list[Contribution]:
@@ -224,17 +271,25 @@ class Lineage:
         for cid, conf in self.held(start, end):
             state = self.member_state(member_id, conf.held_on)  # type: ignore[arg-type]
             if state.get("active") == "1":
-                enrolled = [c[3] for c in self.member_changes[member_id]
-                            if c[0] <= conf.held_on]  # type: ignore[operator]
-                out.append(Contribution(1, f"{cid} held on {conf.held_on} while {member_id} "
-                                           "was active",
-                                        [*([conf.held_by] if conf.held_by else []),
-                                         *enrolled[-1:]]))
+                enrolled = [c[3] for c in self.member_changes[member_id] if c[0] <= conf.held_on]  # type: ignore[operator]
+                out.append(
+                    Contribution(
+                        1,
+                        f"{cid} held on {conf.held_on} while {member_id} was active",
+                        [*([conf.held_by] if conf.held_by else []), *enrolled[-1:]],
+                    )
+                )
         return out
 
 
-def explain(lineage: Lineage, figure: str, summary: dict[str, Any],
-            participation: dict[str, Any] | None, start: date, end: date) -> Explanation:
+def explain(
+    lineage: Lineage,
+    figure: str,
+    summary: dict[str, Any],
+    participation: dict[str, Any] | None,
+    start: date,
+    end: date,
+) -> Explanation:
     """The contributions to ``figure`` and the summary's value of it."""
     att = summary["attendance"]
     if figure == "attendances":
@@ -257,13 +312,22 @@ def explain(lineage: Lineage, figure: str, summary: dict[str, Any],
         value = next((u["attendances"] for u in att["by_unit"] if u["unit_id"] == unit), 0)
     elif figure.startswith("member:"):
         member = figure.partition(":")[2]
-        parts = [c for c in lineage.member_attendances(start, end)
-                 if c.what.startswith(f"member {member} at ")]
+        parts = [
+            c
+            for c in lineage.member_attendances(start, end)
+            if c.what.startswith(f"member {member} at ")
+        ]
         eligible = lineage.member_eligible(member, start, end)
         rows = (participation or {}).get("members", [])
         value = next((m["attendance_rate"] for m in rows if m["member_id"] == member), 0.0)
-        return Explanation(figure, value, sum(c.amount for c in parts), parts,
-                           sum(c.amount for c in eligible), eligible)
+        return Explanation(
+            figure,
+            value,
+            sum(c.amount for c in parts),
+            parts,
+            sum(c.amount for c in eligible),
+            eligible,
+        )
     else:
         raise ValueError(f"unknown figure {figure!r}; one of {', '.join(FIGURES)}")
     return Explanation(figure, value, sum(c.amount for c in parts), parts)

@@ -21,8 +21,9 @@ from contracts.canonical import format_datetime
 class ManifestBuilder:
     """Counts per stream and the running SHA-256 over every exported line + ``\\n``."""
 
-    def __init__(self, streams: tuple[str, ...], since: datetime | None = None,
-                 until: datetime | None = None) -> None:
+    def __init__(
+        self, streams: tuple[str, ...], since: datetime | None = None, until: datetime | None = None
+    ) -> None:
         self.digest = hashlib.sha256()
         self.streams: dict[str, dict[str, int]] = {}
         self.selected = streams
@@ -34,14 +35,17 @@ class ManifestBuilder:
         self.digest.update(line)
         self.digest.update(b"\n")
         self.events += 1
-        entry = self.streams.setdefault(record.stream,
-                                        {"events": 0, "first_seq": record.seq, "last_seq": 0})
+        entry = self.streams.setdefault(
+            record.stream, {"events": 0, "first_seq": record.seq, "last_seq": 0}
+        )
         entry["events"] += 1
         entry["last_seq"] = record.seq
 
     def manifest(self) -> dict[str, Any]:
-        streams = {name: self.streams.get(name, {"events": 0, "first_seq": 0, "last_seq": 0})
-                   for name in self.selected}
+        streams = {
+            name: self.streams.get(name, {"events": 0, "first_seq": 0, "last_seq": 0})
+            for name in self.selected
+        }
         return {
             "format": EXPORT_FORMAT,
             "hash": "sha256",
@@ -87,5 +91,6 @@ async def export_live(
     ends = await stream_ends(nc, streams)
     if on_total is not None:
         on_total(sum(ends.values()))
-    return await write_export(live_history(nc, ends, since, until), out,
-                              ManifestBuilder(streams, since, until), on_record)
+    return await write_export(
+        live_history(nc, ends, since, until), out, ManifestBuilder(streams, since, until), on_record
+    )

@@ -25,8 +25,7 @@ from services.reporting import api as reporting
 OLD_FORMATS = ("briefings-report-receipt/1",)
 
 
-def render(replay: Replay, query: AnnualSummaryQuery, fmt: str = "text",
-           lang: str = "en") -> str:
+def render(replay: Replay, query: AnnualSummaryQuery, fmt: str = "text", lang: str = "en") -> str:
     return reporting.render_summary(replay.summary(query), fmt, lang)
 
 
@@ -56,8 +55,9 @@ def complete(basis: dict[str, Any], output: str, fmt: str, lang: str) -> dict[st
     return {**basis, "format": fmt, "lang": lang, "output_digest": output_digest(output)}
 
 
-def issue(replay: Replay, query: AnnualSummaryQuery, output: str, fmt: str,
-          lang: str) -> dict[str, Any]:
+def issue(
+    replay: Replay, query: AnnualSummaryQuery, output: str, fmt: str, lang: str
+) -> dict[str, Any]:
     return complete(basis(replay, query), output, fmt, lang)
 
 
@@ -68,9 +68,11 @@ def write(receipt: dict[str, Any], path: Path) -> None:
 def load(path: Path) -> dict[str, Any]:
     receipt: dict[str, Any] = json.loads(path.read_text())
     if receipt.get("receipt") in OLD_FORMATS:
-        raise ValueError(f"a {receipt['receipt']} receipt (digest of export lines, before "
-                         f"{RECEIPT_FORMAT}): replay its cut with `briefings audit replay "
-                         "--until-seq` and compare the output digest by hand")
+        raise ValueError(
+            f"a {receipt['receipt']} receipt (digest of export lines, before "
+            f"{RECEIPT_FORMAT}): replay its cut with `briefings audit replay "
+            "--until-seq` and compare the output digest by hand"
+        )
     if receipt.get("receipt") != RECEIPT_FORMAT:
         raise ValueError(f"not a {RECEIPT_FORMAT} receipt")
     return receipt
@@ -83,8 +85,11 @@ def query_of(receipt: dict[str, Any]) -> AnnualSummaryQuery:
 def cut_of(receipt: dict[str, Any]) -> Cut:
     query = query_of(receipt)
     occurred = receipt.get("occurred_until")
-    return Cut(until_seq={k: int(v) for k, v in receipt["cut"].items()}, as_of=query.as_of,
-               occurred_until=parse_time(occurred) if occurred else None)
+    return Cut(
+        until_seq={k: int(v) for k, v in receipt["cut"].items()},
+        as_of=query.as_of,
+        occurred_until=parse_time(occurred) if occurred else None,
+    )
 
 
 @dataclass
@@ -94,28 +99,32 @@ class Check:
     recomputed: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"confirmed": self.confirmed, "findings": self.findings,
-                "recomputed": self.recomputed}
+        return {
+            "confirmed": self.confirmed,
+            "findings": self.findings,
+            "recomputed": self.recomputed,
+        }
 
 
 def check(receipt: dict[str, Any], replay: Replay) -> Check:
     """Compare a receipt with the replay of its cut."""
     query = query_of(receipt)
     output = render(replay, query, receipt.get("format", "text"), receipt.get("lang", "en"))
-    again = issue(replay, query, output, receipt.get("format", "text"),
-                  receipt.get("lang", "en"))
+    again = issue(replay, query, output, receipt.get("format", "text"), receipt.get("lang", "en"))
     findings = []
-    for key, meaning in (("events", "number of events read"),
-                         ("events_digest", "events of the cut"),
-                         ("projection_version", "projection code version"),
-                         ("output_digest", "report output")):
+    for key, meaning in (
+        ("events", "number of events read"),
+        ("events_digest", "events of the cut"),
+        ("projection_version", "projection code version"),
+        ("output_digest", "report output"),
+    ):
         if receipt.get(key) != again.get(key):
-            findings.append(f"{meaning} differ: receipt {receipt.get(key)} "
-                            f"recomputed {again.get(key)}")
+            findings.append(
+                f"{meaning} differ: receipt {receipt.get(key)} recomputed {again.get(key)}"
+            )
     # Which stream's events differ, when the receipt names per-stream digests.
     for stream, entry in sorted((receipt.get("streams") or {}).items()):
         found = again["streams"].get(stream)
         if found != entry:
             findings.append(f"events of {stream} differ: receipt {entry} recomputed {found}")
     return Check(not findings, findings, again)
-

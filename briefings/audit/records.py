@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from briefings.runtime.eventstore import StoredEvent
 from contracts.canonical import canonical_json, format_datetime, sha256_hex
+from runtime.eventstore import StoredEvent
 
 EXPORT_FORMAT = "briefings-audit-export/1"
 
@@ -43,12 +43,24 @@ class AuditRecord:
             canonical = _dumps(parsed)
         except ValueError:  # JSONDecodeError, floats, not an object
             return cls(stream, seq, subject, time, None, raw=data, canonical=False)
-        return cls(stream, seq, subject, time, parsed, canonical=canonical == data,
-                   _envelope_bytes=canonical)
+        return cls(
+            stream,
+            seq,
+            subject,
+            time,
+            parsed,
+            canonical=canonical == data,
+            _envelope_bytes=canonical,
+        )
 
     def line_object(self) -> dict[str, Any]:
-        obj: dict[str, Any] = {"stream": self.stream, "seq": self.seq, "subject": self.subject,
-                               "time": self.time, "envelope": self.envelope}
+        obj: dict[str, Any] = {
+            "stream": self.stream,
+            "seq": self.seq,
+            "subject": self.subject,
+            "time": self.time,
+            "envelope": self.envelope,
+        }
         if self.envelope is None:
             obj["data_b64"] = base64.b64encode(self.raw or b"").decode("ascii")
         return obj
@@ -59,16 +71,34 @@ class AuditRecord:
             return canonical_json(self.line_object())
         # The keys in canonical (sorted) order: envelope, seq, stream, subject, time. Built
         # from the envelope's canonical bytes so each event is serialised once (export speed).
-        return b"".join((b'{"envelope":', self.data(), b',"seq":', str(int(self.seq)).encode(),
-                         b',"stream":', _quote(self.stream), b',"subject":',
-                         _quote(self.subject), b',"time":', _quote(self.time), b"}"))
+        return b"".join(
+            (
+                b'{"envelope":',
+                self.data(),
+                b',"seq":',
+                str(int(self.seq)).encode(),
+                b',"stream":',
+                _quote(self.stream),
+                b',"subject":',
+                _quote(self.subject),
+                b',"time":',
+                _quote(self.time),
+                b"}",
+            )
+        )
 
     @classmethod
     def from_line_object(cls, obj: dict[str, Any]) -> AuditRecord:
         envelope = obj.get("envelope")
         raw = base64.b64decode(obj["data_b64"]) if envelope is None and "data_b64" in obj else None
-        return cls(str(obj["stream"]), int(obj["seq"]), str(obj["subject"]), str(obj["time"]),
-                   envelope, raw=raw)
+        return cls(
+            str(obj["stream"]),
+            int(obj["seq"]),
+            str(obj["subject"]),
+            str(obj["time"]),
+            envelope,
+            raw=raw,
+        )
 
     def event_hash(self) -> str | None:
         """SHA-256 of the envelope's canonical form (contracts/HASHING.md)."""
@@ -88,8 +118,9 @@ class AuditRecord:
 
     def to_stored_event(self) -> StoredEvent:
         msg_id = str(self.envelope.get("event_id")) if self.envelope else None
-        return StoredEvent(self.stream, self.seq, self.subject, self.data(), msg_id,
-                           parse_time(self.time))
+        return StoredEvent(
+            self.stream, self.seq, self.subject, self.data(), msg_id, parse_time(self.time)
+        )
 
     # -- convenient envelope fields ------------------------------------------------------
     def field(self, name: str) -> Any:
@@ -102,8 +133,9 @@ def _no_float(text: str) -> Any:
 
 def _dumps(value: Any) -> bytes:
     """canonical_json without its float scan (floats were refused while parsing)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def _quote(text: str) -> bytes:
@@ -119,8 +151,14 @@ def server_time(stamp: str) -> str:
     Truncated (not rounded) to microseconds, so every reader gets the same text.
     """
     stamp = stamp.strip()
-    if len(stamp) >= 27 and stamp[19] == "." and stamp.endswith("Z") and stamp[10] == "T" \
-            and stamp[20:-1].isdigit() and len(stamp[20:-1]) >= 6:
+    if (
+        len(stamp) >= 27
+        and stamp[19] == "."
+        and stamp.endswith("Z")
+        and stamp[10] == "T"
+        and stamp[20:-1].isdigit()
+        and len(stamp[20:-1]) >= 6
+    ):
         return stamp[:26] + "Z"  # the usual UTC form: cut the fraction to six digits
     if stamp.endswith("Z"):
         stamp = stamp[:-1] + "+00:00"

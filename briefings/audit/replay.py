@@ -20,10 +20,10 @@ from sqlalchemy import Engine
 
 from briefings.audit.records import AuditRecord
 from briefings.audit.source import STREAMS, export_records, live_records, stream_bounds
-from briefings.runtime.eventstore import StoredEvent
-from briefings.runtime.sql import make_engine
 from contracts.canonical import format_datetime, sha256_hex
 from contracts.reporting import AnnualSummaryQuery
+from runtime.eventstore import StoredEvent
+from runtime.sql import make_engine
 from services.reporting import api as reporting
 from services.reporting.domain import digest
 
@@ -47,10 +47,11 @@ class Cut:
         return digest.admitted(record.envelope, self.as_of, self.occurred_until)
 
     def describe(self) -> dict[str, Any]:
-        return {"until_seq": dict(sorted(self.until_seq.items())),
-                "as_of": format_datetime(self.as_of) if self.as_of else None,
-                "occurred_until": format_datetime(self.occurred_until)
-                if self.occurred_until else None}
+        return {
+            "until_seq": dict(sorted(self.until_seq.items())),
+            "as_of": format_datetime(self.as_of) if self.as_of else None,
+            "occurred_until": format_datetime(self.occurred_until) if self.occurred_until else None,
+        }
 
 
 class EventsDigest:
@@ -62,7 +63,8 @@ class EventsDigest:
         self.count = 0
         self.last_seq: dict[str, int] = {}
         self.streams: dict[str, dict[str, Any]] = {
-            s: {"events": 0, "digest": digest.GENESIS} for s in streams}
+            s: {"events": 0, "digest": digest.GENESIS} for s in streams
+        }
 
     def add(self, record: AuditRecord) -> None:
         item = record.event_hash() or sha256_hex(record.raw or b"")
@@ -135,9 +137,12 @@ class ReplayBuilder:
         return Replay(self.model, self.engine, self.digest, cut_vector, self.cut, self._tmp)
 
 
-def replay_records(records: Iterable[AuditRecord], cut: Cut,
-                   streams: tuple[str, ...] = STREAMS,
-                   also: Callable[[AuditRecord], None] | None = None) -> Replay:
+def replay_records(
+    records: Iterable[AuditRecord],
+    cut: Cut,
+    streams: tuple[str, ...] = STREAMS,
+    also: Callable[[AuditRecord], None] | None = None,
+) -> Replay:
     """Replay from records in stream order (an export file). ``also`` sees each admitted
     record too (lineage is folded in the same pass)."""
     builder = ReplayBuilder(cut, also)
@@ -154,13 +159,18 @@ def replay_records(records: Iterable[AuditRecord], cut: Cut,
     return builder.finish(vector)
 
 
-def replay_export(path: Path, cut: Cut,
-                  also: Callable[[AuditRecord], None] | None = None) -> Replay:
+def replay_export(
+    path: Path, cut: Cut, also: Callable[[AuditRecord], None] | None = None
+) -> Replay:
     return replay_records(export_records(path), cut, also=also)
 
 
-async def replay_live(nc: Client, cut: Cut, streams: tuple[str, ...] = STREAMS,
-                      also: Callable[[AuditRecord], None] | None = None) -> Replay:
+async def replay_live(
+    nc: Client,
+    cut: Cut,
+    streams: tuple[str, ...] = STREAMS,
+    also: Callable[[AuditRecord], None] | None = None,
+) -> Replay:
     """Replay from the live streams (direct gets), up to each stream's cut or its last now."""
     builder = ReplayBuilder(cut, also)
     vector: dict[str, int] = {}

@@ -89,8 +89,9 @@ async def live_records(
                 time = server_time(headers["Nats-Time-Stamp"])
                 if until_text is not None and time > until_text:
                     return  # timestamps do not go back within a stream
-                yield AuditRecord.from_stored(stream, seq, headers.get("Nats-Subject", ""), time,
-                                              msg.data)
+                yield AuditRecord.from_stored(
+                    stream, seq, headers.get("Nats-Subject", ""), time, msg.data
+                )
             if got == 0:
                 return
     finally:
@@ -152,7 +153,7 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
             tail = handle.read(size - start).rstrip(b"\n")
             cut = tail.rfind(b"\n")
             if cut >= 0 or start == 0:
-                last = tail[cut + 1:]
+                last = tail[cut + 1 :]
                 break
             chunk *= 2
     if not last:

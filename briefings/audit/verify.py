@@ -72,10 +72,16 @@ class VerifyReport:
         return self.break_count == 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "events": self.events, "aggregates": self.aggregates,
-                "unanchored_aggregates": self.unanchored, "streams": self.streams,
-                "digest": self.digest, "break_count": self.break_count,
-                "breaks": [asdict(b) for b in self.breaks]}
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "aggregates": self.aggregates,
+            "unanchored_aggregates": self.unanchored,
+            "streams": self.streams,
+            "digest": self.digest,
+            "break_count": self.break_count,
+            "breaks": [asdict(b) for b in self.breaks],
+        }
 
 
 class ChainVerifier:
@@ -106,12 +112,26 @@ class ChainVerifier:
         self._check_sequence(record)
         envelope = record.envelope
         if envelope is None:
-            self.flag(Break("unreadable", record.stream, record.seq, record.subject,
-                            detail="stored bytes are not a JSON envelope"))
+            self.flag(
+                Break(
+                    "unreadable",
+                    record.stream,
+                    record.seq,
+                    record.subject,
+                    detail="stored bytes are not a JSON envelope",
+                )
+            )
             return
         if not record.canonical:
-            self.flag(Break("not_canonical", record.stream, record.seq, record.subject,
-                            detail="stored bytes differ from their canonical form"))
+            self.flag(
+                Break(
+                    "not_canonical",
+                    record.stream,
+                    record.seq,
+                    record.subject,
+                    detail="stored bytes differ from their canonical form",
+                )
+            )
         aggregate = f"{envelope.get('aggregate_type')}/{envelope.get('aggregate_id')}"
         self._check_subject(record, envelope, aggregate)
         key = record.subject
@@ -125,23 +145,57 @@ class ChainVerifier:
                 report.unanchored += 1  # its earlier events lie before the window
             else:
                 if prev_hash != GENESIS_HASH:
-                    self.flag(Break("not_genesis", record.stream, record.seq, aggregate,
-                                    GENESIS_HASH, str(prev_hash),
-                                    "an aggregate's first event must have the genesis prev_hash"))
+                    self.flag(
+                        Break(
+                            "not_genesis",
+                            record.stream,
+                            record.seq,
+                            aggregate,
+                            GENESIS_HASH,
+                            str(prev_hash),
+                            "an aggregate's first event must have the genesis prev_hash",
+                        )
+                    )
                 if version != 1:
-                    self.flag(Break("version_gap", record.stream, record.seq, aggregate, "1",
-                                    str(version), "an aggregate's first event must be version 1"))
+                    self.flag(
+                        Break(
+                            "version_gap",
+                            record.stream,
+                            record.seq,
+                            aggregate,
+                            "1",
+                            str(version),
+                            "an aggregate's first event must be version 1",
+                        )
+                    )
         else:
             if prev_hash != link.hash.hex():
-                self.flag(Break("prev_hash_mismatch", record.stream, record.seq, aggregate,
-                                link.hash.hex(), str(prev_hash),
-                                f"the aggregate's previous event is seq {link.seq}"))
+                self.flag(
+                    Break(
+                        "prev_hash_mismatch",
+                        record.stream,
+                        record.seq,
+                        aggregate,
+                        link.hash.hex(),
+                        str(prev_hash),
+                        f"the aggregate's previous event is seq {link.seq}",
+                    )
+                )
             if version != link.version + 1:
-                self.flag(Break("version_gap", record.stream, record.seq, aggregate,
-                                str(link.version + 1), str(version),
-                                f"the aggregate's previous event is seq {link.seq}"))
-        self._links[key] = _Link(event_hash, version if isinstance(version, int) else -1,
-                                 record.seq)
+                self.flag(
+                    Break(
+                        "version_gap",
+                        record.stream,
+                        record.seq,
+                        aggregate,
+                        str(link.version + 1),
+                        str(version),
+                        f"the aggregate's previous event is seq {link.seq}",
+                    )
+                )
+        self._links[key] = _Link(
+            event_hash, version if isinstance(version, int) else -1, record.seq
+        )
 
     def _check_sequence(self, record: AuditRecord) -> None:
         last = self._last_seq.get(record.stream)
@@ -151,32 +205,65 @@ class ChainVerifier:
             expected = last + 1
         if expected is not None and record.seq != expected:
             kind = "out_of_order" if last is not None and record.seq <= last else "sequence_gap"
-            self.flag(Break(kind, record.stream, record.seq, record.subject, str(expected),
-                            str(record.seq), "stream sequences must follow one another"))
+            self.flag(
+                Break(
+                    kind,
+                    record.stream,
+                    record.seq,
+                    record.subject,
+                    str(expected),
+                    str(record.seq),
+                    "stream sequences must follow one another",
+                )
+            )
         self._last_seq[record.stream] = max(last or 0, record.seq)
 
-    def _check_subject(self, record: AuditRecord, envelope: dict[str, Any],
-                       aggregate: str) -> None:
+    def _check_subject(self, record: AuditRecord, envelope: dict[str, Any], aggregate: str) -> None:
         try:
             context, aggregate_type, aggregate_id = parse_event_subject(record.subject)
         except ValueError:
-            self.flag(Break("subject_mismatch", record.stream, record.seq, aggregate,
-                            "ev.<context>.<type>.<id>", record.subject))
+            self.flag(
+                Break(
+                    "subject_mismatch",
+                    record.stream,
+                    record.seq,
+                    aggregate,
+                    "ev.<context>.<type>.<id>",
+                    record.subject,
+                )
+            )
             return
-        if (aggregate_type, aggregate_id) != (envelope.get("aggregate_type"),
-                                              envelope.get("aggregate_id")) \
-                or stream_name(context) != record.stream:
-            self.flag(Break("subject_mismatch", record.stream, record.seq, aggregate,
-                            f"ev.{context}.{envelope.get('aggregate_type')}."
-                            f"{envelope.get('aggregate_id')} in {stream_name(context)}",
-                            record.subject))
+        if (aggregate_type, aggregate_id) != (
+            envelope.get("aggregate_type"),
+            envelope.get("aggregate_id"),
+        ) or stream_name(context) != record.stream:
+            self.flag(
+                Break(
+                    "subject_mismatch",
+                    record.stream,
+                    record.seq,
+                    aggregate,
+                    f"ev.{context}.{envelope.get('aggregate_type')}."
+                    f"{envelope.get('aggregate_id')} in {stream_name(context)}",
+                    record.subject,
+                )
+            )
 
     def finish_stream(self, stream: str, last_seq: int) -> None:
         """Events missing at the end of a stream (the live last sequence is known)."""
         seen = self._last_seq.get(stream, 0)
         if seen < last_seq:
-            self.flag(Break("sequence_gap", stream, seen + 1, None, str(last_seq), str(seen),
-                            "events missing at the end of the stream"))
+            self.flag(
+                Break(
+                    "sequence_gap",
+                    stream,
+                    seen + 1,
+                    None,
+                    str(last_seq),
+                    str(seen),
+                    "events missing at the end of the stream",
+                )
+            )
 
 
 def verify_records(records: Iterable[AuditRecord], complete: bool = True) -> VerifyReport:
@@ -242,26 +329,61 @@ def verify_export(
         verifier.flag(Break("manifest", detail="no manifest line: the export is truncated"))
         return report
     if after_manifest:
-        verifier.flag(Break("manifest", expected="0", found=str(after_manifest),
-                            detail="lines after the manifest"))
+        verifier.flag(
+            Break(
+                "manifest",
+                expected="0",
+                found=str(after_manifest),
+                detail="lines after the manifest",
+            )
+        )
     if manifest.get("format") != EXPORT_FORMAT:
-        verifier.flag(Break("manifest", expected=EXPORT_FORMAT, found=str(manifest.get("format")),
-                            detail="unknown export format"))
+        verifier.flag(
+            Break(
+                "manifest",
+                expected=EXPORT_FORMAT,
+                found=str(manifest.get("format")),
+                detail="unknown export format",
+            )
+        )
     if manifest.get("digest") != report.digest:
-        verifier.flag(Break("digest_mismatch", expected=str(manifest.get("digest")),
-                            found=report.digest,
-                            detail="the lines are not those the manifest was computed over"))
+        verifier.flag(
+            Break(
+                "digest_mismatch",
+                expected=str(manifest.get("digest")),
+                found=report.digest,
+                detail="the lines are not those the manifest was computed over",
+            )
+        )
     if manifest.get("events") != report.events:
-        verifier.flag(Break("count_mismatch", expected=str(manifest.get("events")),
-                            found=str(report.events), detail="events in the export"))
+        verifier.flag(
+            Break(
+                "count_mismatch",
+                expected=str(manifest.get("events")),
+                found=str(report.events),
+                detail="events in the export",
+            )
+        )
     for stream, declared_stream in (manifest.get("streams") or {}).items():
         seen = report.streams.get(stream, {"events": 0, "last_seq": 0})
         for key in ("events", "last_seq"):
             if declared_stream.get(key) != seen[key]:
-                verifier.flag(Break("count_mismatch", stream,
-                                    expected=str(declared_stream.get(key)),
-                                    found=str(seen[key]), detail=f"{key} of the stream"))
+                verifier.flag(
+                    Break(
+                        "count_mismatch",
+                        stream,
+                        expected=str(declared_stream.get(key)),
+                        found=str(seen[key]),
+                        detail=f"{key} of the stream",
+                    )
+                )
     if expect_digest is not None and expect_digest != report.digest:
-        verifier.flag(Break("digest_mismatch", expected=expect_digest, found=report.digest,
-                            detail="not the export whose digest was recorded"))
+        verifier.flag(
+            Break(
+                "digest_mismatch",
+                expected=expect_digest,
+                found=report.digest,
+                detail="not the export whose digest was recorded",
+            )
+        )
     return report

@@ -26,8 +26,9 @@ from briefings.audit.verify import VerifyReport, verify_export, verify_live
 from briefings.cli.client import Client_, RequestFailed, err_console, fail, print_json, run
 from contracts.reporting import AnnualSummaryQuery
 
-app = typer.Typer(help="Export, verify, replay and explain the event history (read-only).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Export, verify, replay and explain the event history (read-only).", no_args_is_help=True
+)
 
 JSON = typer.Option(False, "--json", help="machine-readable output")
 
@@ -58,9 +59,15 @@ class _Bar:
     """A progress bar on stderr (hidden when stderr is not a terminal)."""
 
     def __init__(self, label: str, enabled: bool = True) -> None:
-        self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), console=err_console,
-                                 disable=not enabled, transient=False)
+        self.progress = Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=not enabled,
+            transient=False,
+        )
         self.task = self.progress.add_task(label, total=None)
         self.count = 0
 
@@ -107,10 +114,12 @@ def export(
     streams = _streams(stream)
     since_at, until_at = _instant(since, "--since"), _instant(until, "--until")
     with output.open("wb") as out, _Bar("export", progress and sys.stderr.isatty()) as bar:
-        manifest = _live(lambda nc: export_live(nc, out, streams, since_at, until_at,
-                                                bar.total, bar.advance))
-    err_console.print(f"exported {manifest['events']} events to {output}; "
-                      f"digest {manifest['digest']}")
+        manifest = _live(
+            lambda nc: export_live(nc, out, streams, since_at, until_at, bar.total, bar.advance)
+        )
+    err_console.print(
+        f"exported {manifest['events']} events to {output}; digest {manifest['digest']}"
+    )
     for name, entry in manifest["streams"].items():
         err_console.print(f"  {name}: {entry['events']} events, last seq {entry['last_seq']}")
 
@@ -119,14 +128,17 @@ def _print_report(report: VerifyReport, as_json: bool, source: str) -> None:
     if as_json:
         print_json(report.as_dict())
     else:
-        streams = ", ".join(f"{k} {v['events']} (last {v['last_seq']})"
-                            for k, v in report.streams.items())
+        streams = ", ".join(
+            f"{k} {v['events']} (last {v['last_seq']})" for k, v in report.streams.items()
+        )
         print(f"{source}: {report.events} events, {report.aggregates} aggregates; {streams}")
         if report.digest:
             print(f"digest {report.digest}")
         if report.unanchored:
-            print(f"{report.unanchored} aggregates start before the export's window "
-                  "(their first link is not checked)")
+            print(
+                f"{report.unanchored} aggregates start before the export's window "
+                "(their first link is not checked)"
+            )
         if report.ok:
             print("OK: every chain is intact")
         else:
@@ -142,7 +154,8 @@ def verify(
     file: Path | None = typer.Argument(None, help="an export file; default: the live streams"),
     stream: list[str] | None = typer.Option(None, "--stream", help="live: only this stream"),
     expect_digest: str | None = typer.Option(
-        None, help="the digest recorded when the export was taken (out of band)"),
+        None, help="the digest recorded when the export was taken (out of band)"
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     as_json: bool = JSON,
 ) -> None:
@@ -163,10 +176,12 @@ def verify(
 # ------------------------------------------------------------------------ replay
 
 FROM = typer.Option(None, "--from", help="replay an export file instead of the live streams")
-AS_OF = typer.Option(None, "--as-of",
-                     help="only events recorded at or before this instant (what was known then)")
-OCCURRED = typer.Option(None, "--occurred-until",
-                        help="only events that occurred at or before this instant")
+AS_OF = typer.Option(
+    None, "--as-of", help="only events recorded at or before this instant (what was known then)"
+)
+OCCURRED = typer.Option(
+    None, "--occurred-until", help="only events that occurred at or before this instant"
+)
 UNTIL_SEQ = typer.Option(None, "--until-seq", help="STREAM:N, the last sequence read (repeat)")
 START = typer.Option(None, "--start", help="period start YYYY-MM-DD (instead of the year)")
 END = typer.Option(None, "--end", help="period end YYYY-MM-DD")
@@ -177,15 +192,19 @@ def _until_seq(values: list[str] | None) -> dict[str, int]:
     for value in values or []:
         name, _, seq = value.partition(":")
         if name.upper() not in STREAMS or not seq.isdigit():
-            raise typer.BadParameter(f"--until-seq {value}: give STREAM:N, STREAM one of "
-                                     f"{', '.join(STREAMS)}")
+            raise typer.BadParameter(
+                f"--until-seq {value}: give STREAM:N, STREAM one of {', '.join(STREAMS)}"
+            )
         out[name.upper()] = int(seq)
     return out
 
 
 def _cut(as_of: str | None, occurred_until: str | None, until_seq: list[str] | None) -> Cut:
-    return Cut(_until_seq(until_seq), _instant(as_of, "--as-of"),
-               _instant(occurred_until, "--occurred-until"))
+    return Cut(
+        _until_seq(until_seq),
+        _instant(as_of, "--as-of"),
+        _instant(occurred_until, "--occurred-until"),
+    )
 
 
 def _query(year: int | None, start: str | None, end: str | None, cut: Cut) -> AnnualSummaryQuery:
@@ -200,8 +219,9 @@ def _query(year: int | None, start: str | None, end: str | None, cut: Cut) -> An
     return query
 
 
-def _replay(source: Path | None, cut: Cut,
-            also: Callable[[AuditRecord], None] | None = None) -> Replay:
+def _replay(
+    source: Path | None, cut: Cut, also: Callable[[AuditRecord], None] | None = None
+) -> Replay:
     if source is not None:
         if not source.exists():
             raise typer.BadParameter(f"no such file: {source}")
@@ -213,9 +233,12 @@ def _replay(source: Path | None, cut: Cut,
 @app.command()
 def replay(
     year: int | None = typer.Argument(None, help="the year of the summary"),
-    start: str | None = START, end: str | None = END,
-    as_of: str | None = AS_OF, occurred_until: str | None = OCCURRED,
-    until_seq: list[str] | None = UNTIL_SEQ, source: Path | None = FROM,
+    start: str | None = START,
+    end: str | None = END,
+    as_of: str | None = AS_OF,
+    occurred_until: str | None = OCCURRED,
+    until_seq: list[str] | None = UNTIL_SEQ,
+    source: Path | None = FROM,
     fmt: str = typer.Option("text", "--format", help="text, markdown, json or html"),
     lang: str = typer.Option("en", "--lang", help="en or vi"),
     output: Path | None = typer.Option(None, "-o", "--output", help="write the summary here"),
@@ -233,8 +256,10 @@ def replay(
             sys.stdout.write(text)
         if receipt_out is not None:
             receipts.write(receipts.issue(result, query, text, fmt, lang), receipt_out)
-            err_console.print(f"receipt written to {receipt_out} "
-                              f"({result.digest.count} events, cut {result.cut_vector})")
+            err_console.print(
+                f"receipt written to {receipt_out} "
+                f"({result.digest.count} events, cut {result.cut_vector})"
+            )
 
 
 @app.command("check-receipt")
@@ -253,8 +278,10 @@ def check_receipt(
     if as_json:
         print_json(outcome.as_dict())
     elif outcome.confirmed:
-        print(f"CONFIRMED: the same {issued['events']} events give the same report "
-              f"(output digest {issued['output_digest']})")
+        print(
+            f"CONFIRMED: the same {issued['events']} events give the same report "
+            f"(output digest {issued['output_digest']})"
+        )
     else:
         print("REFUTED:")
         for finding in outcome.findings:
@@ -267,8 +294,10 @@ def check_receipt(
 def explain(
     year: int = typer.Argument(..., help="the year of the summary"),
     figure: str = typer.Argument(..., help=", ".join(FIGURES)),
-    as_of: str | None = AS_OF, occurred_until: str | None = OCCURRED,
-    until_seq: list[str] | None = UNTIL_SEQ, source: Path | None = FROM,
+    as_of: str | None = AS_OF,
+    occurred_until: str | None = OCCURRED,
+    until_seq: list[str] | None = UNTIL_SEQ,
+    source: Path | None = FROM,
     as_json: bool = JSON,
 ) -> None:
     """List the events that make up a figure of the summary; they add up to it."""
@@ -277,12 +306,12 @@ def explain(
     lineage = Lineage()
     with _replay(source, cut, lineage.add) as result:
         summary = result.summary(query)
-        participation = result.model.participation(year) if figure.startswith("member:") \
-            else None
+        participation = result.model.participation(year) if figure.startswith("member:") else None
     lineage.finish()
     try:
-        found = explain_figure(lineage, figure, summary, participation, date(year, 1, 1),
-                               date(year, 12, 31))
+        found = explain_figure(
+            lineage, figure, summary, participation, date(year, 1, 1), date(year, 12, 31)
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     if as_json:
@@ -291,15 +320,16 @@ def explain(
         for part in found.contributions:
             print(f"+{part.amount:<5} {part.what}")
             for ref in part.events:
-                print(f"         {ref.stream}:{ref.seq} {ref.type} {ref.aggregate} "
-                      f"command={ref.command_id} actor={ref.actor} "
-                      f"correlation={ref.correlation_id} recorded={ref.recorded_at}")
+                print(
+                    f"         {ref.stream}:{ref.seq} {ref.type} {ref.aggregate} "
+                    f"command={ref.command_id} actor={ref.actor} "
+                    f"correlation={ref.correlation_id} recorded={ref.recorded_at}"
+                )
         if found.denominator is not None:
             print(f"out of {found.denominator} conferences the member could attend:")
             for part in found.denominator_from:
                 print(f"  {part.what}")
-            print(f"= {found.total}/{found.denominator}; the summary says "
-                  f"{found.summary_value}")
+            print(f"= {found.total}/{found.denominator}; the summary says {found.summary_value}")
         else:
             print(f"= {found.total}; the summary says {found.summary_value}")
     if not found.adds_up:
@@ -312,7 +342,8 @@ def diff(
     year: int = typer.Argument(..., help="the year of the summary"),
     as_of: str = typer.Option(..., "--as-of", help="the earlier knowledge (recorded_at cut)"),
     against: str | None = typer.Option(
-        None, "--against", help="the later knowledge (default: everything recorded)"),
+        None, "--against", help="the later knowledge (default: everything recorded)"
+    ),
     occurred_until: str | None = OCCURRED,
     source: Path | None = FROM,
     as_json: bool = JSON,

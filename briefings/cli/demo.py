@@ -17,8 +17,9 @@ from briefings.cli.client import (
 )
 from briefings.demo.generator import DEFAULT_SEED, plan_year
 
-app = typer.Typer(help="The 2022 sample year (a deterministic, seeded generator).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The 2022 sample year (a deterministic, seeded generator).", no_args_is_help=True
+)
 
 SEED = typer.Option(DEFAULT_SEED, "--seed", help="the same seed gives the same year")
 JSON = typer.Option(False, "--json", help="machine-readable output")
@@ -31,41 +32,65 @@ def plan(seed: int = SEED, as_json: bool = JSON) -> None:
     if as_json:
         print_json({"seed": seed, **figures})
         return
-    print_table([{"figure": k, "value": v} for k, v in figures.items()], ["figure", "value"],
-                title=f"the 2022 sample year, seed {seed}")
+    print_table(
+        [{"figure": k, "value": v} for k, v in figures.items()],
+        ["figure", "value"],
+        title=f"the 2022 sample year, seed {seed}",
+    )
 
 
 @app.command()
-def load(seed: int = SEED,
-         concurrency: int = typer.Option(8, min=1, max=64, help="commands in flight at once"),
-         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
-         as_json: bool = JSON) -> None:
+def load(
+    seed: int = SEED,
+    concurrency: int = typer.Option(8, min=1, max=64, help="commands in flight at once"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    as_json: bool = JSON,
+) -> None:
     """Send the seeded year through the services (a re-run replays: nothing is duplicated)."""
     # Imported here: briefings.demo.load uses briefings.cli.client, whose package imports us.
     from briefings.demo.load import DemoLoadFailed, load_with_progress
 
     year = plan_year(seed)
     try:
-        report = run(lambda: load_with_progress(year, settings(), concurrency,
-                                                show=not (quiet or as_json)))
+        report = run(
+            lambda: load_with_progress(year, settings(), concurrency, show=not (quiet or as_json))
+        )
     except DemoLoadFailed as exc:
-        fail({**exc.reply, "message": str(exc), "context": {
-            **(exc.reply.get("context") or {}), "command_id": exc.step.command.command_id}},
-            as_json)
+        fail(
+            {
+                **exc.reply,
+                "message": str(exc),
+                "context": {
+                    **(exc.reply.get("context") or {}),
+                    "command_id": exc.step.command.command_id,
+                },
+            },
+            as_json,
+        )
     except RequestFailed as exc:
         fail(exc.reply, as_json)
-    result = {"seed": seed, "sent": report.sent, "applied": report.applied,
-              "replayed": report.replayed, "unchanged": report.unchanged,
-              "retries": report.retries, "seconds": round(report.seconds, 1),
-              "expected": dataclasses.asdict(year.figures)}
+    result = {
+        "seed": seed,
+        "sent": report.sent,
+        "applied": report.applied,
+        "replayed": report.replayed,
+        "unchanged": report.unchanged,
+        "retries": report.retries,
+        "seconds": round(report.seconds, 1),
+        "expected": dataclasses.asdict(year.figures),
+    }
     if as_json:
         print_json(result)
         return
-    console.print(f"sent {report.sent} commands in {report.seconds:.1f} s: "
-                  f"{report.applied} applied, {report.replayed} replayed, "
-                  f"{report.unchanged} unchanged")
+    console.print(
+        f"sent {report.sent} commands in {report.seconds:.1f} s: "
+        f"{report.applied} applied, {report.replayed} replayed, "
+        f"{report.unchanged} unchanged"
+    )
     f = year.figures
-    console.print(f"expected: {f.reporters} reporters, {f.propagandists} propagandists, "
-                  f"{f.information_conferences} information and {f.thematic_conferences} thematic "
-                  f"conferences, {f.attendances} attendances, {f.collective_awards} collective and "
-                  f"{f.individual_awards} individual awards")
+    console.print(
+        f"expected: {f.reporters} reporters, {f.propagandists} propagandists, "
+        f"{f.information_conferences} information and {f.thematic_conferences} thematic "
+        f"conferences, {f.attendances} attendances, {f.collective_awards} collective and "
+        f"{f.individual_awards} individual awards"
+    )

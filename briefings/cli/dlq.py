@@ -20,7 +20,7 @@ from briefings.cli.client import (
     print_table,
     run,
 )
-from briefings.runtime.deadletter import (
+from runtime.deadletter import (
     LetterAlreadyResolved,
     LetterEntry,
     LetterNotFound,
@@ -30,13 +30,24 @@ from briefings.runtime.deadletter import (
     read_letters,
     retry_subject,
 )
-from briefings.runtime.eventstore import EventStore
+from runtime.eventstore import EventStore
 
-app = typer.Typer(help="Dead letters: list, show, retry or discard what consumers set aside.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Dead letters: list, show, retry or discard what consumers set aside.",
+    no_args_is_help=True,
+)
 
-LIST_COLUMNS = ["dead_letter_id", "consumer", "reason", "status", "deliveries", "stream",
-                "sequence", "set_aside_at", "error"]
+LIST_COLUMNS = [
+    "dead_letter_id",
+    "consumer",
+    "reason",
+    "status",
+    "deliveries",
+    "stream",
+    "sequence",
+    "set_aside_at",
+    "error",
+]
 
 
 def _operator() -> str:
@@ -89,11 +100,20 @@ def list_(
         rows.append(row)
     title = f"dead letters ({'all' if all_ else 'open'}): {len(shown)}"
     print_table(rows, LIST_COLUMNS, title=title)
-    count_rows = [{**row, "open_by_reason": ", ".join(f"{k}={v}" for k, v in
-                                                      sorted(row["open_by_reason"].items()))}
-                  for row in totals]
-    print_table(count_rows, ["consumer", "total", "open", "retried", "discarded",
-                             "open_by_reason"], title="per consumer")
+    count_rows = [
+        {
+            **row,
+            "open_by_reason": ", ".join(
+                f"{k}={v}" for k, v in sorted(row["open_by_reason"].items())
+            ),
+        }
+        for row in totals
+    ]
+    print_table(
+        count_rows,
+        ["consumer", "total", "open", "retried", "discarded", "open_by_reason"],
+        title="per consumer",
+    )
 
 
 @app.command()
@@ -107,13 +127,28 @@ def show(
     if as_json:
         print_json(detail)
         return
-    for key in ("dead_letter_id", "consumer", "reason", "status", "deliveries", "stream",
-                "sequence", "subject", "set_aside_at", "dlq_sequence", "error", "headers",
-                "data_bytes"):
+    for key in (
+        "dead_letter_id",
+        "consumer",
+        "reason",
+        "status",
+        "deliveries",
+        "stream",
+        "sequence",
+        "subject",
+        "set_aside_at",
+        "dlq_sequence",
+        "error",
+        "headers",
+        "data_bytes",
+    ):
         console.print(f"[bold]{key}[/]: {detail[key]}", highlight=False, markup=True)
     for res in detail["resolutions"]:
-        console.print(f"[bold]resolution[/]: {res['outcome']} at {res['at']} by {res['actor']}"
-                      f" {res['reason']}", highlight=False)
+        console.print(
+            f"[bold]resolution[/]: {res['outcome']} at {res['at']} by {res['actor']}"
+            f" {res['reason']}",
+            highlight=False,
+        )
     console.print("[bold]original message[/]:")
     if detail["data_text"] is not None:
         console.print(detail["data_text"], markup=False, highlight=False)
@@ -133,12 +168,18 @@ def retry(
         async with Client_() as client:
             entry = _find(await _entries(client), dead_letter_id, as_json)
             if not entry.is_open:
-                raise RequestFailed({"ok": False, "code": "conflict",
-                                     "message": f"dead letter {entry.letter.dead_letter_id} "
-                                                f"is already {entry.status}"})
-            reply = await client.request(retry_subject(entry.letter.consumer),
-                                         {"dead_letter_id": entry.letter.dead_letter_id,
-                                          "actor": actor or _operator()})
+                raise RequestFailed(
+                    {
+                        "ok": False,
+                        "code": "conflict",
+                        "message": f"dead letter {entry.letter.dead_letter_id} "
+                        f"is already {entry.status}",
+                    }
+                )
+            reply = await client.request(
+                retry_subject(entry.letter.consumer),
+                {"dead_letter_id": entry.letter.dead_letter_id, "actor": actor or _operator()},
+            )
             return entry, reply
 
     try:
@@ -148,8 +189,11 @@ def retry(
     if as_json:
         print_json(reply)
         return
-    console.print(f"retried {entry.letter.dead_letter_id} ({entry.letter.consumer}): "
-                  f"{reply.get('message') or 'applied'}", highlight=False)
+    console.print(
+        f"retried {entry.letter.dead_letter_id} ({entry.letter.consumer}): "
+        f"{reply.get('message') or 'applied'}",
+        highlight=False,
+    )
 
 
 @app.command("discard")
@@ -168,14 +212,15 @@ def discard_(
             try:
                 return await discard(es, dead_letter_id, reason, actor or _operator())
             except LetterNotFound as exc:
-                raise RequestFailed({"ok": False, "code": "not_found",
-                                     "message": str(exc)}) from exc
+                raise RequestFailed(
+                    {"ok": False, "code": "not_found", "message": str(exc)}
+                ) from exc
             except LetterAlreadyResolved as exc:
-                raise RequestFailed({"ok": False, "code": "conflict",
-                                     "message": str(exc)}) from exc
+                raise RequestFailed({"ok": False, "code": "conflict", "message": str(exc)}) from exc
             except ValueError as exc:
-                raise RequestFailed({"ok": False, "code": "validation_failed",
-                                     "message": str(exc)}) from exc
+                raise RequestFailed(
+                    {"ok": False, "code": "validation_failed", "message": str(exc)}
+                ) from exc
 
     try:
         entry = run(go)
@@ -184,5 +229,8 @@ def discard_(
     if as_json:
         print_json(entry.detail())
         return
-    console.print(f"discarded {entry.letter.dead_letter_id} ({entry.letter.consumer}): "
-                  f"{entry.resolutions[-1].reason}", highlight=False)
+    console.print(
+        f"discarded {entry.letter.dead_letter_id} ({entry.letter.consumer}): "
+        f"{entry.resolutions[-1].reason}",
+        highlight=False,
+    )

@@ -28,25 +28,36 @@ from briefings.cli.client import (
     run,
     send_command,
 )
-from briefings.runtime.commands import derived_id
+from contracts.calendar import derived_id
 from contracts.events import ConferenceKind, GuestCategory
 from contracts.subjects import command_subject, query_subject
 
-app = typer.Typer(help="Conferences (information, thematic, year-end review) and attendance.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Conferences (information, thematic, year-end review) and attendance.",
+    no_args_is_help=True,
+)
 attendance_app = typer.Typer(help="Who attended a held conference.", no_args_is_help=True)
 app.add_typer(attendance_app, name="attendance")
 
 
-CONFERENCE_COLUMNS = ["conference_id", "kinds", "title", "status", "planned_on", "held_on",
-                      "member_attendance", "guest_attendance"]
+CONFERENCE_COLUMNS = [
+    "conference_id",
+    "kinds",
+    "title",
+    "status",
+    "planned_on",
+    "held_on",
+    "member_attendance",
+    "guest_attendance",
+]
 
 EXIT_REQUEST_FAILED = 1
 EXIT_NEEDS_CLERK = 2
 
 
-def _send(name: str, payload: dict[str, Any], command_id: str | None, actor: str,
-          as_json: bool) -> None:
+def _send(
+    name: str, payload: dict[str, Any], command_id: str | None, actor: str, as_json: bool
+) -> None:
     send_command("events", name, payload, command_id, actor, as_json)
 
 
@@ -67,22 +78,38 @@ def schedule(
     title: str = typer.Argument(..., help="the conference's title"),
     on: str = typer.Option(..., "--on", help="planned date YYYY-MM-DD"),
     kind: list[ConferenceKind] = typer.Option(
-        ..., "--kind", help="information, thematic or review; repeat to combine"),
+        ..., "--kind", help="information, thematic or review; repeat to combine"
+    ),
     venue: str = typer.Option("", "--venue"),
     organiser: str | None = typer.Option(None, "--organiser"),
     presenter: list[str] = typer.Option([], "--presenter", help="'Name|Affiliation'; repeatable"),
     topic: list[str] = typer.Option([], "--topic", help="repeatable"),
     invite: list[str] = typer.Option([], "--invite", help="invited unit id; repeatable"),
-    conference_id: str | None = typer.Option(None, "--conference-id",
-                                             help="id to use (default: derived)"),
-    command_id: str | None = COMMAND_ID, actor: str = ACTOR, as_json: bool = JSON,
+    conference_id: str | None = typer.Option(
+        None, "--conference-id", help="id to use (default: derived)"
+    ),
+    command_id: str | None = COMMAND_ID,
+    actor: str = ACTOR,
+    as_json: bool = JSON,
 ) -> None:
     """Schedule a conference."""
-    _send("schedule_conference", {
-        "title": title, "planned_on": on, "kinds": [k.value for k in kind], "venue": venue,
-        "organiser": organiser, "presenters": [_presenter(p) for p in presenter],
-        "topics": topic, "invited_unit_ids": invite, "conference_id": conference_id,
-    }, command_id, actor, as_json)
+    _send(
+        "schedule_conference",
+        {
+            "title": title,
+            "planned_on": on,
+            "kinds": [k.value for k in kind],
+            "venue": venue,
+            "organiser": organiser,
+            "presenters": [_presenter(p) for p in presenter],
+            "topics": topic,
+            "invited_unit_ids": invite,
+            "conference_id": conference_id,
+        },
+        command_id,
+        actor,
+        as_json,
+    )
 
 
 @app.command()
@@ -91,22 +118,36 @@ def reschedule(
     on: str = typer.Option(..., "--on", help="new planned date YYYY-MM-DD"),
     venue: str | None = typer.Option(None, "--venue"),
     reason: str = typer.Option("", "--reason"),
-    command_id: str | None = COMMAND_ID, actor: str = ACTOR, as_json: bool = JSON,
+    command_id: str | None = COMMAND_ID,
+    actor: str = ACTOR,
+    as_json: bool = JSON,
 ) -> None:
     """Move a scheduled conference."""
-    _send("reschedule_conference", {"conference_id": conference_id, "planned_on": on,
-                                    "venue": venue, "reason": reason}, command_id, actor, as_json)
+    _send(
+        "reschedule_conference",
+        {"conference_id": conference_id, "planned_on": on, "venue": venue, "reason": reason},
+        command_id,
+        actor,
+        as_json,
+    )
 
 
 @app.command()
 def hold(
     conference_id: str = typer.Argument(...),
     on: str = typer.Option(..., "--on", help="the date it actually took place"),
-    command_id: str | None = COMMAND_ID, actor: str = ACTOR, as_json: bool = JSON,
+    command_id: str | None = COMMAND_ID,
+    actor: str = ACTOR,
+    as_json: bool = JSON,
 ) -> None:
     """Record that a conference took place."""
-    _send("hold_conference", {"conference_id": conference_id, "held_on": on},
-          command_id, actor, as_json)
+    _send(
+        "hold_conference",
+        {"conference_id": conference_id, "held_on": on},
+        command_id,
+        actor,
+        as_json,
+    )
 
 
 @app.command()
@@ -114,11 +155,18 @@ def cancel(
     conference_id: str = typer.Argument(...),
     reason: str = typer.Option("", "--reason"),
     on: str | None = typer.Option(None, "--on", help="cancellation date (default today)"),
-    command_id: str | None = COMMAND_ID, actor: str = ACTOR, as_json: bool = JSON,
+    command_id: str | None = COMMAND_ID,
+    actor: str = ACTOR,
+    as_json: bool = JSON,
 ) -> None:
     """Cancel a conference that has not taken place."""
-    _send("cancel_conference", {"conference_id": conference_id, "reason": reason,
-                                "cancelled_on": on}, command_id, actor, as_json)
+    _send(
+        "cancel_conference",
+        {"conference_id": conference_id, "reason": reason, "cancelled_on": on},
+        command_id,
+        actor,
+        as_json,
+    )
 
 
 @app.command("list")
@@ -140,6 +188,7 @@ def show(conference_id: str = typer.Argument(...), as_json: bool = JSON) -> None
     if as_json:
         print_json(data)
         return
+
     def text(v: Any) -> Any:
         return json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
 
@@ -151,38 +200,72 @@ def show(conference_id: str = typer.Argument(...), as_json: bool = JSON) -> None
 
 @attendance_app.command("record")
 def record_attendance(
-    conference_id: str = typer.Argument(...), member_id: str = typer.Argument(...),
-    command_id: str | None = COMMAND_ID, actor: str = ACTOR, as_json: bool = JSON,
+    conference_id: str = typer.Argument(...),
+    member_id: str = typer.Argument(...),
+    command_id: str | None = COMMAND_ID,
+    actor: str = ACTOR,
+    as_json: bool = JSON,
 ) -> None:
     """Record a roster member at a held conference (once per member)."""
-    _send("record_attendance", {"conference_id": conference_id, "member_id": member_id},
-          command_id, actor, as_json)
+    _send(
+        "record_attendance",
+        {"conference_id": conference_id, "member_id": member_id},
+        command_id,
+        actor,
+        as_json,
+    )
 
 
 @attendance_app.command("correct")
 def correct_attendance(
-    conference_id: str = typer.Argument(...), member_id: str = typer.Argument(...),
-    restore: bool = typer.Option(False, "--restore",
-                                 help="restore a withdrawn attendance instead of withdrawing"),
+    conference_id: str = typer.Argument(...),
+    member_id: str = typer.Argument(...),
+    restore: bool = typer.Option(
+        False, "--restore", help="restore a withdrawn attendance instead of withdrawing"
+    ),
     reason: str = typer.Option("", "--reason"),
-    command_id: str | None = COMMAND_ID, actor: str = ACTOR, as_json: bool = JSON,
+    command_id: str | None = COMMAND_ID,
+    actor: str = ACTOR,
+    as_json: bool = JSON,
 ) -> None:
     """Withdraw a mistaken attendance by a compensating entry (nothing is deleted)."""
-    _send("correct_attendance", {"conference_id": conference_id, "member_id": member_id,
-                                 "attended": restore, "reason": reason}, command_id, actor, as_json)
+    _send(
+        "correct_attendance",
+        {
+            "conference_id": conference_id,
+            "member_id": member_id,
+            "attended": restore,
+            "reason": reason,
+        },
+        command_id,
+        actor,
+        as_json,
+    )
 
 
 @attendance_app.command("guests")
 def record_guests(
-    conference_id: str = typer.Argument(...), category: GuestCategory = typer.Argument(...),
+    conference_id: str = typer.Argument(...),
+    category: GuestCategory = typer.Argument(...),
     headcount: int = typer.Argument(..., min=0),
     note: str = typer.Option("", "--note"),
-    command_id: str | None = COMMAND_ID, actor: str = ACTOR, as_json: bool = JSON,
+    command_id: str | None = COMMAND_ID,
+    actor: str = ACTOR,
+    as_json: bool = JSON,
 ) -> None:
     """Record the headcount of one guest category (a later count replaces it)."""
-    _send("record_guest_attendance", {"conference_id": conference_id, "category": category.value,
-                                      "headcount": headcount, "note": note},
-          command_id, actor, as_json)
+    _send(
+        "record_guest_attendance",
+        {
+            "conference_id": conference_id,
+            "category": category.value,
+            "headcount": headcount,
+            "note": note,
+        },
+        command_id,
+        actor,
+        as_json,
+    )
 
 
 @attendance_app.command("list")
@@ -192,10 +275,16 @@ def list_attendance(conference_id: str = typer.Argument(...), as_json: bool = JS
     if as_json:
         print_json(data)
         return
-    print_table(data["members"], ["member_id", "full_name", "external_code", "unit_name"],
-                title=f"{len(data['members'])} member(s) at {data['conference']['title']}")
-    print_table([{"category": k, "headcount": v} for k, v in data["guests"].items()],
-                ["category", "headcount"], title="guests")
+    print_table(
+        data["members"],
+        ["member_id", "full_name", "external_code", "unit_name"],
+        title=f"{len(data['members'])} member(s) at {data['conference']['title']}",
+    )
+    print_table(
+        [{"category": k, "headcount": v} for k, v in data["guests"].items()],
+        ["category", "headcount"],
+        title="guests",
+    )
 
 
 # ---------------------------------------------------------------- the sign-in sheet
@@ -236,10 +325,12 @@ def read_sheet(path: Path) -> list[SheetLine]:
     code_col = next((i for i, h in enumerate(header) if h in CODE_HEADERS), None)
     name_col = next((i for i, h in enumerate(header) if h in NAME_HEADERS), None)
     if code_col is None and name_col is None:
-        raise SheetError(f"{path}: no column named like external_code or full_name "
-                         f"(found: {', '.join(header)})")
+        raise SheetError(
+            f"{path}: no column named like external_code or full_name (found: {', '.join(header)})"
+        )
     out = []
     for values in reader:
+
         def cell(col: int | None, values: list[str] = values) -> str | None:
             if col is None or col >= len(values):
                 return None
@@ -260,31 +351,50 @@ def _suggest(suggestions: list[dict[str, Any]]) -> str:
     return "; ".join(
         f"{s['full_name']} ({s.get('unit_name') or s.get('unit_id')}"
         + (f", code {s['external_code']}" if s.get("external_code") else "")
-        + f", id {s['member_id']})" for s in suggestions)
+        + f", id {s['member_id']})"
+        for s in suggestions
+    )
 
 
-async def import_sheet(client: Client_, conference_id: str, lines: list[SheetLine], actor: str,
-                       show_progress: bool) -> dict[str, Any]:
+async def import_sheet(
+    client: Client_, conference_id: str, lines: list[SheetLine], actor: str, show_progress: bool
+) -> dict[str, Any]:
     """Match the sheet (the service decides, on the conference date), then send the matches."""
     rows: list[dict[str, Any]] = []
     for start in range(0, len(lines), 1000):
-        chunk = lines[start:start + 1000]
-        reply = await client.request(query_subject("events", "match_sign_in_sheet"), {
-            "conference_id": conference_id,
-            "rows": [{"row": x.row, "external_code": x.external_code, "full_name": x.full_name}
-                     for x in chunk]})
+        chunk = lines[start : start + 1000]
+        reply = await client.request(
+            query_subject("events", "match_sign_in_sheet"),
+            {
+                "conference_id": conference_id,
+                "rows": [
+                    {"row": x.row, "external_code": x.external_code, "full_name": x.full_name}
+                    for x in chunk
+                ],
+            },
+        )
         rows.extend(reply["data"]["rows"])
     for line, row in zip(lines, rows, strict=True):
         row["sheet_code"], row["sheet_name"] = line.external_code, line.full_name
     matched = [r for r in rows if r["status"] == "matched"]
-    with Progress(TextColumn("recording attendance"), BarColumn(), MofNCompleteColumn(),
-                  console=err_console, disable=not show_progress) as progress:
+    with Progress(
+        TextColumn("recording attendance"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        disable=not show_progress,
+    ) as progress:
         task = progress.add_task("record", total=len(matched))
         for row in matched:
-            body = {"command_id": attendance_command_id(conference_id, row["member_id"]),
-                    "actor": actor, "conference_id": conference_id, "member_id": row["member_id"]}
-            reply = await client.request_raw(command_subject("events", "record_attendance"),
-                                             json.dumps(body).encode())
+            body = {
+                "command_id": attendance_command_id(conference_id, row["member_id"]),
+                "actor": actor,
+                "conference_id": conference_id,
+                "member_id": row["member_id"],
+            }
+            reply = await client.request_raw(
+                command_subject("events", "record_attendance"), json.dumps(body).encode()
+            )
             if reply.get("ok") is False:
                 row["outcome"], row["message"] = "failed", reply.get("message", "")
             elif reply.get("replayed"):
@@ -294,15 +404,18 @@ async def import_sheet(client: Client_, conference_id: str, lines: list[SheetLin
             else:
                 row["outcome"] = "recorded"
             progress.advance(task)
-    summary = {"rows": len(rows), "matched": len(matched),
-               "recorded": sum(r.get("outcome") == "recorded" for r in rows),
-               "already_counted": sum(r.get("outcome") == "already_counted" for r in rows),
-               "replayed": sum(r.get("outcome") == "replayed" for r in rows),
-               "failed": sum(r.get("outcome") == "failed" for r in rows),
-               "duplicate_rows": sum(r["status"] == "duplicate" for r in rows),
-               "ambiguous": sum(r["status"] == "ambiguous" for r in rows),
-               "unmatched": sum(r["status"] == "unmatched" for r in rows),
-               "inactive": sum(r["status"] == "inactive" for r in rows)}
+    summary = {
+        "rows": len(rows),
+        "matched": len(matched),
+        "recorded": sum(r.get("outcome") == "recorded" for r in rows),
+        "already_counted": sum(r.get("outcome") == "already_counted" for r in rows),
+        "replayed": sum(r.get("outcome") == "replayed" for r in rows),
+        "failed": sum(r.get("outcome") == "failed" for r in rows),
+        "duplicate_rows": sum(r["status"] == "duplicate" for r in rows),
+        "ambiguous": sum(r["status"] == "ambiguous" for r in rows),
+        "unmatched": sum(r["status"] == "unmatched" for r in rows),
+        "inactive": sum(r["status"] == "inactive" for r in rows),
+    }
     summary["needs_clerk"] = summary["ambiguous"] + summary["unmatched"] + summary["inactive"]
     return {"conference_id": conference_id, "summary": summary, "rows": rows}
 
@@ -311,7 +424,8 @@ async def import_sheet(client: Client_, conference_id: str, lines: list[SheetLin
 def import_attendance(
     conference_id: str = typer.Argument(..., help="the held conference"),
     sheet: Path = typer.Argument(..., exists=True, dir_okay=False, help="sign-in sheet (CSV)"),
-    actor: str = ACTOR, as_json: bool = JSON,
+    actor: str = ACTOR,
+    as_json: bool = JSON,
 ) -> None:
     """Record a sign-in sheet. Rows matching no member, or several, are listed, not guessed.
 
@@ -334,14 +448,24 @@ def import_attendance(
     if as_json:
         print_json(result)
     else:
-        clerk = [r for r in result["rows"] if r["status"] in {"ambiguous", "unmatched", "inactive"}
-                 or r.get("outcome") == "failed"]
+        clerk = [
+            r
+            for r in result["rows"]
+            if r["status"] in {"ambiguous", "unmatched", "inactive"} or r.get("outcome") == "failed"
+        ]
         if clerk:
-            print_table([{**r, "given": " / ".join(x for x in (r["sheet_code"], r["sheet_name"])
-                                                   if x),
-                          "suggestions": _suggest(r.get("suggestions") or [])} for r in clerk],
-                        ["row", "status", "given", "message", "suggestions"],
-                        title=f"{len(clerk)} row(s) for the clerk (not recorded)")
+            print_table(
+                [
+                    {
+                        **r,
+                        "given": " / ".join(x for x in (r["sheet_code"], r["sheet_name"]) if x),
+                        "suggestions": _suggest(r.get("suggestions") or []),
+                    }
+                    for r in clerk
+                ],
+                ["row", "status", "given", "message", "suggestions"],
+                title=f"{len(clerk)} row(s) for the clerk (not recorded)",
+            )
         console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()))
     if summary["failed"]:
         raise typer.Exit(EXIT_REQUEST_FAILED)

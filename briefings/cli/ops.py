@@ -13,13 +13,14 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from briefings.cli.client import Client_, RequestFailed, err_console, print_json, settings
-from briefings.runtime.deadletter import ensure_dlq_stream
-from briefings.runtime.eventstore import EventStore
 from contracts.replies import HealthReply
 from contracts.subjects import DLQ_STREAM, SERVICES, event_streams, health_subject
+from runtime.deadletter import ensure_dlq_stream
+from runtime.eventstore import EventStore
 
-app = typer.Typer(help="Deployment operations: stream bootstrap, health checks.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Deployment operations: stream bootstrap, health checks.", no_args_is_help=True
+)
 
 
 async def _scale(js: JetStreamContext, name: str, replicas: int) -> str:

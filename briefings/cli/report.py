@@ -11,7 +11,7 @@ import typer
 
 from briefings.audit import receipts
 from briefings.cli.client import call, console, err_console, print_json, print_table
-from briefings.runtime.commands import CENTER_TZ
+from contracts.calendar import CENTER_TZ
 from contracts.subjects import query_subject
 from services.reporting.api import render_summary
 

@@ -30,31 +30,77 @@ from rich.table import Table
 from briefings.cli.client import Client_, RequestFailed, print_json
 from contracts.subjects import command_subject, query_subject
 
-MEMBER_COLUMNS = ("full_name", "role", "unit", "external_code", "contact", "core",
-                  "enrolled_on", "changed_on", "retired_on", "retire_reason")
-UNIT_COLUMNS = ("name", "kind", "external_code", "parent", "registered_on", "changed_on",
-                "dissolved_on", "dissolve_reason")
+MEMBER_COLUMNS = (
+    "full_name",
+    "role",
+    "unit",
+    "external_code",
+    "contact",
+    "core",
+    "enrolled_on",
+    "changed_on",
+    "retired_on",
+    "retire_reason",
+)
+UNIT_COLUMNS = (
+    "name",
+    "kind",
+    "external_code",
+    "parent",
+    "registered_on",
+    "changed_on",
+    "dissolved_on",
+    "dissolve_reason",
+)
 REQUIRED = {"members": ("full_name", "role", "unit"), "units": ("name", "kind")}
 
 # Headers as Vietnamese spreadsheets write them (compared case-folded, without extra spaces).
 HEADER_ALIASES = {
-    "họ và tên": "full_name", "họ tên": "full_name", "name_full": "full_name",
-    "vai trò": "role", "đơn vị": "unit", "unit_id": "unit", "unit_code": "unit",
-    "mã": "external_code", "mã số": "external_code", "code": "external_code",
-    "staff_number": "external_code", "liên hệ": "contact", "điện thoại": "contact",
-    "nòng cốt": "core", "ngày vào": "enrolled_on", "ngày thay đổi": "changed_on",
-    "ngày nghỉ": "retired_on", "lý do nghỉ": "retire_reason",
-    "tên": "name", "tên đơn vị": "name", "loại": "kind", "đơn vị cấp trên": "parent",
-    "parent_id": "parent", "ngày thành lập": "registered_on", "ngày giải thể": "dissolved_on",
+    "họ và tên": "full_name",
+    "họ tên": "full_name",
+    "name_full": "full_name",
+    "vai trò": "role",
+    "đơn vị": "unit",
+    "unit_id": "unit",
+    "unit_code": "unit",
+    "mã": "external_code",
+    "mã số": "external_code",
+    "code": "external_code",
+    "staff_number": "external_code",
+    "liên hệ": "contact",
+    "điện thoại": "contact",
+    "nòng cốt": "core",
+    "ngày vào": "enrolled_on",
+    "ngày thay đổi": "changed_on",
+    "ngày nghỉ": "retired_on",
+    "lý do nghỉ": "retire_reason",
+    "tên": "name",
+    "tên đơn vị": "name",
+    "loại": "kind",
+    "đơn vị cấp trên": "parent",
+    "parent_id": "parent",
+    "ngày thành lập": "registered_on",
+    "ngày giải thể": "dissolved_on",
     "lý do giải thể": "dissolve_reason",
 }
-ROLES = {"reporter": "reporter", "báo cáo viên": "reporter", "bcv": "reporter",
-         "propagandist": "propagandist", "tuyên truyền viên": "propagandist",
-         "ttv": "propagandist"}
-KINDS = {"city": "city", "cấp thành phố": "city", "thành phố": "city",
-         "party_cell": "party_cell", "chi bộ": "party_cell",
-         "party_organisation": "party_organisation", "party_organization": "party_organisation",
-         "đảng bộ": "party_organisation"}
+ROLES = {
+    "reporter": "reporter",
+    "báo cáo viên": "reporter",
+    "bcv": "reporter",
+    "propagandist": "propagandist",
+    "tuyên truyền viên": "propagandist",
+    "ttv": "propagandist",
+}
+KINDS = {
+    "city": "city",
+    "cấp thành phố": "city",
+    "thành phố": "city",
+    "party_cell": "party_cell",
+    "chi bộ": "party_cell",
+    "party_organisation": "party_organisation",
+    "party_organization": "party_organisation",
+    "đảng bộ": "party_organisation",
+}
 TRUE = {"1", "true", "yes", "y", "x", "có", "co"}
 FALSE = {"", "0", "false", "no", "n", "không", "khong"}
 IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -113,7 +159,7 @@ def read_table(data: bytes) -> tuple[list[str], list[Row]]:
         if not any(cell.strip() for cell in cells):
             continue
         values = {name: cell.strip() for name, cell in zip(header, cells, strict=False) if name}
-        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
             values["__extra__"] = "x"
         rows.append(Row(line, values))
     return header, rows
@@ -127,8 +173,10 @@ def detect_kind(header: list[str], wanted: str) -> str:
     elif "name" in header and "kind" in header:
         kind = "units"
     else:
-        raise FileError("cannot tell members from units: the header needs full_name, role, unit "
-                        "(members) or name, kind (units)")
+        raise FileError(
+            "cannot tell members from units: the header needs full_name, role, unit "
+            "(members) or name, kind (units)"
+        )
     missing = [c for c in REQUIRED[kind] if c not in header]
     if missing:
         raise FileError(f"missing column(s) for {kind}: {', '.join(missing)}")
@@ -172,8 +220,10 @@ def refuse_formulas(row: Row) -> None:
     exported to spreadsheets again (CSV/formula injection). ``+84 912 345 678`` is a phone."""
     for column, value in row.values.items():
         if value.startswith(FORMULA_START) and not PLAIN_NUMBER.match(value):
-            raise RowError(f"{column}: {value[:40]!r} looks like a spreadsheet formula; "
-                           f"remove the leading {value[0]!r}")
+            raise RowError(
+                f"{column}: {value[:40]!r} looks like a spreadsheet formula; "
+                f"remove the leading {value[0]!r}"
+            )
 
 
 def required(row: Row, column: str) -> str:
@@ -195,8 +245,9 @@ class Planned:
 
 
 def _digest(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str,
-                                     ensure_ascii=False).encode()).hexdigest()[:40]
+    return hashlib.sha256(
+        json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False).encode()
+    ).hexdigest()[:40]
 
 
 def change(aggregate_id: str, version: int, command: str, payload: dict[str, Any]) -> Planned:
@@ -251,30 +302,57 @@ def plan_member(row: Row, index: RosterIndex) -> tuple[str, list[Planned]]:
 
     existing = None
     if code is not None:
-        existing = next((m for m in index.members if key(m.get("external_code")) == key(code)),
-                        None)
+        existing = next(
+            (m for m in index.members if key(m.get("external_code")) == key(code)), None
+        )
     if existing is None:
-        same = [m for m in index.members if m["unit_id"] == unit_id
-                and key(m["full_name"]) == key(full_name)
-                and (m.get("external_code") is None or code is None
-                     or key(m["external_code"]) == key(code))]
+        same = [
+            m
+            for m in index.members
+            if m["unit_id"] == unit_id
+            and key(m["full_name"]) == key(full_name)
+            and (
+                m.get("external_code") is None
+                or code is None
+                or key(m["external_code"]) == key(code)
+            )
+        ]
         if len(same) > 1:
-            raise RowError(f"{len(same)} members named {full_name!r} in that unit; "
-                           "add external codes to tell them apart")
+            raise RowError(
+                f"{len(same)} members named {full_name!r} in that unit; "
+                "add external codes to tell them apart"
+            )
         existing = same[0] if same else None
 
     if existing is None:
-        body = {"full_name": full_name, "role": role, "unit_id": unit_id, "external_code": code,
-                "contact": contact, "core": bool(core), "effective_on": _date(enrolled_on)}
+        body = {
+            "full_name": full_name,
+            "role": role,
+            "unit_id": unit_id,
+            "external_code": code,
+            "contact": contact,
+            "core": bool(core),
+            "effective_on": _date(enrolled_on),
+        }
         body = {k: val for k, val in body.items() if val is not None}
         command_id = f"import:{_digest('enroll_member', body)}"
         member_id = str(uuid.uuid5(IMPORT_NAMESPACE, command_id))
-        planned = [Planned("enroll_member", {"member_id": member_id, **body}, command_id,
-                           creates=True)]
+        planned = [
+            Planned("enroll_member", {"member_id": member_id, **body}, command_id, creates=True)
+        ]
         if retired_on is not None:
-            planned.append(change(member_id, 1, "retire_member", {
-                "member_id": member_id, "reason": retire_reason,
-                "effective_on": _date(retired_on)}))
+            planned.append(
+                change(
+                    member_id,
+                    1,
+                    "retire_member",
+                    {
+                        "member_id": member_id,
+                        "reason": retire_reason,
+                        "effective_on": _date(retired_on),
+                    },
+                )
+            )
         identity = f"code:{key(code)}" if code else f"name:{unit_id}:{key(full_name)}"
         return identity, planned
 
@@ -289,18 +367,26 @@ def plan_member(row: Row, index: RosterIndex) -> tuple[str, list[Planned]]:
     if retired:
         # Re-enrol only when the file says so: a retired_on column with an empty cell.
         if retired_on is not None or "retired_on" not in v:
-            differs = (key(full_name) != key(existing["full_name"]) or role != cur_role
-                       or unit_id != cur_unit or (core is not None and core != existing["core"]))
+            differs = (
+                key(full_name) != key(existing["full_name"])
+                or role != cur_role
+                or unit_id != cur_unit
+                or (core is not None and core != existing["core"])
+            )
             if differs:
-                raise RowError(f"{existing['full_name']} retired on {existing['retired_on']}; "
-                               "an empty retired_on cell re-enrols them before a change")
+                raise RowError(
+                    f"{existing['full_name']} retired on {existing['retired_on']}; "
+                    "an empty retired_on cell re-enrols them before a change"
+                )
             return f"member:{member_id}", []
         add("reenroll_member", {"role": role, "unit_id": unit_id, "effective_on": changed_on})
         cur_role, cur_unit = role, unit_id
     new_contact = existing.get("contact") if "contact" not in v else contact
     if full_name != existing["full_name"] or new_contact != existing.get("contact"):
-        add("correct_member_details", {"full_name": full_name, "contact": new_contact,
-                                       "effective_on": changed_on})
+        add(
+            "correct_member_details",
+            {"full_name": full_name, "contact": new_contact, "effective_on": changed_on},
+        )
     if code is not None and key(code) != key(existing.get("external_code")):
         add("change_member_code", {"external_code": code, "effective_on": changed_on})
     # A new reporter moves to the city level first; a former reporter changes role first.
@@ -308,8 +394,9 @@ def plan_member(row: Row, index: RosterIndex) -> tuple[str, list[Planned]]:
     turn = ("change_member_role", {"role": role, "effective_on": changed_on})
     steps = [move, turn] if role == "reporter" else [turn, move]
     for command, payload in steps:
-        if (command == "transfer_member" and unit_id != cur_unit) or \
-                (command == "change_member_role" and role != cur_role):
+        if (command == "transfer_member" and unit_id != cur_unit) or (
+            command == "change_member_role" and role != cur_role
+        ):
             add(command, payload)
     if core is not None and core != existing["core"]:
         add("set_member_core", {"core": core, "effective_on": changed_on})
@@ -334,31 +421,52 @@ def plan_unit(row: Row, index: RosterIndex) -> tuple[str, list[Planned], dict[st
 
     existing = None
     if code is not None:
-        existing = next((u for u in index.units if key(u.get("external_code")) == key(code)),
-                        None)
+        existing = next((u for u in index.units if key(u.get("external_code")) == key(code)), None)
     if existing is None:
-        named = [u for u in index.units if key(u["name"]) == key(name)
-                 and (code is None or u.get("external_code") is None)]
+        named = [
+            u
+            for u in index.units
+            if key(u["name"]) == key(name) and (code is None or u.get("external_code") is None)
+        ]
         if len(named) > 1:
             raise RowError(f"{len(named)} units are named {name!r}; add external codes")
         existing = named[0] if named else None
 
     if existing is None:
         taken = {u["unit_id"] for u in index.units}
-        body = {"name": name, "kind": kind, "external_code": code, "parent_id": parent_id,
-                "effective_on": _date(registered_on)}
+        body = {
+            "name": name,
+            "kind": kind,
+            "external_code": code,
+            "parent_id": parent_id,
+            "effective_on": _date(registered_on),
+        }
         body = {k: val for k, val in body.items() if val is not None}
         command_id = f"import:{_digest('register_unit', body)}"
-        unit_id = code if code and IDENTIFIER.match(code) and code not in taken else \
-            str(uuid.uuid5(IMPORT_NAMESPACE, command_id))
-        planned = [Planned("register_unit", {"unit_id": unit_id, **body}, command_id,
-                           creates=True)]
+        unit_id = (
+            code
+            if code and IDENTIFIER.match(code) and code not in taken
+            else str(uuid.uuid5(IMPORT_NAMESPACE, command_id))
+        )
+        planned = [Planned("register_unit", {"unit_id": unit_id, **body}, command_id, creates=True)]
         if dissolved_on is not None:
-            planned.append(change(unit_id, 1, "dissolve_unit", {
-                "unit_id": unit_id, "reason": reason, "effective_on": _date(dissolved_on)}))
-        new = {"unit_id": unit_id, "name": name, "kind": kind, "external_code": code,
-               "parent_id": parent_id, "version": 1,
-               "dissolved_on": _date(dissolved_on)}
+            planned.append(
+                change(
+                    unit_id,
+                    1,
+                    "dissolve_unit",
+                    {"unit_id": unit_id, "reason": reason, "effective_on": _date(dissolved_on)},
+                )
+            )
+        new = {
+            "unit_id": unit_id,
+            "name": name,
+            "kind": kind,
+            "external_code": code,
+            "parent_id": parent_id,
+            "version": 1,
+            "dissolved_on": _date(dissolved_on),
+        }
         return f"unit:{unit_id}", planned, new
 
     unit_id, version = existing["unit_id"], int(existing.get("version") or 0)
@@ -368,16 +476,27 @@ def plan_unit(row: Row, index: RosterIndex) -> tuple[str, list[Planned], dict[st
         raise RowError(f"unit {existing['name']!r} has another parent; a parent cannot change")
     if existing.get("dissolved_on") is not None:
         if dissolved_on is None or key(name) != key(existing["name"]):
-            raise RowError(f"unit {existing['name']!r} was dissolved on "
-                           f"{existing['dissolved_on']}")
+            raise RowError(f"unit {existing['name']!r} was dissolved on {existing['dissolved_on']}")
         return f"unit:{unit_id}", [], None
     planned = []
     if name != existing["name"]:
-        planned.append(change(unit_id, version, "rename_unit", {
-            "unit_id": unit_id, "name": name, "effective_on": changed_on}))
+        planned.append(
+            change(
+                unit_id,
+                version,
+                "rename_unit",
+                {"unit_id": unit_id, "name": name, "effective_on": changed_on},
+            )
+        )
     if dissolved_on is not None:
-        planned.append(change(unit_id, version, "dissolve_unit", {
-            "unit_id": unit_id, "reason": reason, "effective_on": _date(dissolved_on)}))
+        planned.append(
+            change(
+                unit_id,
+                version,
+                "dissolve_unit",
+                {"unit_id": unit_id, "reason": reason, "effective_on": _date(dissolved_on)},
+            )
+        )
     return f"unit:{unit_id}", planned, None
 
 
@@ -395,10 +514,16 @@ class Summary:
     events: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "rows": self.rows, "created": self.created,
-                "changed": self.changed, "unchanged": self.unchanged,
-                "rejected": len(self.rejected), "events_written": self.events,
-                "rejections": self.rejected}
+        return {
+            "kind": self.kind,
+            "rows": self.rows,
+            "created": self.created,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "rejected": len(self.rejected),
+            "events_written": self.events,
+            "rejections": self.rejected,
+        }
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected.append({"line": line, "reason": reason})
@@ -422,17 +547,24 @@ async def _execute(client: Client_, planned: list[Planned], actor: str) -> tuple
     return created, events, applied
 
 
-async def run_import(client: Client_, data: bytes, wanted: str = "auto", actor: str = "import",
-                     concurrency: int = 8,
-                     advance: Callable[[], None] = lambda: None) -> Summary:
+async def run_import(
+    client: Client_,
+    data: bytes,
+    wanted: str = "auto",
+    actor: str = "import",
+    concurrency: int = 8,
+    advance: Callable[[], None] = lambda: None,
+) -> Summary:
     """Import ``data`` (a CSV file's bytes) through ``client``; rows fail alone."""
     header, rows = read_table(data)
     kind = detect_kind(header, wanted)
     summary = Summary(kind, rows=len(rows))
-    units = (await client.request(query_subject("roster", "list_units"),
-                                  {"include_dissolved": True}))["data"]
-    members = (await client.request(query_subject("roster", "list_members"),
-                                    {"include_retired": True}))["data"]
+    units = (
+        await client.request(query_subject("roster", "list_units"), {"include_dissolved": True})
+    )["data"]
+    members = (
+        await client.request(query_subject("roster", "list_members"), {"include_retired": True})
+    )["data"]
     index = RosterIndex(units, members)
     seen: dict[str, int] = {}
 
@@ -500,8 +632,13 @@ def print_summary(summary: Summary, console: Console) -> None:
     table = Table(title=f"import of {summary.rows} {summary.kind} row(s)")
     for column in ("created", "changed", "unchanged", "rejected", "events written"):
         table.add_column(column, justify="right")
-    table.add_row(str(summary.created), str(summary.changed), str(summary.unchanged),
-                  str(len(summary.rejected)), str(summary.events))
+    table.add_row(
+        str(summary.created),
+        str(summary.changed),
+        str(summary.unchanged),
+        str(len(summary.rejected)),
+        str(summary.events),
+    )
     console.print(table)
     for rejection in summary.rejected:
         console.print(f"[red]line {rejection['line']}[/]: {rejection['reason']}")
@@ -518,12 +655,19 @@ def main(path: Path, wanted: str, actor: str, as_json: bool, concurrency: int) -
         return 1
 
     async def go() -> Summary:
-        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, disable=as_json) as progress:
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=as_json,
+        ) as progress:
             task = progress.add_task("rows", total=total)
             async with Client_() as client:
-                return await run_import(client, data, wanted, actor, concurrency,
-                                        lambda: progress.advance(task))
+                return await run_import(
+                    client, data, wanted, actor, concurrency, lambda: progress.advance(task)
+                )
 
     try:
         summary = asyncio.run(go())

@@ -13,9 +13,9 @@ from typing import Any
 import typer
 
 from briefings.cli.client import Client_, RequestFailed, console, print_json, print_table, settings
-from briefings.runtime.logging import configure_logging
 from contracts.replies import HealthReply
 from contracts.subjects import SERVICES, health_subject
+from runtime.logging import configure_logging
 
 SERVICE_MODULES = {name: f"services.{name}.entrypoints.service" for name in SERVICES}
 
@@ -160,7 +160,7 @@ def asyncapi_documents() -> dict[str, dict[str, Any]]:
     import tempfile
     from pathlib import Path
 
-    from briefings.runtime.settings import Settings
+    from runtime.settings import Settings
 
     docs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,10 +18,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from briefings.demo import data
-from briefings.runtime.commands import CENTER_TZ
 from contracts import awards as a
 from contracts import events as e
 from contracts import roster as r
+from contracts.calendar import CENTER_TZ
 from contracts.replies import Command
 from contracts.subjects import command_subject
 
@@ -179,22 +179,42 @@ class _Year:
 
     def enrol(self, role: r.Role, unit_id: str, on: date, core: bool = False) -> _Command:
         low = 0.9 if core else 0.8 if role is r.Role.REPORTER else 0.55
-        member = _Member(self.member_id(), self.person_name(), role, unit_id, core, on,
-                         propensity=self.rng.uniform(low, 0.99), units=[(on, unit_id)])
+        member = _Member(
+            self.member_id(),
+            self.person_name(),
+            role,
+            unit_id,
+            core,
+            on,
+            propensity=self.rng.uniform(low, 0.99),
+            units=[(on, unit_id)],
+        )
         self.members.append(member)
-        return ("enroll_member", member.member_id, {
-            "member_id": member.member_id, "full_name": member.full_name, "role": role.value,
-            "unit_id": unit_id, "core": core, "effective_on": on,
-            "external_code": f"TTV-{len(self.members):04d}" if role is r.Role.PROPAGANDIST
-            else f"BCV-{len(self.members):04d}",
-        })
+        return (
+            "enroll_member",
+            member.member_id,
+            {
+                "member_id": member.member_id,
+                "full_name": member.full_name,
+                "role": role.value,
+                "unit_id": unit_id,
+                "core": core,
+                "effective_on": on,
+                "external_code": f"TTV-{len(self.members):04d}"
+                if role is r.Role.PROPAGANDIST
+                else f"BCV-{len(self.members):04d}",
+            },
+        )
 
     def active(self, day: date, role: r.Role | None = None) -> list[_Member]:
         return [m for m in self.members if m.active_on(day) and (role is None or m.role is role)]
 
     def party_units(self, day: date) -> list[str]:
-        return [uid for uid, (_, kind, since) in self.units.items()
-                if kind != r.UnitKind.CITY.value and since <= day]
+        return [
+            uid
+            for uid, (_, kind, since) in self.units.items()
+            if kind != r.UnitKind.CITY.value and since <= day
+        ]
 
     def build_roster(self) -> None:
         city = self.unit_id(0)
@@ -202,9 +222,17 @@ class _Year:
         self.units[city] = (data.CITY_UNIT_NAME, r.UnitKind.CITY.value, registered)
         for n, (name, kind, _) in enumerate(data.PARTY_UNITS, start=1):
             self.units[self.unit_id(n)] = (name, kind, registered)
-        self.act(registered, [("register_unit", uid, {"unit_id": uid, "kind": kind, "name": name,
-                                                      "effective_on": since})
-                              for uid, (name, kind, since) in self.units.items()])
+        self.act(
+            registered,
+            [
+                (
+                    "register_unit",
+                    uid,
+                    {"unit_id": uid, "kind": kind, "name": name, "effective_on": since},
+                )
+                for uid, (name, kind, since) in self.units.items()
+            ],
+        )
 
         # The roster as 2022 found it: enrolled over the term that began in late 2020.
         first_day = date(2020, 10, 15)
@@ -218,8 +246,9 @@ class _Year:
             cores = 1 + self.rng.randrange(3) if size >= 5 else 1
             for i in range(size):
                 on = first_day + timedelta(days=self.rng.randrange(span))
-                commands.append(self.enrol(r.Role.PROPAGANDIST, self.unit_id(n), on,
-                                           core=i < cores))
+                commands.append(
+                    self.enrol(r.Role.PROPAGANDIST, self.unit_id(n), on, core=i < cores)
+                )
         self.act(date(2021, 12, 31), commands)
 
         for day, what, count in data.ROSTER_CHANGES:
@@ -237,28 +266,45 @@ class _Year:
             case "enrol_reporter":
                 return [self.enrol(r.Role.REPORTER, city, day) for _ in range(count)]
             case "enrol_propagandist":
-                return [self.enrol(r.Role.PROPAGANDIST, self.rng.choice(self.party_units(day)), day)
-                        for _ in range(count)]
+                return [
+                    self.enrol(r.Role.PROPAGANDIST, self.rng.choice(self.party_units(day)), day)
+                    for _ in range(count)
+                ]
             case "register_new_unit":
                 uid = self.unit_id(len(self.units))
                 name, kind = data.NEW_UNIT
                 self.units[uid] = (name, kind, day)
-                return [("register_unit", uid, {"unit_id": uid, "kind": kind, "name": name,
-                                                "effective_on": day})]
+                return [
+                    (
+                        "register_unit",
+                        uid,
+                        {"unit_id": uid, "kind": kind, "name": name, "effective_on": day},
+                    )
+                ]
             case "enrol_in_new_unit":
                 uid = self.unit_id(len(self.units) - 1)
-                return [self.enrol(r.Role.PROPAGANDIST, uid, day, core=i == 0)
-                        for i in range(count)]
+                return [
+                    self.enrol(r.Role.PROPAGANDIST, uid, day, core=i == 0) for i in range(count)
+                ]
             case "retire_reporter" | "retire_propagandist":
                 role = r.Role.REPORTER if what == "retire_reporter" else r.Role.PROPAGANDIST
-                pool = [m for m in self.active(day, role)
-                        if not m.core and m.enrolled_on.year < YEAR]
+                pool = [
+                    m for m in self.active(day, role) if not m.core and m.enrolled_on.year < YEAR
+                ]
                 out = []
                 for m in self.rng.sample(pool, count):
                     m.retired_on = day
-                    out.append(("retire_member", m.member_id, {
-                        "member_id": m.member_id, "reason": self.rng.choice(data.RETIRE_REASONS),
-                        "effective_on": day}))
+                    out.append(
+                        (
+                            "retire_member",
+                            m.member_id,
+                            {
+                                "member_id": m.member_id,
+                                "reason": self.rng.choice(data.RETIRE_REASONS),
+                                "effective_on": day,
+                            },
+                        )
+                    )
                 return out
             case "transfer":
                 out = []
@@ -266,16 +312,26 @@ class _Year:
                     target = self.rng.choice([u for u in self.party_units(day) if u != m.unit_id])
                     m.unit_id = target
                     m.units.append((day, target))
-                    out.append(("transfer_member", m.member_id, {
-                        "member_id": m.member_id, "to_unit_id": target, "effective_on": day}))
+                    out.append(
+                        (
+                            "transfer_member",
+                            m.member_id,
+                            {"member_id": m.member_id, "to_unit_id": target, "effective_on": day},
+                        )
+                    )
                 return out
             case "set_core":
                 out = []
                 for m in self.rng.sample(old_enough, count):
                     m.core = True
                     m.propensity = max(m.propensity, self.rng.uniform(0.9, 0.99))
-                    out.append(("set_member_core", m.member_id, {
-                        "member_id": m.member_id, "core": True, "effective_on": day}))
+                    out.append(
+                        (
+                            "set_member_core",
+                            m.member_id,
+                            {"member_id": m.member_id, "core": True, "effective_on": day},
+                        )
+                    )
                 return out
         raise ValueError(f"unknown roster change {what!r}")
 
@@ -286,61 +342,118 @@ class _Year:
         target = self.rng.randint(*ATTENDANCE_TARGET)
         eligible = [self.active(c.planned_on) for c in held]
         # The year-end review draws a fuller hall than an ordinary month.
-        weights = [len(el) * (1.06 if "review" in c.kinds else self.rng.uniform(0.92, 1.03))
-                   for c, el in zip(held, eligible, strict=True)]
+        weights = [
+            len(el) * (1.06 if "review" in c.kinds else self.rng.uniform(0.92, 1.03))
+            for c, el in zip(held, eligible, strict=True)
+        ]
         quotas = _apportion(target, weights)
         for conf, members, quota in zip(held, eligible, quotas, strict=True):
             # Weighted sampling without replacement: the keener members come more often.
-            keyed = sorted(members, key=lambda m: self.rng.random() ** (1 / m.propensity),
-                           reverse=True)
-            self.attended[conf.planned_on] = keyed[:min(quota, len(keyed))]
+            keyed = sorted(
+                members, key=lambda m: self.rng.random() ** (1 / m.propensity), reverse=True
+            )
+            self.attended[conf.planned_on] = keyed[: min(quota, len(keyed))]
 
         reporters = [m.full_name for m in self.members if m.role is r.Role.REPORTER]
         for conf in data.CONFERENCES:
             cid = self.conference_id(conf.planned_on)
             scheduled_on = conf.planned_on - timedelta(days=14)
             presenters = self._presenters(conf, reporters)
-            self.act(scheduled_on, [("schedule_conference", cid, {
-                "conference_id": cid, "kinds": list(conf.kinds), "title": conf.title,
-                "planned_on": conf.planned_on, "venue": data.VENUE, "organiser": data.ORGANISER,
-                "presenters": presenters, "topics": list(conf.topics),
-                "invited_unit_ids": [u for u, (_, _, since) in self.units.items()
-                                     if since <= scheduled_on],
-            })], order=1)
+            self.act(
+                scheduled_on,
+                [
+                    (
+                        "schedule_conference",
+                        cid,
+                        {
+                            "conference_id": cid,
+                            "kinds": list(conf.kinds),
+                            "title": conf.title,
+                            "planned_on": conf.planned_on,
+                            "venue": data.VENUE,
+                            "organiser": data.ORGANISER,
+                            "presenters": presenters,
+                            "topics": list(conf.topics),
+                            "invited_unit_ids": [
+                                u
+                                for u, (_, _, since) in self.units.items()
+                                if since <= scheduled_on
+                            ],
+                        },
+                    )
+                ],
+                order=1,
+            )
             if conf.cancelled_on is not None:
-                self.act(conf.cancelled_on, [("cancel_conference", cid, {
-                    "conference_id": cid, "reason": conf.cancel_reason,
-                    "cancelled_on": conf.cancelled_on})], order=2)
+                self.act(
+                    conf.cancelled_on,
+                    [
+                        (
+                            "cancel_conference",
+                            cid,
+                            {
+                                "conference_id": cid,
+                                "reason": conf.cancel_reason,
+                                "cancelled_on": conf.cancelled_on,
+                            },
+                        )
+                    ],
+                    order=2,
+                )
                 continue
-            self.act(conf.planned_on, [("hold_conference", cid, {
-                "conference_id": cid, "held_on": conf.planned_on})], order=2)
+            self.act(
+                conf.planned_on,
+                [("hold_conference", cid, {"conference_id": cid, "held_on": conf.planned_on})],
+                order=2,
+            )
             rows: list[_Command] = [
                 ("record_attendance", cid, {"conference_id": cid, "member_id": m.member_id})
-                for m in self.attended[conf.planned_on]]
-            rows += [("record_guest_attendance", cid, {"conference_id": cid, "category": cat,
-                                                       "headcount": n, "note": note})
-                     for cat, n, note in self._guests(conf)]
+                for m in self.attended[conf.planned_on]
+            ]
+            rows += [
+                (
+                    "record_guest_attendance",
+                    cid,
+                    {"conference_id": cid, "category": cat, "headcount": n, "note": note},
+                )
+                for cat, n, note in self._guests(conf)
+            ]
             self.act(conf.planned_on, rows, order=3)
 
     def _presenters(self, conf: data.ConferencePlan, reporters: list[str]) -> list[dict[str, str]]:
         if "review" in conf.kinds:
-            return [{"name": data.CENTRAL_SPEAKER[0], "affiliation": data.CENTRAL_SPEAKER[1]},
-                    {"name": data.DIRECTOR[0], "affiliation": data.DIRECTOR[1]}]
-        guest = {"name": self.person_name(),
-                 "affiliation": self.rng.choice(data.SPEAKER_AFFILIATIONS)}
+            return [
+                {"name": data.CENTRAL_SPEAKER[0], "affiliation": data.CENTRAL_SPEAKER[1]},
+                {"name": data.DIRECTOR[0], "affiliation": data.DIRECTOR[1]},
+            ]
+        guest = {
+            "name": self.person_name(),
+            "affiliation": self.rng.choice(data.SPEAKER_AFFILIATIONS),
+        }
         own = {"name": self.rng.choice(reporters), "affiliation": data.CITY_REPORTER_AFFILIATION}
         return [guest, own]
 
     def _guests(self, conf: data.ConferencePlan) -> list[tuple[str, int, str]]:
         guests = [
-            (e.GuestCategory.BOARD_LEADERS.value, self.rng.randint(8, 16),
-             "Lãnh đạo các Ban xây dựng Đảng Thành ủy, MTTQ và các đoàn thể thành phố"),
-            (e.GuestCategory.WARD_PROPAGANDA.value, self.rng.randint(14, 24),
-             "Trưởng, Phó Ban Tuyên giáo các phường"),
+            (
+                e.GuestCategory.BOARD_LEADERS.value,
+                self.rng.randint(8, 16),
+                "Lãnh đạo các Ban xây dựng Đảng Thành ủy, MTTQ và các đoàn thể thành phố",
+            ),
+            (
+                e.GuestCategory.WARD_PROPAGANDA.value,
+                self.rng.randint(14, 24),
+                "Trưởng, Phó Ban Tuyên giáo các phường",
+            ),
         ]
         if "review" in conf.kinds:
-            guests.append((e.GuestCategory.PARTY_CLASS_STUDENTS.value, self.rng.randint(45, 60),
-                           "Học viên lớp bồi dưỡng nhận thức về Đảng khóa 5 năm 2022"))
+            guests.append(
+                (
+                    e.GuestCategory.PARTY_CLASS_STUDENTS.value,
+                    self.rng.randint(45, 60),
+                    "Học viên lớp bồi dưỡng nhận thức về Đảng khóa 5 năm 2022",
+                )
+            )
         return guests
 
     # ------------------------------------------------------------------------ awards
@@ -377,24 +490,36 @@ class _Year:
                     could_by_unit[m.unit_on(d)] += 1
                     came_by_unit[m.unit_on(d)] += (d, m.member_id) in attended
         with_core = {m.unit_id for m in self.active(day, r.Role.PROPAGANDIST) if m.core}
-        units = sorted(with_core, key=lambda u: (came_by_unit[u] / could_by_unit[u], u),
-                       reverse=True)[:3]
+        units = sorted(
+            with_core, key=lambda u: (came_by_unit[u] / could_by_unit[u], u), reverse=True
+        )[:3]
 
         commands = []
-        recipients = ([(a.RecipientType.COLLECTIVE, u) for u in units]
-                      + [(a.RecipientType.INDIVIDUAL, m.member_id) for m in individuals])
+        recipients = [(a.RecipientType.COLLECTIVE, u) for u in units] + [
+            (a.RecipientType.INDIVIDUAL, m.member_id) for m in individuals
+        ]
         for kind, rid in recipients:
             # The awards service derives the award's id from (recipient, kind, period).
             team = "tập thể đội ngũ tuyên truyền viên nòng cốt"
             who = team if kind is a.RecipientType.COLLECTIVE else "tuyên truyền viên nòng cốt"
             # One lane: all eight share decision 125, which the awards service checks.
-            commands.append(("grant_award", f"decision-{data.DECISION_NUMBER}", {
-                "recipient_type": kind.value, "recipient_id": rid,
-                "award_kind": "certificate_of_merit", "title": data.AWARD_TITLE,
-                "period": str(YEAR), "reason": f"{data.AWARD_REASON} ({who})",
-                "decision_number": data.DECISION_NUMBER, "decision_date": day,
-                "authority": data.AUTHORITY,
-            }))
+            commands.append(
+                (
+                    "grant_award",
+                    f"decision-{data.DECISION_NUMBER}",
+                    {
+                        "recipient_type": kind.value,
+                        "recipient_id": rid,
+                        "award_kind": "certificate_of_merit",
+                        "title": data.AWARD_TITLE,
+                        "period": str(YEAR),
+                        "reason": f"{data.AWARD_REASON} ({who})",
+                        "decision_number": data.DECISION_NUMBER,
+                        "decision_date": day,
+                        "authority": data.AUTHORITY,
+                    },
+                )
+            )
         self.act(day, commands, order=4)
 
     # ------------------------------------------------------------------------- steps
@@ -406,13 +531,16 @@ class _Year:
             for name, lane, fields in action.commands:
                 index = len(out)
                 model = COMMAND_TYPES[name][1]
-                command = model.model_validate({
-                    "command_id": f"demo-{self.seed}-{index:05d}", "actor": ACTOR,
-                    "correlation_id": f"demo-{self.seed}",
-                    # When the clerk recorded it: that morning, in the Center's time zone.
-                    "occurred_at": datetime.combine(action.on, time(8, 0), CENTER_TZ),
-                    **fields,
-                })
+                command = model.model_validate(
+                    {
+                        "command_id": f"demo-{self.seed}-{index:05d}",
+                        "actor": ACTOR,
+                        "correlation_id": f"demo-{self.seed}",
+                        # When the clerk recorded it: that morning, in the Center's time zone.
+                        "occurred_at": datetime.combine(action.on, time(8, 0), CENTER_TZ),
+                        **fields,
+                    }
+                )
                 out.append(Step(index, batch, lane, name, command, action.on))
         return tuple(out)
 
@@ -423,7 +551,7 @@ def _apportion(total: int, weights: Sequence[float]) -> list[int]:
     raw = [total * w / whole for w in weights]
     shares = [int(x) for x in raw]
     by_remainder = sorted(range(len(raw)), key=lambda i: raw[i] - shares[i], reverse=True)
-    for i in by_remainder[:total - sum(shares)]:
+    for i in by_remainder[: total - sum(shares)]:
         shares[i] += 1
     return shares
 

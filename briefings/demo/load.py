@@ -23,11 +23,11 @@ from typing import Any
 
 from nats.js.errors import NotFoundError
 
-from briefings.cli.client import Client_, RequestFailed
+from briefings.client import Client_, RequestFailed
 from briefings.demo.generator import Plan, Step
-from briefings.runtime.connection import connect
-from briefings.runtime.settings import Settings
 from contracts.subjects import stream_name
+from runtime.connection import connect
+from runtime.settings import Settings
 
 RETRYABLE = {"unavailable"}
 """Answers worth retrying: the command id makes a retry safe."""
@@ -45,7 +45,8 @@ class DemoLoadFailed(Exception):
         detail = f" (rule {reply['rule']})" if reply.get("rule") else ""
         super().__init__(
             f"step {step.index} {step.name} on {step.on} was refused: "
-            f"{reply.get('code')}: {reply.get('message')}{detail}")
+            f"{reply.get('code')}: {reply.get('message')}{detail}"
+        )
         self.step = step
         self.reply = reply
 
@@ -96,12 +97,16 @@ async def send_step(client: Client_, step: Step, report: LoadReport) -> dict[str
         if reply.get("code") not in RETRYABLE or attempt == MAX_ATTEMPTS:
             raise DemoLoadFailed(step, reply)
         report.retries += 1
-        await asyncio.sleep(0.25 * 2 ** attempt)
+        await asyncio.sleep(0.25 * 2**attempt)
     raise AssertionError("unreachable")
 
 
-async def load_plan(plan: Plan, settings: Settings, concurrency: int = 8,
-                    on_step: Callable[[Step], None] | None = None) -> LoadReport:
+async def load_plan(
+    plan: Plan,
+    settings: Settings,
+    concurrency: int = 8,
+    on_step: Callable[[Step], None] | None = None,
+) -> LoadReport:
     """Send every step of ``plan``; raises DemoLoadFailed on the first refusal."""
     report = LoadReport(seed=plan.seed)
     started = time.monotonic()
@@ -141,18 +146,26 @@ async def load_plan(plan: Plan, settings: Settings, concurrency: int = 8,
     return report
 
 
-async def load_with_progress(plan: Plan, settings: Settings, concurrency: int = 8,
-                             show: bool = True) -> LoadReport:
+async def load_with_progress(
+    plan: Plan, settings: Settings, concurrency: int = 8, show: bool = True
+) -> LoadReport:
     """``load_plan`` under a rich progress bar (on stderr, so stdout stays clean)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from briefings.cli.client import err_console
+    from briefings.terminal import err_console
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, disable=not show,
-                  transient=False) as progress:
-        task = progress.add_task(f"loading the 2022 sample year (seed {plan.seed})",
-                                 total=len(plan.steps))
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not show,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(
+            f"loading the 2022 sample year (seed {plan.seed})", total=len(plan.steps)
+        )
 
         def advance(step: Step) -> None:
             progress.update(task, advance=1, description=f"{step.on} {step.name}")

@@ -11,12 +11,13 @@ from typing import Any
 import typer
 from nats.js.errors import NotFoundError
 
-from briefings.cli.client import Client_, RequestFailed, console, err_console
+from briefings.client import Client_, RequestFailed
 from briefings.demo.generator import DEFAULT_SEED, YEAR, plan_year
 from briefings.demo.load import DemoLoadFailed, is_store_empty, load_with_progress
-from briefings.runtime.connection import connect
-from briefings.runtime.settings import Settings
+from briefings.terminal import console, err_console
 from contracts.subjects import CONTEXTS, query_subject, stream_name
+from runtime.connection import connect
+from runtime.settings import Settings
 from services.reporting.api import render_summary
 
 
@@ -73,13 +74,15 @@ async def annual_summary(settings: Settings, year: int = YEAR) -> dict[str, Any]
     return data
 
 
-async def prepare(settings: Settings, seed: int = DEFAULT_SEED,
-                  show_progress: bool = True) -> dict[str, Any]:
+async def prepare(
+    settings: Settings, seed: int = DEFAULT_SEED, show_progress: bool = True
+) -> dict[str, Any]:
     """Load the year if the store is empty, then wait for reporting; the summary."""
     if await is_store_empty(settings):
         report = await load_with_progress(plan_year(seed), settings, show=show_progress)
-        err_console.print(f"loaded the 2022 sample year: {report.sent} commands in "
-                          f"{report.seconds:.1f} s")
+        err_console.print(
+            f"loaded the 2022 sample year: {report.sent} commands in {report.seconds:.1f} s"
+        )
     else:
         err_console.print("the store already holds events: not loading the sample year")
     await wait_until_reported(settings)

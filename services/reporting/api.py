@@ -26,10 +26,10 @@ from sqlalchemy import Connection, Engine, create_engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
-from briefings.runtime.eventstore import StoredEvent
-from briefings.runtime.logging import get_logger
 from contracts.canonical import format_datetime
 from contracts.reporting import RECEIPT_FORMAT, AnnualSummaryQuery
+from runtime.eventstore import StoredEvent
+from runtime.logging import get_logger
 from services.reporting.adapters.projection import Projection, StreamCut, Unappliable
 from services.reporting.adapters.queries import period_facts
 from services.reporting.adapters.tables import meta, meta_metadata

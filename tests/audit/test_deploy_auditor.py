@@ -11,11 +11,11 @@ from pathlib import Path
 import nats
 import pytest
 
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.nats_server import NatsServer, free_port
 from contracts.canonical import GENESIS_HASH
 from contracts.envelope import EventEnvelope
 from contracts.subjects import event_streams
+from runtime.eventstore import EventStore
+from runtime.nats_server import NatsServer, free_port
 from tests.audit.history import run_cli
 from tests.deploy.compose import NATS_DIR, filled_env, nats_users
 
@@ -24,9 +24,13 @@ from tests.deploy.compose import NATS_DIR, filled_env, nats_users
 def deployed(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, str]]]:
     env = filled_env()
     users = nats_users()
-    server = NatsServer(tmp_path / "nats", config_file=NATS_DIR / "nats.conf",
-                        extra_args=["-m", str(free_port())], env=env,
-                        log_file=tmp_path / "nats.log").start()
+    server = NatsServer(
+        tmp_path / "nats",
+        config_file=NATS_DIR / "nats.conf",
+        extra_args=["-m", str(free_port())],
+        env=env,
+        log_file=tmp_path / "nats.log",
+    ).start()
     yield server, {u: env[var] for u, var in users.items()}
     server.stop()
 
@@ -34,15 +38,26 @@ def deployed(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, str]]]:
 def _envelope(version: int, prev: str, name: str) -> EventEnvelope:
     now = datetime.now(UTC)
     return EventEnvelope(
-        event_id=uuid.uuid4(), type="UnitRenamed" if version > 1 else "UnitRegistered",
-        schema_version=1, aggregate_type="unit", aggregate_id="city",
-        aggregate_version=version, occurred_at=now, recorded_at=now, correlation_id="c",
-        causation_id="c", command_id=f"cmd-{version}", actor="clerk", prev_hash=prev,
-        payload={"unit_id": "city", "name": name, "effective_on": "2022-01-01"})
+        event_id=uuid.uuid4(),
+        type="UnitRenamed" if version > 1 else "UnitRegistered",
+        schema_version=1,
+        aggregate_type="unit",
+        aggregate_id="city",
+        aggregate_version=version,
+        occurred_at=now,
+        recorded_at=now,
+        correlation_id="c",
+        causation_id="c",
+        command_id=f"cmd-{version}",
+        actor="clerk",
+        prev_hash=prev,
+        payload={"unit_id": "city", "name": name, "effective_on": "2022-01-01"},
+    )
 
 
-async def test_audit_with_the_deployed_auditor_user(deployed: tuple[NatsServer, dict[str, str]],
-                                                    tmp_path: Path) -> None:
+async def test_audit_with_the_deployed_auditor_user(
+    deployed: tuple[NatsServer, dict[str, str]], tmp_path: Path
+) -> None:
     server, passwords = deployed
     operator = await nats.connect(server.url, user="operator", password=passwords["operator"])
     roster = await nats.connect(server.url, user="roster", password=passwords["roster"])
@@ -68,8 +83,10 @@ async def test_audit_with_the_deployed_auditor_user(deployed: tuple[NatsServer, 
         ack = await js.publish("ev.roster.unit.city", forged.to_canonical(), stream="ROSTER")
         done = run_cli(server.url, "verify", **auditor)
         assert done.returncode == 1
-        assert any("prev_hash_mismatch" in line and f"ROSTER:{ack.seq}" in line
-                   for line in done.stdout.splitlines()), done.stdout
+        assert any(
+            "prev_hash_mismatch" in line and f"ROSTER:{ack.seq}" in line
+            for line in done.stdout.splitlines()
+        ), done.stdout
     finally:
         await operator.close()
         await roster.close()

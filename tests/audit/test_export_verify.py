@@ -13,8 +13,8 @@ from nats.aio.client import Client
 
 from briefings.audit.export import export_live
 from briefings.audit.verify import verify_export, verify_live
-from briefings.runtime.settings import Settings
 from contracts.canonical import GENESIS_HASH, canonical_json, sha256_hex
+from runtime.settings import Settings
 from tests.audit.history import index_of, read_lines, roster_history, run_cli, write_lines
 from tests.support import running_service
 
@@ -30,8 +30,9 @@ async def exported(nc: Client, path: Path) -> dict:
         return await export_live(nc, out)
 
 
-async def test_export_is_canonical_ordered_and_sealed(history: None, nc: Client,
-                                                       tmp_path: Path) -> None:
+async def test_export_is_canonical_ordered_and_sealed(
+    history: None, nc: Client, tmp_path: Path
+) -> None:
     path = tmp_path / "history.jsonl"
     manifest = await exported(nc, path)
     raw = path.read_bytes().splitlines()
@@ -44,10 +45,15 @@ async def test_export_is_canonical_ordered_and_sealed(history: None, nc: Client,
     assert {o["stream"] for o in records} == {"ROSTER"}
     assert all(o["time"].endswith("Z") and o["envelope"]["event_id"] for o in records)
     # The digest, recomputed here from HASHING.md's wording.
-    assert manifest["digest"] == hashlib.sha256(b"".join(line + b"\n" for line in raw[:-1])
-                                                ).hexdigest()
-    assert manifest["streams"]["ROSTER"] == {"events": len(records), "first_seq": 1,
-                                             "last_seq": len(records)}
+    assert (
+        manifest["digest"]
+        == hashlib.sha256(b"".join(line + b"\n" for line in raw[:-1])).hexdigest()
+    )
+    assert manifest["streams"]["ROSTER"] == {
+        "events": len(records),
+        "first_seq": 1,
+        "last_seq": len(records),
+    }
     assert manifest["streams"]["EVENTS"]["events"] == 0 and manifest["complete"]
     # The chain, recomputed independently of briefings.audit.
     last: dict[str, str] = {}
@@ -94,16 +100,19 @@ def _insert(objects: list[dict]) -> None:
     objects.insert(at + 1, forged)
 
 
-TAMPERS = {"alter": (_alter, {"prev_hash_mismatch"}),
-           "drop": (_drop, {"prev_hash_mismatch", "version_gap", "sequence_gap"}),
-           "reorder": (_reorder, {"prev_hash_mismatch", "version_gap", "out_of_order"}),
-           "insert": (_insert, {"prev_hash_mismatch", "version_gap", "out_of_order"})}
+TAMPERS = {
+    "alter": (_alter, {"prev_hash_mismatch"}),
+    "drop": (_drop, {"prev_hash_mismatch", "version_gap", "sequence_gap"}),
+    "reorder": (_reorder, {"prev_hash_mismatch", "version_gap", "out_of_order"}),
+    "insert": (_insert, {"prev_hash_mismatch", "version_gap", "out_of_order"}),
+}
 
 
 @pytest.mark.parametrize("reseal", [False, True], ids=["manifest-kept", "manifest-resealed"])
 @pytest.mark.parametrize("kind", sorted(TAMPERS))
-async def test_each_tamper_of_an_export_is_caught(history: None, nc: Client, tmp_path: Path,
-                                                  kind: str, reseal: bool) -> None:
+async def test_each_tamper_of_an_export_is_caught(
+    history: None, nc: Client, tmp_path: Path, kind: str, reseal: bool
+) -> None:
     path = tmp_path / "h.jsonl"
     await exported(nc, path)
     assert verify_export(path).ok
@@ -121,8 +130,9 @@ async def test_each_tamper_of_an_export_is_caught(history: None, nc: Client, tmp
     assert chain.expected != chain.found
 
 
-async def test_altered_last_event_needs_the_recorded_digest(history: None, nc: Client,
-                                                            tmp_path: Path) -> None:
+async def test_altered_last_event_needs_the_recorded_digest(
+    history: None, nc: Client, tmp_path: Path
+) -> None:
     """No later link covers an aggregate's last event: the digest kept out of band does."""
     path = tmp_path / "h.jsonl"
     manifest = await exported(nc, path)
@@ -143,8 +153,9 @@ async def test_truncated_export_is_caught(history: None, nc: Client, tmp_path: P
     assert "manifest" in {b.kind for b in report.breaks}
 
 
-async def test_cli_verify_exits_nonzero_and_names_the_break(history: None, nats_server,
-                                                            nc: Client, tmp_path: Path) -> None:
+async def test_cli_verify_exits_nonzero_and_names_the_break(
+    history: None, nats_server, nc: Client, tmp_path: Path
+) -> None:
     path = tmp_path / "h.jsonl"
     await exported(nc, path)
     objects = read_lines(path)
@@ -161,16 +172,25 @@ async def test_cli_verify_exits_nonzero_and_names_the_break(history: None, nats_
 
 
 async def test_forged_events_published_around_the_service_are_caught(
-        history: None, nc: Client, nats_server, tmp_path: Path) -> None:
+    history: None, nc: Client, nats_server, tmp_path: Path
+) -> None:
     js = nc.jetstream()
     last = json.loads((await js.get_last_msg("ROSTER", "ev.roster.unit.city")).data)
     # 1. An altered copy of the last event, appended as if it were the next one.
-    altered = dict(last, event_id="00000000-0000-4000-8000-0000000000aa",
-                   payload={**last["payload"], "name": "Forged"})
+    altered = dict(
+        last,
+        event_id="00000000-0000-4000-8000-0000000000aa",
+        payload={**last["payload"], "name": "Forged"},
+    )
     await js.publish("ev.roster.unit.city", canonical_json(altered), stream="ROSTER")
     # 2. A forged first event of a new aggregate with a made-up prev_hash.
-    forged = dict(last, event_id="00000000-0000-4000-8000-0000000000bb", aggregate_id="ghost",
-                  aggregate_version=1, prev_hash="ab" * 32)
+    forged = dict(
+        last,
+        event_id="00000000-0000-4000-8000-0000000000bb",
+        aggregate_id="ghost",
+        aggregate_version=1,
+        prev_hash="ab" * 32,
+    )
     ack = await js.publish("ev.roster.unit.ghost", canonical_json(forged), stream="ROSTER")
     # 3. Bytes that are not an envelope at all.
     junk = await js.publish("ev.roster.member.m0", b"not json", stream="ROSTER")
@@ -194,8 +214,9 @@ async def test_forged_events_published_around_the_service_are_caught(
     assert {(b.kind, b.seq) for b in verify_export(path).breaks} == kinds
 
 
-async def test_windowed_export_anchors_chains_at_the_window(history: None, nc: Client,
-                                                            tmp_path: Path) -> None:
+async def test_windowed_export_anchors_chains_at_the_window(
+    history: None, nc: Client, tmp_path: Path
+) -> None:
     js = nc.jetstream()
     fifth = await js.get_msg("ROSTER", 5)
     path = tmp_path / "window.jsonl"
@@ -207,13 +228,22 @@ async def test_windowed_export_anchors_chains_at_the_window(history: None, nc: C
     assert report.ok and report.unanchored >= 1
 
 
-async def test_cli_export_of_one_stream_within_a_window(history: None, nats_server, nc: Client,
-                                                       tmp_path: Path) -> None:
+async def test_cli_export_of_one_stream_within_a_window(
+    history: None, nats_server, nc: Client, tmp_path: Path
+) -> None:
     js = nc.jetstream()
     fourth = (await js.get_msg("ROSTER", 4)).time
     path = tmp_path / "w.jsonl"
-    done = run_cli(nats_server.url, "export", "-o", str(path), "--stream", "roster",
-                   "--until", fourth.isoformat())
+    done = run_cli(
+        nats_server.url,
+        "export",
+        "-o",
+        str(path),
+        "--stream",
+        "roster",
+        "--until",
+        fourth.isoformat(),
+    )
     assert done.returncode == 0, done.stderr
     objects = read_lines(path)
     assert [o["seq"] for o in objects[:-1]] == [1, 2, 3, 4]

@@ -36,8 +36,15 @@ def _by_the_rules(value: Any) -> str:
         return "null"
     if isinstance(value, int):
         return str(value)
-    short = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-             "\t": "\\t"}
+    short = {
+        '"': '\\"',
+        "\\": "\\\\",
+        "\b": "\\b",
+        "\f": "\\f",
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+    }
     out = []
     for ch in value:
         if ch in short:
@@ -63,16 +70,19 @@ def test_worked_example_hashes_and_chain() -> None:
 
 
 def test_rules_agree_with_the_code_on_awkward_strings() -> None:
-    value = {"é": "\u007f\u2028/\U0001f600", "a": ["\x00\x1f", -5, 0, True, None],
-             "Z": {"y": "Cấp thành phố \"x\" \\ \n"}}
+    value = {
+        "é": "\u007f\u2028/\U0001f600",
+        "a": ["\x00\x1f", -5, 0, True, None],
+        "Z": {"y": 'Cấp thành phố "x" \\ \n'},
+    }
     assert _by_the_rules(value).encode("utf-8") == canonical_json(value)
 
 
 def test_worked_example_of_receipt_digests() -> None:
     """Section 6: running digests and events_digest, from the page's own numbers, and as the
     read model keeps them."""
-    from briefings.runtime.eventstore import StoredEvent
     from contracts.reporting import AnnualSummaryQuery
+    from runtime.eventstore import StoredEvent
     from services.reporting.api import ReadModel, memory_engine, receipt_basis
 
     text = PAGE.read_text(encoding="utf-8")
@@ -86,8 +96,9 @@ def test_worked_example_of_receipt_digests() -> None:
     assert hashlib.sha256(digests).hexdigest() == expected
 
     model = ReadModel(memory_engine())
-    model.apply([StoredEvent("ROSTER", i + 1, "ev.roster.unit.city", line)
-                 for i, line in enumerate(lines)])
+    model.apply(
+        [StoredEvent("ROSTER", i + 1, "ev.roster.unit.city", line) for i, line in enumerate(lines)]
+    )
     basis = receipt_basis(AnnualSummaryQuery(year=2022), model.cut())
     assert basis["events_digest"] == expected and basis["events"] == 2
     assert basis["streams"]["ROSTER"] == {"events": 2, "digest": d2}

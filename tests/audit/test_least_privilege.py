@@ -12,9 +12,9 @@ import nats
 import pytest
 from nats.js.errors import APIError
 
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.nats_server import NatsServer
 from contracts.subjects import event_streams
+from runtime.eventstore import EventStore
+from runtime.nats_server import NatsServer
 from tests.audit.history import roster_history, run_cli
 from tests.support import running_service, settings_for
 
@@ -41,8 +41,9 @@ authorization {
 def secured(tmp_path: Path) -> Iterator[NatsServer]:
     config = tmp_path / "nats.conf"
     config.write_text(CONFIG)
-    server = NatsServer(tmp_path / "nats", config_file=config,
-                        log_file=tmp_path / "nats.log").start()
+    server = NatsServer(
+        tmp_path / "nats", config_file=config, log_file=tmp_path / "nats.log"
+    ).start()
     yield server
     server.stop()
 
@@ -51,8 +52,9 @@ def _url(server: NatsServer, user: str, password: str) -> str:
     return f"nats://{user}:{password}@{server.host}:{server.port}"
 
 
-async def test_export_and_verify_with_read_only_credentials(secured: NatsServer,
-                                                            tmp_path: Path) -> None:
+async def test_export_and_verify_with_read_only_credentials(
+    secured: NatsServer, tmp_path: Path
+) -> None:
     writer = await nats.connect(_url(secured, "writer", "w"))
     try:
         settings = settings_for(_url(secured, "writer", "w"), tmp_path / "data")
@@ -106,8 +108,10 @@ async def test_delete_and_purge_refused_on_every_stream(secured: NatsServer) -> 
         for spec in event_streams():
             context = spec.name.lower()
             await js.publish(f"ev.{context}.x.y", b"{}", stream=spec.name)
-            for refused in (lambda n=spec.name: js.purge_stream(n),
-                            lambda n=spec.name: js.delete_msg(n, 1)):
+            for refused in (
+                lambda n=spec.name: js.purge_stream(n),
+                lambda n=spec.name: js.delete_msg(n, 1),
+            ):
                 with pytest.raises(APIError):
                     await refused()
             info = await js.stream_info(spec.name)

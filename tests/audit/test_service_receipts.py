@@ -24,11 +24,11 @@ from briefings.audit import receipts
 from briefings.audit.export import export_live
 from briefings.audit.replay import replay_live
 from briefings.audit.source import STREAMS
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.nats_server import NatsServer
-from briefings.runtime.settings import Settings
 from contracts.canonical import canonical_json
 from contracts.subjects import event_streams
+from runtime.eventstore import EventStore
+from runtime.nats_server import NatsServer
+from runtime.settings import Settings
 from services.reporting.api import render_summary
 from tests.audit.history import (
     index_of,
@@ -60,8 +60,11 @@ async def _caught_up(nc: Client, timeout: float = 60) -> dict[str, Any]:
         reply = await request(nc, "qry.reporting.status", {}, timeout=20)
         status = reply.get("data") or {}
         lag = status.get("lag") or {}
-        if lag and all(v["applied"] == v["last"] for v in lag.values()) \
-                and not status.get("rebuild"):
+        if (
+            lag
+            and all(v["applied"] == v["last"] for v in lag.values())
+            and not status.get("rebuild")
+        ):
             return status
         assert asyncio.get_running_loop().time() < deadline, reply
         await asyncio.sleep(0.1)
@@ -71,8 +74,14 @@ def _report(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BRIEFINGS_NATS_URL": url}
     for key in ("BRIEFINGS_NATS_USER", "BRIEFINGS_NATS_PASSWORD", "BRIEFINGS_NATS_CREDS"):
         env.pop(key, None)
-    return subprocess.run([sys.executable, "-m", "briefings", "report", *args], env=env,
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "briefings", "report", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 async def report(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -93,8 +102,12 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     nc = await connect(server.url)
     try:
         settings = settings_for(server.url, tmp / "data")
-        async with running_service("roster", settings), running_service("events", settings), \
-                running_service("awards", settings), running_service("reporting", settings):
+        async with (
+            running_service("roster", settings),
+            running_service("events", settings),
+            running_service("awards", settings),
+            running_service("reporting", settings),
+        ):
             await year_2022(nc)
             await asyncio.sleep(0.05)
             known_at = datetime.now(UTC)
@@ -120,8 +133,9 @@ async def _copy_streams(records: list[dict[str, Any]], tmp: Path) -> NatsServer:
         await EventStore(nc).ensure_streams(event_streams())
         js = nc.jetstream()
         for rec in records:
-            ack = await js.publish(rec["subject"], canonical_json(rec["envelope"]),
-                                   stream=rec["stream"])
+            ack = await js.publish(
+                rec["subject"], canonical_json(rec["envelope"]), stream=rec["stream"]
+            )
             assert ack.seq == rec["seq"]
     finally:
         await nc.close()
@@ -132,15 +146,25 @@ async def test_a_service_receipt_is_confirmed_tomorrow_and_refuted_when_an_event
     world: World, tmp_path: Path
 ) -> None:
     receipt, output = tmp_path / "receipt.json", tmp_path / "summary.md"
-    done = await report(world.url, "annual", "2022", "--format", "markdown", "--lang", "vi",
-                  "-o", str(output), "--receipt-out", str(receipt))
+    done = await report(
+        world.url,
+        "annual",
+        "2022",
+        "--format",
+        "markdown",
+        "--lang",
+        "vi",
+        "-o",
+        str(output),
+        "--receipt-out",
+        str(receipt),
+    )
     assert done.returncode == 0, done.stderr
     issued = json.loads(receipt.read_text())
     lasts = {s: (await world.nc.jetstream().stream_info(s)).state.last_seq for s in STREAMS}
     assert issued["cut"] == lasts and issued["events"] == sum(lasts.values())
     assert issued["output_digest"] == receipts.output_digest(output.read_text("utf-8"))
-    assert (issued["format"], issued["lang"], issued["query"]) == ("markdown", "vi",
-                                                                   {"year": 2022})
+    assert (issued["format"], issued["lang"], issued["query"]) == ("markdown", "vi", {"year": 2022})
 
     # Confirmed from the live streams and from an export of them.
     done = await audit(world.url, "check-receipt", str(receipt))
@@ -151,8 +175,12 @@ async def test_a_service_receipt_is_confirmed_tomorrow_and_refuted_when_an_event
     assert done.returncode == 0, done.stdout + done.stderr
 
     # "Tomorrow": more events; the summary changes, the receipt's cut still gives its report.
-    reply = await request(world.nc, "cmd.events.record_attendance", {
-        "command_id": "after-receipt", "conference_id": "c3", "member_id": "p2"}, timeout=20)
+    reply = await request(
+        world.nc,
+        "cmd.events.record_attendance",
+        {"command_id": "after-receipt", "conference_id": "c3", "member_id": "p2"},
+        timeout=20,
+    )
     assert reply["ok"], reply
     await _caught_up(world.nc)
     now = (await request(world.nc, "qry.reporting.annual_summary", {"year": 2022}))["data"]
@@ -188,8 +216,9 @@ async def test_a_service_receipt_is_confirmed_tomorrow_and_refuted_when_an_event
     try:
         done = await audit(copy.url, "check-receipt", str(receipt), "--json")
         assert done.returncode == 1, done.stdout + done.stderr
-        assert any(f.startswith("events of EVENTS differ")
-                   for f in json.loads(done.stdout)["findings"])
+        assert any(
+            f.startswith("events of EVENTS differ") for f in json.loads(done.stdout)["findings"]
+        )
         # The unaltered copy confirms it (the copy is faithful, sequences included).
         records[g] = [o for o in read_lines(later) if "manifest" not in o][g]
     finally:
@@ -206,8 +235,19 @@ async def test_an_as_of_receipt_carries_its_filter_and_is_confirmed(
     world: World, tmp_path: Path
 ) -> None:
     receipt, output = tmp_path / "receipt.json", tmp_path / "summary.json"
-    done = await report(world.url, "annual", "2022", "--as-of", world.known_at.isoformat(),
-                  "--format", "json", "-o", str(output), "--receipt-out", str(receipt))
+    done = await report(
+        world.url,
+        "annual",
+        "2022",
+        "--as-of",
+        world.known_at.isoformat(),
+        "--format",
+        "json",
+        "-o",
+        str(output),
+        "--receipt-out",
+        str(receipt),
+    )
     assert done.returncode == 0, done.stderr
     issued = json.loads(receipt.read_text())
     assert issued["query"]["as_of"] and issued["events"] < sum(issued["cut"].values())

@@ -11,8 +11,8 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from briefings.runtime.service import ServiceHost
-from briefings.runtime.settings import Settings
+from runtime.service import ServiceHost
+from runtime.settings import Settings
 from tests.support import running_service
 
 PROBES = {

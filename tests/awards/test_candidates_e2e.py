@@ -17,7 +17,7 @@ from briefings.cli import app
 from briefings.demo.generator import plan_year
 from briefings.demo.load import load_plan
 from briefings.demo.run import wait_until_reported
-from briefings.runtime.settings import Settings
+from runtime.settings import Settings
 from tests.support import request, running_service
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:")
@@ -35,17 +35,25 @@ def check_rules(data: dict[str, Any], min_rate: float, max_per_unit: int) -> Non
     assert per_unit and max(per_unit.values()) <= max_per_unit
     for p in data["individuals"]:
         assert p["attendance_rate"] >= min_rate
-        assert math.isclose(p["attendance_rate"],
-                            p["conferences_attended"] / p["conferences_eligible"], abs_tol=1e-4)
-        assert (f"attended {p['conferences_attended']} of {p['conferences_eligible']}"
-                in p["explanation"])
-    rates = [(p["core"], p["attendance_rate"], p["conferences_attended"])
-             for p in data["individuals"]]
+        assert math.isclose(
+            p["attendance_rate"],
+            p["conferences_attended"] / p["conferences_eligible"],
+            abs_tol=1e-4,
+        )
+        assert (
+            f"attended {p['conferences_attended']} of {p['conferences_eligible']}"
+            in p["explanation"]
+        )
+    rates = [
+        (p["core"], p["attendance_rate"], p["conferences_attended"]) for p in data["individuals"]
+    ]
     assert rates == sorted(rates, reverse=True)  # core first, then rate, then attendances
     for u in data["collectives"]:
         assert u["core_rate"] >= min_rate and u["core_members"] > 0
-        assert (f"core team of {u['core_members']} attended {u['core_attended']} of"
-                f" {u['core_possible']}") in u["explanation"]
+        assert (
+            f"core team of {u['core_members']} attended {u['core_attended']} of"
+            f" {u['core_possible']}"
+        ) in u["explanation"]
 
 
 async def test_candidates_of_the_generated_year_are_explained_and_follow_attendance(
@@ -78,17 +86,22 @@ async def test_candidates_of_the_generated_year_are_explained_and_follow_attenda
         for p in data["individuals"]:  # the figures are the year's: the plan's attendances
             assert p["conferences_attended"] == attended[p["member_id"]]
             assert ("certificate_of_merit" in p["already_holds"]) == (
-                ("individual", p["member_id"]) in granted)
+                ("individual", p["member_id"]) in granted
+            )
         for u in data["collectives"]:
             assert ("certificate_of_merit" in u["already_holds"]) == (
-                ("collective", u["unit_id"]) in granted)
+                ("collective", u["unit_id"]) in granted
+            )
         reasons = Counter(p["reason"] for p in data["passed_over"])
         assert reasons["below_min_rate"] > 0 and reasons["not_grassroots"] == 1
 
         # The CLI's table shows the explaining figures.
         result = await asyncio.to_thread(
-            CliRunner().invoke, app, ["awards", "candidates", "2022", "--min-rate", "0.8"],
-            env={"BRIEFINGS_NATS_URL": settings.nats_url, "COLUMNS": "250"})
+            CliRunner().invoke,
+            app,
+            ["awards", "candidates", "2022", "--min-rate", "0.8"],
+            env={"BRIEFINGS_NATS_URL": settings.nats_url, "COLUMNS": "250"},
+        )
         assert result.exit_code == 0, result.output
         top = data["individuals"][0]
         assert top["full_name"] in result.output
@@ -97,12 +110,15 @@ async def test_candidates_of_the_generated_year_are_explained_and_follow_attenda
         first_unit = data["collectives"][0]
         assert f"{first_unit['core_attended']}/{first_unit['core_possible']}" in result.output
         as_json = await asyncio.to_thread(
-            CliRunner().invoke, app, ["awards", "candidates", "2022", "--min-rate", "0.8",
-                                      "--json"],
-            env={"BRIEFINGS_NATS_URL": settings.nats_url})
+            CliRunner().invoke,
+            app,
+            ["awards", "candidates", "2022", "--min-rate", "0.8", "--json"],
+            env={"BRIEFINGS_NATS_URL": settings.nats_url},
+        )
         assert as_json.exit_code == 0, as_json.output
-        printed = "".join(line for line in as_json.output.splitlines(keepends=True)
-                          if not LOG_LINE.match(line))  # in-process services log here too
+        printed = "".join(
+            line for line in as_json.output.splitlines(keepends=True) if not LOG_LINE.match(line)
+        )  # in-process services log here too
         assert json.loads(printed)["individuals"] == data["individuals"]
 
         stricter = await candidates(nc, min_attendance_rate=0.8, max_per_unit=1, core="required")
@@ -115,9 +131,17 @@ async def test_candidates_of_the_generated_year_are_explained_and_follow_attenda
         top = data["individuals"][0]
         needed = top["conferences_attended"] - math.ceil(0.8 * top["conferences_eligible"]) + 1
         for n, conference_id in enumerate(conferences_of[top["member_id"]][:needed]):
-            reply = await request(nc, "cmd.events.correct_attendance", {
-                "command_id": f"withdraw-{n}", "conference_id": conference_id,
-                "member_id": top["member_id"], "attended": False, "reason": "sign-in error"})
+            reply = await request(
+                nc,
+                "cmd.events.correct_attendance",
+                {
+                    "command_id": f"withdraw-{n}",
+                    "conference_id": conference_id,
+                    "member_id": top["member_id"],
+                    "attended": False,
+                    "reason": "sign-in error",
+                },
+            )
             assert reply["ok"], reply
         await wait_until_reported(settings, timeout=60)
         after = await candidates(nc, min_attendance_rate=0.8, max_per_unit=2)
@@ -125,8 +149,9 @@ async def test_candidates_of_the_generated_year_are_explained_and_follow_attenda
         assert top["member_id"] not in {p["member_id"] for p in after["individuals"]}
         [why] = [p for p in after["passed_over"] if p["recipient_id"] == top["member_id"]]
         assert why["reason"] == "below_min_rate"
-        assert (f"attended {top['conferences_attended'] - needed} of"
-                f" {top['conferences_eligible']}") in why["explanation"]
+        assert (
+            f"attended {top['conferences_attended'] - needed} of {top['conferences_eligible']}"
+        ) in why["explanation"]
     finally:
         for host in reversed(hosts):
             await host.__aexit__(None, None, None)

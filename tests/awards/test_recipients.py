@@ -20,11 +20,17 @@ def fold(*events: DomainEvent) -> RecipientHistory:
 
 def test_member_active_from_enrolment_until_retirement_and_again_after_reenrolment() -> None:
     history = fold(
-        r.MemberEnrolled(member_id="m", full_name="Lê Văn Nam", role=r.Role.PROPAGANDIST,
-                         unit_id="u", effective_on=date(2022, 1, 10)),
+        r.MemberEnrolled(
+            member_id="m",
+            full_name="Lê Văn Nam",
+            role=r.Role.PROPAGANDIST,
+            unit_id="u",
+            effective_on=date(2022, 1, 10),
+        ),
         r.MemberRetired(member_id="m", effective_on=date(2022, 6, 1)),
-        r.MemberReenrolled(member_id="m", role=r.Role.PROPAGANDIST, unit_id="u",
-                           effective_on=date(2022, 9, 1)),
+        r.MemberReenrolled(
+            member_id="m", role=r.Role.PROPAGANDIST, unit_id="u", effective_on=date(2022, 9, 1)
+        ),
     )
     assert history.recipient_type is RecipientType.INDIVIDUAL
     assert not history.active_on(date(2022, 1, 9))
@@ -35,10 +41,12 @@ def test_member_active_from_enrolment_until_retirement_and_again_after_reenrolme
 
 def test_names_are_effective_dated() -> None:
     history = fold(
-        r.UnitRegistered(unit_id="u", kind=r.UnitKind.PARTY_CELL, name="Chi bộ 1",
-                         effective_on=date(2020, 1, 1)),
-        r.UnitRenamed(unit_id="u", name="Chi bộ Một", previous_name="Chi bộ 1",
-                      effective_on=date(2022, 7, 1)),
+        r.UnitRegistered(
+            unit_id="u", kind=r.UnitKind.PARTY_CELL, name="Chi bộ 1", effective_on=date(2020, 1, 1)
+        ),
+        r.UnitRenamed(
+            unit_id="u", name="Chi bộ Một", previous_name="Chi bộ 1", effective_on=date(2022, 7, 1)
+        ),
         r.UnitDissolved(unit_id="u", effective_on=date(2023, 3, 1)),
     )
     assert history.recipient_type is RecipientType.COLLECTIVE
@@ -49,10 +57,16 @@ def test_names_are_effective_dated() -> None:
 
 def test_member_name_corrections_and_irrelevant_events() -> None:
     history = fold(
-        r.MemberEnrolled(member_id="m", full_name="Le Van Nam", role=r.Role.REPORTER,
-                         unit_id="city", effective_on=date(2022, 1, 1)),
-        r.MemberDetailsCorrected(member_id="m", full_name="Lê Văn Nam",
-                                 effective_on=date(2022, 2, 1)),
+        r.MemberEnrolled(
+            member_id="m",
+            full_name="Le Van Nam",
+            role=r.Role.REPORTER,
+            unit_id="city",
+            effective_on=date(2022, 1, 1),
+        ),
+        r.MemberDetailsCorrected(
+            member_id="m", full_name="Lê Văn Nam", effective_on=date(2022, 2, 1)
+        ),
         r.MemberCoreFlagSet(member_id="m", effective_on=date(2022, 3, 1)),
     )
     assert history.name_on(date(2022, 12, 9)) == "Lê Văn Nam"

@@ -19,10 +19,10 @@ import pytest_asyncio
 from briefings.demo.generator import Plan, Step, plan_year
 from briefings.demo.load import DemoLoadFailed, load_plan
 from briefings.demo.run import annual_summary, prepare, stream_ends, wait_until_reported
-from briefings.runtime.nats_server import NatsServer
-from briefings.runtime.settings import Settings
 from contracts import events as e
 from contracts.subjects import SERVICES
+from runtime.nats_server import NatsServer
+from runtime.settings import Settings
 from services.reporting.api import render_summary
 from tests.support import ROOT, ServiceProcess, connect, settings_for, wait_healthy
 
@@ -59,8 +59,14 @@ async def running_system(tmp: Path) -> AsyncIterator[Settings]:
 
 def cli(settings: Settings, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BRIEFINGS_NATS_URL": settings.nats_url, "BRIEFINGS_LOG_FORMAT": "json"}
-    return subprocess.run([sys.executable, "-m", "briefings", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "briefings", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -70,11 +76,16 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 def figures(summary: dict[str, Any]) -> dict[str, int]:
     end, kinds = summary["roster"]["at_end"], summary["conferences"]["by_kind"]
-    return {"reporters": end["reporter"], "propagandists": end["propagandist"],
-            "information": kinds["information"], "thematic": kinds["thematic"],
-            "review": kinds["review"], "attendances": summary["attendance"]["member_attendances"],
-            "collective_awards": summary["awards"]["collective"],
-            "individual_awards": summary["awards"]["individual"]}
+    return {
+        "reporters": end["reporter"],
+        "propagandists": end["propagandist"],
+        "information": kinds["information"],
+        "thematic": kinds["thematic"],
+        "review": kinds["review"],
+        "attendances": summary["attendance"]["member_attendances"],
+        "collective_awards": summary["awards"]["collective"],
+        "individual_awards": summary["awards"]["individual"],
+    }
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -90,10 +101,35 @@ async def test_the_slice_a_cli_enrolment_is_counted_by_reporting(system: Setting
     read model, a figure in the report. In 2023, so the sample year's 2022 stays as it is."""
     await wait_until_reported(system, timeout=60)
     before = (await annual_summary(system, 2023))["roster"]["at_end"]
-    ok(cli(system, "roster", "register-unit", "Chi bộ Khu phố 3", "--unit-id", "kp3",
-           "--kind", "party_cell", "--effective-on", "2023-01-03"))
-    out = ok(cli(system, "roster", "enroll", "Trần Thị Mỹ Hạnh", "--unit", "kp3",
-                 "--member-id", "hanh", "--effective-on", "2023-02-01", "--json"))
+    ok(
+        cli(
+            system,
+            "roster",
+            "register-unit",
+            "Chi bộ Khu phố 3",
+            "--unit-id",
+            "kp3",
+            "--kind",
+            "party_cell",
+            "--effective-on",
+            "2023-01-03",
+        )
+    )
+    out = ok(
+        cli(
+            system,
+            "roster",
+            "enroll",
+            "Trần Thị Mỹ Hạnh",
+            "--unit",
+            "kp3",
+            "--member-id",
+            "hanh",
+            "--effective-on",
+            "2023-02-01",
+            "--json",
+        )
+    )
     assert json.loads(out)["aggregate_id"] == "hanh"
 
     await wait_until_reported(system, timeout=60)
@@ -104,9 +140,14 @@ async def test_the_slice_a_cli_enrolment_is_counted_by_reporting(system: Setting
 
 
 async def test_a_refused_command_stops_the_load_with_the_rule(system: Settings) -> None:
-    stray = Step(0, 0, "x", "record_attendance",
-                 e.RecordAttendance(command_id="stray-1", conference_id="nowhere", member_id="x"),
-                 date(2022, 1, 1))
+    stray = Step(
+        0,
+        0,
+        "x",
+        "record_attendance",
+        e.RecordAttendance(command_id="stray-1", conference_id="nowhere", member_id="x"),
+        date(2022, 1, 1),
+    )
     with pytest.raises(DemoLoadFailed) as failed:
         await load_plan(Plan(0, (stray,)), system)
     assert failed.value.reply["code"] == "not_found"
@@ -127,9 +168,16 @@ async def test_the_sample_year_shows_the_articles_figures(system: Settings) -> N
     await wait_until_reported(system, timeout=120)
     summary = await annual_summary(system, 2022)
     got = figures(summary)
-    assert got == {"reporters": 19, "propagandists": 189, "information": 8, "thematic": 2,
-                   "review": 1, "attendances": plan.figures.attendances,
-                   "collective_awards": 3, "individual_awards": 5}
+    assert got == {
+        "reporters": 19,
+        "propagandists": 189,
+        "information": 8,
+        "thematic": 2,
+        "review": 1,
+        "attendances": plan.figures.attendances,
+        "collective_awards": 3,
+        "individual_awards": 5,
+    }
     assert 1700 < got["attendances"] < 1800
     assert ARTICLE_VI in render_summary(summary, "text", "vi")
     assert ARTICLE_EN in render_summary(summary, "text", "en")

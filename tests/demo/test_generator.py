@@ -39,8 +39,12 @@ def test_the_year_end_figures_are_the_articles(seed: int) -> None:
 def test_the_roster_changes_during_the_year(year: Plan) -> None:
     f = year.figures
     assert f.enrolments_in_year > 0 and f.retirements_in_year > 0 and f.transfers_in_year > 0
-    changes = [s for s in year.steps if s.on.year == 2022 and s.name in
-               ("enroll_member", "retire_member", "transfer_member", "set_member_core")]
+    changes = [
+        s
+        for s in year.steps
+        if s.on.year == 2022
+        and s.name in ("enroll_member", "retire_member", "transfer_member", "set_member_core")
+    ]
     assert {s.on.month for s in changes} >= {2, 3, 4, 6, 10}
     assert all(s.on <= data.REVIEW_DAY for s in changes)
 
@@ -67,8 +71,11 @@ def test_every_payload_is_a_valid_command(year: Plan) -> None:
 
 
 def test_the_review_conference_is_the_articles(year: Plan) -> None:
-    december = [s.command for s in year.steps if isinstance(s.command, e.ScheduleConference)
-                and s.command.planned_on == date(2022, 12, 9)]
+    december = [
+        s.command
+        for s in year.steps
+        if isinstance(s.command, e.ScheduleConference) and s.command.planned_on == date(2022, 12, 9)
+    ]
     assert len(december) == 1
     conf = december[0]
     assert conf.kinds == [e.ConferenceKind.INFORMATION, e.ConferenceKind.REVIEW]
@@ -105,9 +112,14 @@ def _walk(plan: Plan) -> None:
                 assert cmd.member_id not in members
                 if cmd.role is r.Role.REPORTER:
                     assert kind is r.UnitKind.CITY  # reporters are city-level
-                members[cmd.member_id] = {"from": cmd.effective_on, "until": None,
-                                          "batch": step.batch, "role": cmd.role,
-                                          "unit": cmd.unit_id, "core": cmd.core}
+                members[cmd.member_id] = {
+                    "from": cmd.effective_on,
+                    "until": None,
+                    "batch": step.batch,
+                    "role": cmd.role,
+                    "unit": cmd.unit_id,
+                    "core": cmd.core,
+                }
             case r.RetireMember() | r.TransferMember() | r.SetMemberCore():
                 m = members[cmd.member_id]
                 earlier(m["batch"], step)
@@ -122,8 +134,11 @@ def _walk(plan: Plan) -> None:
                     m["core"] = cmd.core
             case e.ScheduleConference():
                 assert set(cmd.invited_unit_ids) <= set(units)
-                conferences[cmd.conference_id] = {"batch": step.batch, "status": "planned",
-                                                  "on": cmd.planned_on}
+                conferences[cmd.conference_id] = {
+                    "batch": step.batch,
+                    "status": "planned",
+                    "on": cmd.planned_on,
+                }
             case e.CancelConference():
                 c = conferences[cmd.conference_id]
                 earlier(c["batch"], step)
@@ -152,8 +167,10 @@ def _walk(plan: Plan) -> None:
                     assert m["until"] is None and m["core"] and m["role"] is r.Role.PROPAGANDIST
                 else:
                     assert units[cmd.recipient_id][2] is not r.UnitKind.CITY
-                    assert any(m["unit"] == cmd.recipient_id and m["core"] and m["until"] is None
-                               for m in members.values())
+                    assert any(
+                        m["unit"] == cmd.recipient_id and m["core"] and m["until"] is None
+                        for m in members.values()
+                    )
             case _:
                 raise AssertionError(f"unexpected command {step.name}")
 
@@ -193,10 +210,16 @@ def test_figures_are_folded_from_the_commands(year: Plan) -> None:
     """Dropping one attendance row and one retirement moves the figures: they are computed."""
     steps = list(year.steps)
     one_row = next(i for i, s in enumerate(steps) if s.name == "record_attendance")
-    propagandists = {s.command.member_id for s in steps if isinstance(s.command, r.EnrollMember)
-                     and s.command.role is r.Role.PROPAGANDIST}
-    a_retirement = next(i for i, s in enumerate(steps) if isinstance(s.command, r.RetireMember)
-                        and s.command.member_id in propagandists)
+    propagandists = {
+        s.command.member_id
+        for s in steps
+        if isinstance(s.command, r.EnrollMember) and s.command.role is r.Role.PROPAGANDIST
+    }
+    a_retirement = next(
+        i
+        for i, s in enumerate(steps)
+        if isinstance(s.command, r.RetireMember) and s.command.member_id in propagandists
+    )
     fewer = figures_of(s for i, s in enumerate(steps) if i not in (one_row, a_retirement))
     assert fewer.attendances == year.figures.attendances - 1
     assert fewer.propagandists == 190

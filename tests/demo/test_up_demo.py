@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from briefings.runtime.nats_server import free_port
+from runtime.nats_server import free_port
 from tests.demo.test_end_to_end import ARTICLE_EN, ARTICLE_VI, ok
 from tests.support import ROOT
 
@@ -21,8 +21,16 @@ def test_briefings_up_demo_prints_the_articles_summary(tmp_path: Path) -> None:
     """An empty data folder: the year is loaded, the summary printed in both languages."""
     env = {k: v for k, v in os.environ.items() if k != "BRIEFINGS_NATS_URL"}
     env.update(BRIEFINGS_DATA_DIR=str(tmp_path / "data"), BRIEFINGS_LOG_FORMAT="json")
-    command = [sys.executable, "-m", "briefings", "up", "--demo", "--exit-after-demo",
-               "--nats-port", str(free_port())]
+    command = [
+        sys.executable,
+        "-m",
+        "briefings",
+        "up",
+        "--demo",
+        "--exit-after-demo",
+        "--nats-port",
+        str(free_port()),
+    ]
     run = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
     out = ok(run)
     assert ARTICLE_VI in out and ARTICLE_EN in out

@@ -144,8 +144,9 @@ def nats_users(path: Path = PERMISSIONS) -> dict[str, str]:
 # ------------------------------------------------------------- compose env -> a process env
 
 
-def local_env(service_env: Mapping[str, str], nats_urls: Mapping[str, str],
-              db_host: str, db_prefix: str) -> dict[str, str]:
+def local_env(
+    service_env: Mapping[str, str], nats_urls: Mapping[str, str], db_host: str, db_prefix: str
+) -> dict[str, str]:
     """A service's compose environment pointed at local servers: each ``nats://<host>:4222``
     becomes that compose host's local URL, and the database URL the local PostgreSQL with
     this test's database and role names (``briefings_<service>`` -> ``<prefix>_<service>``)."""
@@ -164,6 +165,7 @@ def local_env(service_env: Mapping[str, str], nats_urls: Mapping[str, str],
         local_name = db_prefix + database.removeprefix("briefings")
         user = (parts.username or "").replace("briefings", db_prefix, 1)
         netloc = f"{user}:{parts.password}@{db_host}"
-        env["BRIEFINGS_DATABASE_URL"] = urlunsplit((parts.scheme, netloc, "/" + local_name,
-                                                    parts.query, ""))
+        env["BRIEFINGS_DATABASE_URL"] = urlunsplit(
+            (parts.scheme, netloc, "/" + local_name, parts.query, "")
+        )
     return env

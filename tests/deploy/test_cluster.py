@@ -23,8 +23,8 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.nats_server import NatsServer, free_port
+from runtime.eventstore import EventStore
+from runtime.nats_server import NatsServer, free_port
 from tests.deploy.compose import NATS_DIR, filled_env, nats_users
 from tests.support import ServiceProcess, settings_for
 
@@ -38,12 +38,22 @@ class Cluster:
         routes = ",".join(f"nats://127.0.0.1:{p}" for p in route_ports)
         self.nodes: list[NatsServer] = []
         for i in range(NODES):
-            self.nodes.append(NatsServer(
-                tmp / f"n{i + 1}", config_file=NATS_DIR / "cluster.conf",
-                extra_args=["-m", str(free_port()), "--cluster",
-                            f"nats://127.0.0.1:{route_ports[i]}", "--routes", routes],
-                env={**env, "NATS_SERVER_NAME": f"n{i + 1}"},
-                log_file=tmp / f"n{i + 1}.log"))
+            self.nodes.append(
+                NatsServer(
+                    tmp / f"n{i + 1}",
+                    config_file=NATS_DIR / "cluster.conf",
+                    extra_args=[
+                        "-m",
+                        str(free_port()),
+                        "--cluster",
+                        f"nats://127.0.0.1:{route_ports[i]}",
+                        "--routes",
+                        routes,
+                    ],
+                    env={**env, "NATS_SERVER_NAME": f"n{i + 1}"},
+                    log_file=tmp / f"n{i + 1}.log",
+                )
+            )
 
     @property
     def url(self) -> str:
@@ -66,9 +76,14 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, str]]]:
 
 
 async def connect(url: str, user: str, password: str) -> Client:
-    return await nats.connect(servers=url.split(","), user=user, password=password,
-                              max_reconnect_attempts=-1, reconnect_time_wait=0.2,
-                              connect_timeout=3)
+    return await nats.connect(
+        servers=url.split(","),
+        user=user,
+        password=password,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+        connect_timeout=3,
+    )
 
 
 async def until(predicate: Any, timeout: float, what: str) -> Any:
@@ -87,8 +102,14 @@ async def until(predicate: Any, timeout: float, what: str) -> Any:
 
 async def send(nc: Client, command_id: str, stop_at: float) -> dict[str, Any] | None:
     """Send one command, retrying with the same command_id until it is acknowledged."""
-    body = json.dumps({"command_id": command_id, "actor": "cluster-test", "kind": "party_cell",
-                       "name": f"Cell {command_id[:8]}"}).encode()
+    body = json.dumps(
+        {
+            "command_id": command_id,
+            "actor": "cluster-test",
+            "kind": "party_cell",
+            "name": f"Cell {command_id[:8]}",
+        }
+    ).encode()
     while time.monotonic() < stop_at:
         try:
             msg = await nc.request("cmd.roster.register_unit", body, timeout=5)
@@ -103,20 +124,30 @@ async def send(nc: Client, command_id: str, stop_at: float) -> dict[str, Any] | 
 
 @pytest.mark.timeout(300)  # three servers and two services on two busy cores
 async def test_a_node_killed_mid_load_loses_nothing(
-        cluster: tuple[Cluster, dict[str, str]], tmp_path: Path) -> None:
+    cluster: tuple[Cluster, dict[str, str]], tmp_path: Path
+) -> None:
     c, passwords = cluster
     op = await connect(c.url, "operator", passwords["operator"])
     await until(lambda: op.jetstream().account_info(), 60, "JetStream meta leader")
 
     # the compose one-shot job, as the operator, at 3 replicas
     job_env = {k: v for k, v in os.environ.items() if not k.startswith("BRIEFINGS_")}
-    job_env.update(BRIEFINGS_NATS_URL=c.url, BRIEFINGS_NATS_USER="operator",
-                   BRIEFINGS_NATS_PASSWORD=passwords["operator"], BRIEFINGS_STREAM_REPLICAS="3")
+    job_env.update(
+        BRIEFINGS_NATS_URL=c.url,
+        BRIEFINGS_NATS_USER="operator",
+        BRIEFINGS_NATS_PASSWORD=passwords["operator"],
+        BRIEFINGS_STREAM_REPLICAS="3",
+    )
 
     async def init_streams(*args: str) -> str:
         job = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "briefings", "ops", "init-streams", *args],
-            env=job_env, capture_output=True, text=True, timeout=120)
+            subprocess.run,
+            [sys.executable, "-m", "briefings", "ops", "init-streams", *args],
+            env=job_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert job.returncode == 0, job.stdout + job.stderr
         return job.stdout
 
@@ -129,8 +160,9 @@ async def test_a_node_killed_mid_load_loses_nothing(
 
     services = {}
     for name in ("roster", "reporting"):
-        s = settings_for(c.url, tmp_path / f"data-{name}", nats_user=name,
-                         nats_password=passwords[name])
+        s = settings_for(
+            c.url, tmp_path / f"data-{name}", nats_user=name, nats_password=passwords[name]
+        )
         services[name] = ServiceProcess(name, s, tmp_path / f"{name}.log").start()
     clerk = await connect(c.url, "clerk", passwords["clerk"])
     try:
@@ -201,11 +233,12 @@ async def test_a_node_killed_mid_load_loses_nothing(
         for proc in services.values():
             assert proc.proc is not None and proc.proc.poll() is None, proc.log()[-3000:]
         times = sorted(acked_at)
-        gap = max((b - a for a, b in itertools.pairwise(times) if b > killed_at),
-                  default=0.0)
-        print(f"cluster: {len(acknowledged)} commands acknowledged, leader {leader} killed "
-              f"after {before_kill}, restarted after {after_restart}; longest pause in "
-              f"acknowledgements after the kill {gap:.2f}s")
+        gap = max((b - a for a, b in itertools.pairwise(times) if b > killed_at), default=0.0)
+        print(
+            f"cluster: {len(acknowledged)} commands acknowledged, leader {leader} killed "
+            f"after {before_kill}, restarted after {after_restart}; longest pause in "
+            f"acknowledgements after the kill {gap:.2f}s"
+        )
     finally:
         for proc in services.values():
             with contextlib.suppress(Exception):

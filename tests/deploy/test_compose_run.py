@@ -23,9 +23,9 @@ import nats
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from briefings.runtime.connection import connect_options
-from briefings.runtime.nats_server import NatsServer, free_port
-from briefings.runtime.settings import Settings
+from runtime.connection import connect_options
+from runtime.nats_server import NatsServer, free_port
+from runtime.settings import Settings
 from tests.deploy.compose import APP_SERVICES, NATS_DIR, ROOT, filled_env, local_env, project
 
 PG_HOST = "127.0.0.1:5432"
@@ -43,22 +43,38 @@ def base_env() -> dict[str, str]:
 
 
 def pg_ready() -> bool:
-    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres"],
-                          capture_output=True, timeout=10).returncode == 0
+    return (
+        subprocess.run(
+            ["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres"],
+            capture_output=True,
+            timeout=10,
+        ).returncode
+        == 0
+    )
 
 
-def run(command: list[str], env: dict[str, str], timeout: float = 60,
-        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, env={**base_env(), **env}, capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)
+def run(
+    command: list[str], env: dict[str, str], timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, env={**base_env(), **env}, capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
 
 
-def run_many(jobs: dict[str, tuple[list[str], dict[str, str]]],
-             timeout: float = 60) -> dict[str, subprocess.CompletedProcess[str]]:
+def run_many(
+    jobs: dict[str, tuple[list[str], dict[str, str]]], timeout: float = 60
+) -> dict[str, subprocess.CompletedProcess[str]]:
     """Run commands side by side; their results by name."""
-    started = {name: subprocess.Popen(cmd, env={**base_env(), **env}, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-               for name, (cmd, env) in jobs.items()}
+    started = {
+        name: subprocess.Popen(
+            cmd,
+            env={**base_env(), **env},
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name, (cmd, env) in jobs.items()
+    }
     results = {}
     for name, proc in started.items():
         out, err = proc.communicate(timeout=timeout)
@@ -66,8 +82,12 @@ def run_many(jobs: dict[str, tuple[list[str], dict[str, str]]],
     return results
 
 
-async def wait_all_healthy(clerk: dict[str, str], procs: dict[str, subprocess.Popen[bytes]],
-                           logs: Path, timeout: float = 150) -> None:
+async def wait_all_healthy(
+    clerk: dict[str, str],
+    procs: dict[str, subprocess.Popen[bytes]],
+    logs: Path,
+    timeout: float = 150,
+) -> None:
     settings = Settings.from_env(clerk)
     nc = await nats.connect(**connect_options(settings, "deploy-test"))
     try:
@@ -76,7 +96,8 @@ async def wait_all_healthy(clerk: dict[str, str], procs: dict[str, subprocess.Po
         while pending:
             for name in pending:
                 assert procs[name].poll() is None, (
-                    f"{name} exited:\n{(logs / f'{name}.log').read_text()[-3000:]}")
+                    f"{name} exited:\n{(logs / f'{name}.log').read_text()[-3000:]}"
+                )
             assert time.monotonic() < deadline, f"not healthy: {pending}"
             for name in list(pending):
                 with contextlib.suppress(Exception):
@@ -100,8 +121,9 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def env_of(self, name: str) -> dict[str, str]:
-        return local_env(self.services[name]["environment"], {"nats": self.server.url},
-                         PG_HOST, self.databases)
+        return local_env(
+            self.services[name]["environment"], {"nats": self.server.url}, PG_HOST, self.databases
+        )
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
@@ -129,27 +151,39 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     pg = services["postgres"]
     init = next(v for v in pg["volumes"] if "docker-entrypoint-initdb.d" in v).split(":")[0]
-    made = run(["sh", str(ROOT / init)], {**pg["environment"], "DB_PREFIX": prefix,
-                                          "PGHOST": "127.0.0.1", "PGPORT": "5432"})
+    made = run(
+        ["sh", str(ROOT / init)],
+        {**pg["environment"], "DB_PREFIX": prefix, "PGHOST": "127.0.0.1", "PGPORT": "5432"},
+    )
     try:
         assert made.returncode == 0, made.stderr
         nats_cfg = services["nats"]
         command = nats_cfg["command"]
         conf = NATS_DIR / Path(command[command.index("--config") + 1]).name
         monitor = free_port()
-        server = NatsServer(tmp / "nats", config_file=conf, extra_args=["-m", str(monitor)],
-                            env=nats_cfg["environment"], log_file=tmp / "nats.log").start()
+        server = NatsServer(
+            tmp / "nats",
+            config_file=conf,
+            extra_args=["-m", str(monitor)],
+            env=nats_cfg["environment"],
+            log_file=tmp / "nats.log",
+        ).start()
         s = Stack(tmp, services, prefix, server, monitor)
         try:
-            job = run(services["init-streams"]["command"], s.env_of("init-streams"),
-                      timeout=120, cwd=tmp)
+            job = run(
+                services["init-streams"]["command"], s.env_of("init-streams"), timeout=120, cwd=tmp
+            )
             assert job.returncode == 0, job.stdout + job.stderr
             assert "ROSTER: R1" in job.stdout
             for name in APP_SERVICES:
                 log = open(tmp / f"{name}.log", "wb")
-                s.procs[name] = subprocess.Popen(services[name]["command"],
-                                                 env={**base_env(), **s.env_of(name)},
-                                                 stdout=log, stderr=log, cwd=tmp)
+                s.procs[name] = subprocess.Popen(
+                    services[name]["command"],
+                    env={**base_env(), **s.env_of(name)},
+                    stdout=log,
+                    stderr=log,
+                    cwd=tmp,
+                )
             # wait cheaply (in this process) until every service answers healthy
             asyncio.run(wait_all_healthy(s.env_of("cli"), s.procs, tmp))
             yield s
@@ -170,25 +204,27 @@ def test_health_checks_pass_with_each_containers_credentials(stack: Stack) -> No
     healthz = nats_check.replace("127.0.0.1:8222", f"127.0.0.1:{stack.monitor}")
     with urllib.request.urlopen(healthz, timeout=5) as resp:
         assert resp.status == 200
-    checks = run_many({n: (stack.services[n]["healthcheck"]["test"][1:], stack.env_of(n))
-                       for n in APP_SERVICES})
+    checks = run_many(
+        {n: (stack.services[n]["healthcheck"]["test"][1:], stack.env_of(n)) for n in APP_SERVICES}
+    )
     for name, check in checks.items():
         assert check.returncode == 0, f"{name}: {check.stdout}{check.stderr}"
 
 
 def test_the_clerks_send_the_sample_year_and_the_auditors_verify_it(stack: Stack) -> None:
     # every service's commands; awards asks reporting; nothing is refused
-    year = run(["briefings", "demo", "load", "--quiet", "--json"], stack.env_of("cli"),
-               timeout=300)
+    year = run(["briefings", "demo", "load", "--quiet", "--json"], stack.env_of("cli"), timeout=300)
     assert year.returncode == 0, year.stdout + year.stderr
     loaded = json.loads(year.stdout)
     assert loaded["applied"] == loaded["sent"] == loaded["expected"]["commands"] > 0
-    tools = run_many({
-        "cli": (stack.services["cli"]["command"], stack.env_of("cli")),
-        "audit": (stack.services["audit"]["command"], stack.env_of("audit")),
-        "verify": (["briefings", "audit", "verify"], stack.env_of("audit")),
-        "lag": (["briefings", "reporting", "status"], stack.env_of("cli")),
-    })
+    tools = run_many(
+        {
+            "cli": (stack.services["cli"]["command"], stack.env_of("cli")),
+            "audit": (stack.services["audit"]["command"], stack.env_of("audit")),
+            "verify": (["briefings", "audit", "verify"], stack.env_of("audit")),
+            "lag": (["briefings", "reporting", "status"], stack.env_of("cli")),
+        }
+    )
     for done in tools.values():
         assert done.returncode == 0, done.stdout + done.stderr
     # each service keeps its state in its own database
@@ -200,8 +236,9 @@ def test_the_clerks_send_the_sample_year_and_the_auditors_verify_it(stack: Stack
 
 
 def test_no_service_needed_a_permission_it_lacks(stack: Stack) -> None:
-    violations = [line for line in (stack.tmp / "nats.log").read_text().splitlines()
-                  if "Violation" in line]
+    violations = [
+        line for line in (stack.tmp / "nats.log").read_text().splitlines() if "Violation" in line
+    ]
     assert violations == [], "\n".join(violations[:20])
 
 

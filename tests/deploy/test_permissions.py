@@ -16,10 +16,10 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api as js_api
 
-from briefings.runtime.deadletter import ensure_dlq_stream
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.nats_server import NatsServer, free_port
 from contracts.subjects import DLQ_STREAM, event_streams
+from runtime.deadletter import ensure_dlq_stream
+from runtime.eventstore import EventStore
+from runtime.nats_server import NatsServer, free_port
 from services.reporting.adapters.consumer import durable_name
 from tests.deploy.compose import NATS_DIR, filled_env, nats_users
 
@@ -41,8 +41,14 @@ class Principal:
             self.errors.append(str(exc))
             self._changed.set()
 
-        self.nc = await nats.connect(url, user=self.user, password=password, error_cb=on_error,
-                                     max_reconnect_attempts=0, connect_timeout=5)
+        self.nc = await nats.connect(
+            url,
+            user=self.user,
+            password=password,
+            error_cb=on_error,
+            max_reconnect_attempts=0,
+            connect_timeout=5,
+        )
         return self
 
     async def refused(self, kind: str, subject: str, timeout: float = 10) -> str:
@@ -72,9 +78,13 @@ def secured(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, str]]]:
     """nats-server with deploy/nats/nats.conf and fresh passwords in its environment."""
     env = filled_env()
     users = nats_users()
-    server = NatsServer(tmp_path / "nats", config_file=NATS_DIR / "nats.conf",
-                        extra_args=["-m", str(free_port())], env=env,
-                        log_file=tmp_path / "nats.log").start()
+    server = NatsServer(
+        tmp_path / "nats",
+        config_file=NATS_DIR / "nats.conf",
+        extra_args=["-m", str(free_port())],
+        env=env,
+        log_file=tmp_path / "nats.log",
+    ).start()
     yield server, {u: env[users[u]] for u in USERS}
     server.stop()
 
@@ -95,8 +105,10 @@ async def who(secured: tuple[NatsServer, dict[str, str]]) -> AsyncIterator[dict[
     await roster.jetstream().publish("ev.roster.unit.u1", b'{"seed": true}', stream="ROSTER")
     reporting = principals["reporting"].nc
     assert reporting is not None
-    await reporting.jetstream().add_consumer("ROSTER", js_api.ConsumerConfig(
-        durable_name=REPORTING_DURABLE, ack_policy=js_api.AckPolicy.ALL))
+    await reporting.jetstream().add_consumer(
+        "ROSTER",
+        js_api.ConsumerConfig(durable_name=REPORTING_DURABLE, ack_policy=js_api.AckPolicy.ALL),
+    )
     yield principals
     for p in principals.values():
         await p.close()
@@ -121,8 +133,7 @@ async def test_each_user_can_do_its_own_job(who: dict[str, Principal]) -> None:
     auditor = who["auditor"].nc
     assert auditor is not None
     seen: list[int] = []
-    sub = await auditor.jetstream().subscribe("ev.roster.>", stream="ROSTER",
-                                              ordered_consumer=True)
+    sub = await auditor.jetstream().subscribe("ev.roster.>", stream="ROSTER", ordered_consumer=True)
     for _ in range(2):
         msg = await sub.next_msg(timeout=5)
         seen.append(msg.metadata.sequence.stream)
@@ -132,8 +143,9 @@ async def test_each_user_can_do_its_own_job(who: dict[str, Principal]) -> None:
     assert last.seq == 2
     reporting = who["reporting"].nc
     assert reporting is not None
-    pull = await reporting.jetstream().pull_subscribe_bind(durable=REPORTING_DURABLE,
-                                                           stream="ROSTER")
+    pull = await reporting.jetstream().pull_subscribe_bind(
+        durable=REPORTING_DURABLE, stream="ROSTER"
+    )
     msgs = await pull.fetch(2, timeout=5)
     await msgs[-1].ack_sync()
     assert all(p.errors == [] for p in who.values()), {u: p.errors for u, p in who.items()}
@@ -142,18 +154,22 @@ async def test_each_user_can_do_its_own_job(who: dict[str, Principal]) -> None:
 # ------------------------------------------------------------------- forbidden writes
 
 
-@pytest.mark.parametrize(("user", "subject", "stream"), [
-    ("reporting", "ev.roster.unit.forged", "ROSTER"),   # reporting publishing a roster event
-    ("roster", "ev.awards.award.forged", "AWARDS"),     # roster publishing an award
-    ("events", "ev.roster.member.forged", "ROSTER"),
-    ("awards", "ev.events.conference.forged", "EVENTS"),
-    ("auditor", "ev.roster.unit.forged", "ROSTER"),
-    ("clerk", "ev.roster.unit.forged", "ROSTER"),
-    ("operator", "ev.roster.unit.forged", "ROSTER"),
-    ("auditor", "dlq.reporting.ROSTER.letter", "DLQ"),
-])
+@pytest.mark.parametrize(
+    ("user", "subject", "stream"),
+    [
+        ("reporting", "ev.roster.unit.forged", "ROSTER"),  # reporting publishing a roster event
+        ("roster", "ev.awards.award.forged", "AWARDS"),  # roster publishing an award
+        ("events", "ev.roster.member.forged", "ROSTER"),
+        ("awards", "ev.events.conference.forged", "EVENTS"),
+        ("auditor", "ev.roster.unit.forged", "ROSTER"),
+        ("clerk", "ev.roster.unit.forged", "ROSTER"),
+        ("operator", "ev.roster.unit.forged", "ROSTER"),
+        ("auditor", "dlq.reporting.ROSTER.letter", "DLQ"),
+    ],
+)
 async def test_an_event_outside_the_users_domain_is_refused(
-        who: dict[str, Principal], user: str, subject: str, stream: str) -> None:
+    who: dict[str, Principal], user: str, subject: str, stream: str
+) -> None:
     nc = who[user].nc
     assert nc is not None
     with pytest.raises((NatsTimeoutError, NoRespondersError)):
@@ -164,7 +180,8 @@ async def test_an_event_outside_the_users_domain_is_refused(
 
 @pytest.mark.parametrize("user", ["auditor", "reporting"])
 async def test_auditors_and_reporting_cannot_send_commands(
-        who: dict[str, Principal], user: str) -> None:
+    who: dict[str, Principal], user: str
+) -> None:
     await who[user].try_publish("cmd.roster.register_unit")
     await who[user].try_publish("$KV.roster_external_codes.c_x")
 
@@ -173,18 +190,20 @@ async def test_auditors_and_reporting_cannot_send_commands(
 
 
 async def test_an_auditor_cannot_create_or_drive_a_consumer_that_acks_for_reporting(
-        who: dict[str, Principal]) -> None:
+    who: dict[str, Principal],
+) -> None:
     auditor = who["auditor"]
     assert auditor.nc is not None
-    config = js_api.ConsumerConfig(durable_name=REPORTING_DURABLE,
-                                   ack_policy=js_api.AckPolicy.ALL)
+    config = js_api.ConsumerConfig(durable_name=REPORTING_DURABLE, ack_policy=js_api.AckPolicy.ALL)
     body = json.dumps({"stream_name": "ROSTER", "config": config.as_dict()}).encode()
-    for subject in (f"$JS.API.CONSUMER.DURABLE.CREATE.ROSTER.{REPORTING_DURABLE}",
-                    f"$JS.API.CONSUMER.CREATE.ROSTER.{REPORTING_DURABLE}",
-                    f"$JS.API.CONSUMER.CREATE.ROSTER.{REPORTING_DURABLE}.ev.roster.>",
-                    f"$JS.API.CONSUMER.DELETE.ROSTER.{REPORTING_DURABLE}",
-                    f"$JS.API.CONSUMER.MSG.NEXT.ROSTER.{REPORTING_DURABLE}",
-                    f"$JS.ACK.ROSTER.{REPORTING_DURABLE}.1.1.1.0.0"):
+    for subject in (
+        f"$JS.API.CONSUMER.DURABLE.CREATE.ROSTER.{REPORTING_DURABLE}",
+        f"$JS.API.CONSUMER.CREATE.ROSTER.{REPORTING_DURABLE}",
+        f"$JS.API.CONSUMER.CREATE.ROSTER.{REPORTING_DURABLE}.ev.roster.>",
+        f"$JS.API.CONSUMER.DELETE.ROSTER.{REPORTING_DURABLE}",
+        f"$JS.API.CONSUMER.MSG.NEXT.ROSTER.{REPORTING_DURABLE}",
+        f"$JS.ACK.ROSTER.{REPORTING_DURABLE}.1.1.1.0.0",
+    ):
         await auditor.try_publish(subject, body)
     # the legacy ephemeral subject it may use refuses a durable name (server-side check)
     reply = await auditor.nc.request("$JS.API.CONSUMER.CREATE.ROSTER", body, timeout=5)
@@ -219,9 +238,15 @@ async def test_nobody_can_delete_or_purge_a_stream(who: dict[str, Principal], us
 
 
 async def test_a_connection_without_credentials_is_refused(
-        secured: tuple[NatsServer, dict[str, str]]) -> None:
+    secured: tuple[NatsServer, dict[str, str]],
+) -> None:
     server, passwords = secured
     for options in ({}, {"user": "roster", "password": passwords["auditor"]}):
         with pytest.raises(Exception, match=r"[Aa]uthorization"):
-            await nats.connect(server.url, max_reconnect_attempts=0, allow_reconnect=False,
-                               connect_timeout=3, **options)
+            await nats.connect(
+                server.url,
+                max_reconnect_attempts=0,
+                allow_reconnect=False,
+                connect_timeout=3,
+                **options,
+            )

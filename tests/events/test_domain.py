@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from briefings.runtime.domain import DomainError
 from contracts import events as c
 from contracts import roster as r
 from contracts.envelope import DomainEvent
+from runtime.domain import DomainError
 from services.events.domain import conferences as conf
 from services.events.domain.conferences import CONFERENCE, Conference
 from services.events.domain.members import KnownMember, MemberStanding, apply_roster_event
@@ -23,14 +23,22 @@ def given(*events: DomainEvent) -> Conference | None:
 
 
 def scheduled(kinds: list[c.ConferenceKind] | None = None) -> c.ConferenceScheduled:
-    return c.ConferenceScheduled(conference_id=CID, kinds=kinds or [c.ConferenceKind.INFORMATION],
-                                 title="Hội nghị thông tin thời sự tháng 12",
-                                 planned_on=date(2022, 12, 9), venue="Hội trường Thành ủy")
+    return c.ConferenceScheduled(
+        conference_id=CID,
+        kinds=kinds or [c.ConferenceKind.INFORMATION],
+        title="Hội nghị thông tin thời sự tháng 12",
+        planned_on=date(2022, 12, 9),
+        venue="Hội trường Thành ủy",
+    )
 
 
 def held(on: date = date(2022, 12, 9)) -> c.ConferenceHeld:
-    return c.ConferenceHeld(conference_id=CID, kinds=[c.ConferenceKind.INFORMATION], held_on=on,
-                            title="Hội nghị thông tin thời sự tháng 12")
+    return c.ConferenceHeld(
+        conference_id=CID,
+        kinds=[c.ConferenceKind.INFORMATION],
+        held_on=on,
+        title="Hội nghị thông tin thời sự tháng 12",
+    )
 
 
 def cancelled() -> c.ConferenceCancelled:
@@ -38,10 +46,17 @@ def cancelled() -> c.ConferenceCancelled:
 
 
 def member(active: bool = True, member_id: str = "m1") -> MemberStanding:
-    return MemberStanding(member_id=member_id, full_name="Nguyễn Thị Hoa", external_code=None,
-                          on=date(2022, 12, 9), active=active, unit_id="cell-1",
-                          role=r.Role.PROPAGANDIST, enrolled_on=date(2022, 1, 1),
-                          retired_on=None if active else date(2022, 6, 1))
+    return MemberStanding(
+        member_id=member_id,
+        full_name="Nguyễn Thị Hoa",
+        external_code=None,
+        on=date(2022, 12, 9),
+        active=active,
+        unit_id="cell-1",
+        role=r.Role.PROPAGANDIST,
+        enrolled_on=date(2022, 1, 1),
+        retired_on=None if active else date(2022, 6, 1),
+    )
 
 
 def attend(member_id: str = "m1") -> c.RecordAttendance:
@@ -56,25 +71,33 @@ def recorded(member_id: str = "m1") -> c.AttendanceRecorded:
 
 
 def test_schedule_combines_kinds_once_each() -> None:
-    cmd = c.ScheduleConference(command_id="s", title="Tổng kết và thông tin tháng 12",
-                               planned_on=date(2022, 12, 9),
-                               kinds=[c.ConferenceKind.INFORMATION, c.ConferenceKind.REVIEW,
-                                      c.ConferenceKind.REVIEW])
+    cmd = c.ScheduleConference(
+        command_id="s",
+        title="Tổng kết và thông tin tháng 12",
+        planned_on=date(2022, 12, 9),
+        kinds=[c.ConferenceKind.INFORMATION, c.ConferenceKind.REVIEW, c.ConferenceKind.REVIEW],
+    )
     [event] = conf.decide_schedule(None, cmd, CID, [])
     assert isinstance(event, c.ConferenceScheduled)
     assert event.kinds == [c.ConferenceKind.INFORMATION, c.ConferenceKind.REVIEW]
 
 
 def test_schedule_twice_is_refused() -> None:
-    cmd = c.ScheduleConference(command_id="s", title="x", planned_on=date(2022, 12, 9),
-                               kinds=[c.ConferenceKind.THEMATIC])
+    cmd = c.ScheduleConference(
+        command_id="s", title="x", planned_on=date(2022, 12, 9), kinds=[c.ConferenceKind.THEMATIC]
+    )
     with pytest.raises(conf.ConferenceIsAlreadyScheduled):
         conf.decide_schedule(given(scheduled()), cmd, CID, [])
 
 
 def test_schedule_with_unknown_invited_unit_is_refused() -> None:
-    cmd = c.ScheduleConference(command_id="s", title="x", planned_on=date(2022, 12, 9),
-                               kinds=[c.ConferenceKind.THEMATIC], invited_unit_ids=["nope"])
+    cmd = c.ScheduleConference(
+        command_id="s",
+        title="x",
+        planned_on=date(2022, 12, 9),
+        kinds=[c.ConferenceKind.THEMATIC],
+        invited_unit_ids=["nope"],
+    )
     with pytest.raises(conf.InvitedUnitMustExist):
         conf.decide_schedule(None, cmd, CID, ["nope"])
 
@@ -94,11 +117,14 @@ def test_reschedule_to_the_same_date_changes_nothing() -> None:
         conf.decide_reschedule(given(scheduled()), cmd)
 
 
-@pytest.mark.parametrize(("history", "rule"), [
-    ((), conf.ConferenceMustExist),
-    ((scheduled(), held()), conf.HeldConferenceCannotBeRescheduled),
-    ((scheduled(), cancelled()), conf.ConferenceWasCancelled),
-])
+@pytest.mark.parametrize(
+    ("history", "rule"),
+    [
+        ((), conf.ConferenceMustExist),
+        ((scheduled(), held()), conf.HeldConferenceCannotBeRescheduled),
+        ((scheduled(), cancelled()), conf.ConferenceWasCancelled),
+    ],
+)
 def test_reschedule_refusals(history: tuple[DomainEvent, ...], rule: type[DomainError]) -> None:
     cmd = c.RescheduleConference(command_id="r", conference_id=CID, planned_on=date(2022, 12, 12))
     with pytest.raises(rule):
@@ -110,8 +136,9 @@ def test_reschedule_refusals(history: tuple[DomainEvent, ...], rule: type[Domain
 
 def test_hold_records_the_actual_date_and_the_details() -> None:
     cmd = c.HoldConference(command_id="h", conference_id=CID, held_on=date(2022, 12, 10))
-    [event] = conf.decide_hold(given(scheduled([c.ConferenceKind.INFORMATION,
-                                                c.ConferenceKind.REVIEW])), cmd, TODAY)
+    [event] = conf.decide_hold(
+        given(scheduled([c.ConferenceKind.INFORMATION, c.ConferenceKind.REVIEW])), cmd, TODAY
+    )
     assert isinstance(event, c.ConferenceHeld)
     assert event.held_on == date(2022, 12, 10)
     assert event.kinds == [c.ConferenceKind.INFORMATION, c.ConferenceKind.REVIEW]
@@ -127,11 +154,17 @@ def test_hold_in_the_future_is_refused() -> None:
 def test_hold_again_same_date_changes_nothing_other_date_conflicts() -> None:
     state = given(scheduled(), held())
     with pytest.raises(conf.NothingToChange):
-        conf.decide_hold(state, c.HoldConference(command_id="h", conference_id=CID,
-                                                 held_on=date(2022, 12, 9)), TODAY)
+        conf.decide_hold(
+            state,
+            c.HoldConference(command_id="h", conference_id=CID, held_on=date(2022, 12, 9)),
+            TODAY,
+        )
     with pytest.raises(conf.ConferenceWasHeldOnAnotherDate):
-        conf.decide_hold(state, c.HoldConference(command_id="h", conference_id=CID,
-                                                 held_on=date(2022, 12, 10)), TODAY)
+        conf.decide_hold(
+            state,
+            c.HoldConference(command_id="h", conference_id=CID, held_on=date(2022, 12, 10)),
+            TODAY,
+        )
 
 
 def test_a_cancelled_conference_cannot_be_held() -> None:
@@ -192,8 +225,9 @@ def test_a_member_counts_once() -> None:
 
 
 def test_a_correction_withdraws_and_restores_without_deleting() -> None:
-    withdraw = c.CorrectAttendance(command_id="w", conference_id=CID, member_id="m1",
-                                   reason="ghi nhầm")
+    withdraw = c.CorrectAttendance(
+        command_id="w", conference_id=CID, member_id="m1", reason="ghi nhầm"
+    )
     state = given(scheduled(), held(), recorded())
     [event] = conf.decide_correct_attendance(state, withdraw, None)
     assert isinstance(event, c.AttendanceCorrected) and not event.attended
@@ -210,16 +244,19 @@ def test_a_correction_withdraws_and_restores_without_deleting() -> None:
 def test_restoring_needs_an_active_member() -> None:
     restore = c.CorrectAttendance(command_id="u", conference_id=CID, member_id="m2", attended=True)
     with pytest.raises(conf.MemberMustBeActiveOnConferenceDate):
-        conf.decide_correct_attendance(given(scheduled(), held()), restore,
-                                       member(active=False, member_id="m2"))
+        conf.decide_correct_attendance(
+            given(scheduled(), held()), restore, member(active=False, member_id="m2")
+        )
 
 
 def test_guest_headcount_per_category_replaces_the_previous_one() -> None:
-    cmd = c.RecordGuestAttendance(command_id="g", conference_id=CID,
-                                  category=c.GuestCategory.WARD_PROPAGANDA, headcount=40)
+    cmd = c.RecordGuestAttendance(
+        command_id="g", conference_id=CID, category=c.GuestCategory.WARD_PROPAGANDA, headcount=40
+    )
     [first] = conf.decide_record_guests(given(scheduled(), held()), cmd)
-    second = c.GuestAttendanceRecorded(conference_id=CID, category=c.GuestCategory.WARD_PROPAGANDA,
-                                       headcount=42)
+    second = c.GuestAttendanceRecorded(
+        conference_id=CID, category=c.GuestCategory.WARD_PROPAGANDA, headcount=42
+    )
     state = given(scheduled(), held(), first, second)
     assert state is not None and state.guest_attendance == 42
     with pytest.raises(conf.NothingToChange):
@@ -240,13 +277,26 @@ def roster_history(*events: DomainEvent) -> KnownMember | None:
 
 def test_a_member_is_active_between_enrolment_and_retirement_in_the_unit_of_the_day() -> None:
     known = roster_history(
-        r.MemberEnrolled(member_id="m1", full_name="Lê Văn Nam", role=r.Role.PROPAGANDIST,
-                         unit_id="cell-1", effective_on=date(2022, 2, 1)),
-        r.MemberTransferred(member_id="m1", from_unit_id="cell-1", to_unit_id="cell-2",
-                            effective_on=date(2022, 6, 1)),
+        r.MemberEnrolled(
+            member_id="m1",
+            full_name="Lê Văn Nam",
+            role=r.Role.PROPAGANDIST,
+            unit_id="cell-1",
+            effective_on=date(2022, 2, 1),
+        ),
+        r.MemberTransferred(
+            member_id="m1",
+            from_unit_id="cell-1",
+            to_unit_id="cell-2",
+            effective_on=date(2022, 6, 1),
+        ),
         r.MemberRetired(member_id="m1", effective_on=date(2022, 9, 1)),
-        r.MemberReenrolled(member_id="m1", role=r.Role.PROPAGANDIST, unit_id="cell-3",
-                           effective_on=date(2022, 11, 1)),
+        r.MemberReenrolled(
+            member_id="m1",
+            role=r.Role.PROPAGANDIST,
+            unit_id="cell-3",
+            effective_on=date(2022, 11, 1),
+        ),
     )
     assert known is not None
     on = known.standing_on

@@ -9,8 +9,8 @@ from pathlib import Path
 from nats.aio.client import Client
 from nats.js.errors import APIError
 
-from briefings.runtime.settings import Settings
 from contracts.subjects import event_streams
+from runtime.settings import Settings
 from tests.support import request, running_service
 
 CITY = {"kind": "city", "name": "Cấp thành phố", "unit_id": "city"}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
-from briefings.runtime.nats_server import NatsServer
-from briefings.runtime.settings import Settings
-from briefings.runtime.sql import make_engine
-from briefings.runtime.statestore import SnapshotRow, StateStore
+from runtime.nats_server import NatsServer
+from runtime.settings import Settings
+from runtime.sql import make_engine
+from runtime.statestore import SnapshotRow, StateStore
 from tests.support import ServiceProcess, connect, request, running_service, wait_healthy
 
 

@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 
 from nats.aio.client import Client
 
-from briefings.runtime.eventstore import EventStore
 from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.registry import EventRegistry, NewerSchemaVersion
 from contracts.subjects import StreamSpec
+from runtime.eventstore import EventStore
 
 
 class ConferenceHeldV2(DomainEvent):

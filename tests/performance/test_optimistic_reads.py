@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
-from briefings.runtime.commands import Aggregates, CommandBus
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.sql import make_engine
-from briefings.runtime.statestore import StateStore
 from contracts import roster as c
 from contracts.replies import CommandAccepted
 from contracts.subjects import event_streams, event_subject
+from runtime.commands import Aggregates, CommandBus
+from runtime.eventstore import EventStore
+from runtime.sql import make_engine
+from runtime.statestore import StateStore
 from services.roster.adapters import views
 from services.roster.adapters.codes import CodeReservations
 from services.roster.application.handlers import RosterConfig, RosterHandlers
@@ -43,8 +43,9 @@ async def instance(nc: Client, db: Path) -> Instance:
     await es.ensure_streams(event_streams())
     engine = make_engine(f"sqlite:///{db}")
     store = StateStore(engine, "roster", [views.metadata])
-    handlers = RosterHandlers(views.RosterViews(engine, store.tables.snapshots), RosterConfig(),
-                              CodeReservations())
+    handlers = RosterHandlers(
+        views.RosterViews(engine, store.tables.snapshots), RosterConfig(), CodeReservations()
+    )
     await handlers.codes.open(es.js, 1)
     aggregates = Aggregates(es, store, [UNIT, MEMBER], hooks=[views.keep_views])
     return Instance(CommandBus(es, store, aggregates), handlers)
@@ -56,37 +57,73 @@ async def test_stale_snapshots_never_decide(nc: Client, tmp_path: Path) -> None:
     es = EventStore(nc)
 
     # Given a unit registered on A, unknown to B's store:
-    await a.send("register_unit", command_id="u1", unit_id="cell", kind="party_cell",
-                 name="Chi bộ 1", effective_on="2022-01-01")
+    await a.send(
+        "register_unit",
+        command_id="u1",
+        unit_id="cell",
+        kind="party_cell",
+        name="Chi bộ 1",
+        effective_on="2022-01-01",
+    )
     # when B enrols into it, the "unit must exist" refusal its snapshot-less first attempt
     # reaches is checked against the stream, and the command succeeds.
-    enrolled = await b.send("enroll_member", command_id="m1", member_id="hoa",
-                            full_name="Nguyễn Thị Hoa", role="propagandist", unit_id="cell",
-                            effective_on="2022-01-10")
+    enrolled = await b.send(
+        "enroll_member",
+        command_id="m1",
+        member_id="hoa",
+        full_name="Nguyễn Thị Hoa",
+        role="propagandist",
+        unit_id="cell",
+        effective_on="2022-01-10",
+    )
     assert enrolled.ok and enrolled.version == 1 and not enrolled.replayed
 
     # Given a second unit that B then renames (A's snapshot of it is now stale):
-    await a.send("register_unit", command_id="u2", unit_id="cell2", kind="party_cell",
-                 name="Chi bộ 2", effective_on="2022-01-01")
-    renamed = await b.send("rename_unit", command_id="r2", unit_id="cell2", name="Chi bộ Hai",
-                           effective_on="2022-02-01")
+    await a.send(
+        "register_unit",
+        command_id="u2",
+        unit_id="cell2",
+        kind="party_cell",
+        name="Chi bộ 2",
+        effective_on="2022-01-01",
+    )
+    renamed = await b.send(
+        "rename_unit",
+        command_id="r2",
+        unit_id="cell2",
+        name="Chi bộ Hai",
+        effective_on="2022-02-01",
+    )
     assert renamed.version == 2
     # when A dissolves it from its stale snapshot, the append's expected sequence catches it
     # and the retry dissolves the renamed unit:
-    dissolved = await a.send("dissolve_unit", command_id="d2", unit_id="cell2",
-                             effective_on="2022-03-01")
+    dissolved = await a.send(
+        "dissolve_unit", command_id="d2", unit_id="cell2", effective_on="2022-03-01"
+    )
     assert dissolved.version == 3
 
     # then B, whose snapshot still says the unit is active, must not enrol into it: the unit
     # it only read is checked before the member's append, and the retry refuses.
     with pytest.raises(UnitMustBeActive):
-        await b.send("enroll_member", command_id="m2", member_id="lan",
-                     full_name="Trần Thị Lan", role="propagandist", unit_id="cell2",
-                     effective_on="2022-03-10")
+        await b.send(
+            "enroll_member",
+            command_id="m2",
+            member_id="lan",
+            full_name="Trần Thị Lan",
+            role="propagandist",
+            unit_id="cell2",
+            effective_on="2022-03-10",
+        )
     assert await es.last_sequence("ROSTER", event_subject("roster", "member", "lan")) == 0
 
     # and a retry of an enrolment A never saw is answered from the stream, not done twice.
-    again = await a.send("enroll_member", command_id="m1", member_id="hoa",
-                         full_name="Nguyễn Thị Hoa", role="propagandist", unit_id="cell",
-                         effective_on="2022-01-10")
+    again = await a.send(
+        "enroll_member",
+        command_id="m1",
+        member_id="hoa",
+        full_name="Nguyễn Thị Hoa",
+        role="propagandist",
+        unit_id="cell",
+        effective_on="2022-01-10",
+    )
     assert again.replayed and again.event_ids == enrolled.event_ids

@@ -24,8 +24,9 @@ class Report:
 
     def add(self, kind: str, what: str, tried: int, outcome: str, **figures: Any) -> None:
         """``kind``: fault, input or load; ``what``: the fault or input; ``outcome``: in words."""
-        self.rows.append({"kind": kind, "what": what, "tried": tried, "outcome": outcome,
-                          **figures})
+        self.rows.append(
+            {"kind": kind, "what": what, "tried": tried, "outcome": outcome, **figures}
+        )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -63,6 +64,16 @@ def report(request: pytest.FixtureRequest) -> Iterator[Report]:
     rows = rep.rows or [{"kind": "-", "what": rep.test, "tried": 0, "outcome": "(no rows)"}]
     with open(path, "a", encoding="utf-8") as out:
         for row in rows:
-            out.write(json.dumps({"test": rep.test, "result": result,
-                                  "seconds": round(time.monotonic() - started, 1), **row},
-                                 ensure_ascii=False, default=str) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "test": rep.test,
+                        "result": result,
+                        "seconds": round(time.monotonic() - started, 1),
+                        **row,
+                    },
+                    ensure_ascii=False,
+                    default=str,
+                )
+                + "\n"
+            )

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from nats.aio.client import Client
 
-from briefings.runtime.nats_server import NatsServer
 from contracts.subjects import SERVICES
+from runtime.nats_server import NatsServer
 from tests.support import connect, running_service, settings_for
 
 T = TypeVar("T")

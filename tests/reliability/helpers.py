@@ -11,17 +11,18 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.settings import Settings
 from contracts.subjects import CONTEXTS, stream_name
+from runtime.eventstore import EventStore
+from runtime.settings import Settings
 from tests.support import ServiceProcess
 
 
 class FaultyService(ServiceProcess):
     """``briefings serve NAME`` with extra environment (e.g. ``BRIEFINGS_FAULT``)."""
 
-    def __init__(self, name: str, settings: Settings, log_path: Path,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         super().__init__(name, settings, log_path)
         self.extra_env = extra_env or {}
 

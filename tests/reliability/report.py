@@ -1,6 +1,6 @@
 """Print the reliability table from the JSON lines the suite wrote (RELIABILITY_REPORT).
 
-    python -m tests.reliability.report FILE [--markdown]
+python -m tests.reliability.report FILE [--markdown]
 """
 
 from __future__ import annotations
@@ -11,9 +11,24 @@ from pathlib import Path
 from typing import Any
 
 COLUMNS = ("kind", "what", "tried", "result", "outcome")
-FIGURES = ("clients", "seconds", "commands", "requests_sent", "acknowledged", "refused_by_rules",
-           "conflicts_retried", "unanswered", "errors", "events_written", "lost", "duplicated",
-           "stray", "p50_ms", "p99_ms", "acked_per_s")
+FIGURES = (
+    "clients",
+    "seconds",
+    "commands",
+    "requests_sent",
+    "acknowledged",
+    "refused_by_rules",
+    "conflicts_retried",
+    "unanswered",
+    "errors",
+    "events_written",
+    "lost",
+    "duplicated",
+    "stray",
+    "p50_ms",
+    "p99_ms",
+    "acked_per_s",
+)
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -25,8 +40,9 @@ def load(path: Path) -> list[dict[str, Any]]:
 def markdown(rows: list[dict[str, Any]]) -> str:
     out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        out.append("| " + " | ".join(str(row.get(c, "")).replace("|", "\\|") for c in COLUMNS)
-                   + " |")
+        out.append(
+            "| " + " | ".join(str(row.get(c, "")).replace("|", "\\|") for c in COLUMNS) + " |"
+        )
     return "\n".join(out)
 
 
@@ -38,8 +54,13 @@ def text(rows: list[dict[str, Any]]) -> None:
     for column in COLUMNS:
         table.add_column(column, overflow="fold")
     for row in rows:
-        style = "" if row["result"] == "passed" else "yellow" if "xfail" in row["result"] \
+        style = (
+            ""
+            if row["result"] == "passed"
+            else "yellow"
+            if "xfail" in row["result"]
             else "bold red"
+        )
         table.add_row(*(str(row.get(c, "")) for c in COLUMNS), style=style)
     Console(width=160).print(table)
 
@@ -59,10 +80,11 @@ def main(argv: list[str]) -> int:
     failed = [r for r in rows if r["result"] != "passed" and "xfail" not in r["result"]]
     for row in rows:
         if row["kind"] == "load" and "p99_ms" in row:
-            print("load figures: " + ", ".join(
-                f"{k}={row[k]}" for k in FIGURES if k in row))
-    print(f"faults injected: {faults}; inputs tried: {inputs}; rows: {len(rows)}; "
-          f"failed: {len(failed)}")
+            print("load figures: " + ", ".join(f"{k}={row[k]}" for k in FIGURES if k in row))
+    print(
+        f"faults injected: {faults}; inputs tried: {inputs}; rows: {len(rows)}; "
+        f"failed: {len(failed)}"
+    )
     return 1 if failed else 0
 
 

@@ -15,8 +15,8 @@ import pytest
 from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from briefings.runtime.nats_server import NatsServer, free_port
-from briefings.runtime.settings import Settings
+from runtime.nats_server import NatsServer, free_port
+from runtime.settings import Settings
 from tests.reliability.conftest import Report
 from tests.reliability.helpers import FaultyService, events_by_command, stream_envelopes, wait_until
 from tests.support import ROOT, connect, request, settings_for, wait_healthy
@@ -25,8 +25,13 @@ CITY = {"kind": "city", "name": "Cấp thành phố", "unit_id": "city"}
 
 
 def enroll(command_id: str, name: str) -> dict[str, Any]:
-    return {"command_id": command_id, "full_name": name, "role": "reporter", "unit_id": "city",
-            "effective_on": "2022-01-10"}
+    return {
+        "command_id": command_id,
+        "full_name": name,
+        "role": "reporter",
+        "unit_id": "city",
+        "effective_on": "2022-01-10",
+    }
 
 
 async def test_command_service_killed_after_append_replays_the_original_reply(
@@ -34,13 +39,13 @@ async def test_command_service_killed_after_append_replays_the_original_reply(
 ) -> None:
     """Appended, then killed before the snapshot and the reply: the retry with the same
     command_id gets one event and the reply the first run would have sent."""
-    faulty = FaultyService("roster", settings, tmp_path / "roster-1.log",
-                           {"BRIEFINGS_FAULT": "crash_after_append"}).start()
+    faulty = FaultyService(
+        "roster", settings, tmp_path / "roster-1.log", {"BRIEFINGS_FAULT": "crash_after_append"}
+    ).start()
     try:
         await wait_healthy(nc, "roster")
         with pytest.raises(NatsTimeoutError):
-            await request(nc, "cmd.roster.register_unit", {"command_id": "u1", **CITY},
-                          timeout=5)
+            await request(nc, "cmd.roster.register_unit", {"command_id": "u1", **CITY}, timeout=5)
         assert faulty.wait_exit() == 137, faulty.log()
     finally:
         faulty.kill()
@@ -62,12 +67,17 @@ async def test_command_service_killed_after_append_replays_the_original_reply(
     assert unit["data"]["name"] == CITY["name"]
     after = await stream_envelopes(nc, "ROSTER")
     assert len(after) == 1
-    report.add("fault", "command service exit 137 after append, before reply", 1,
-               "retry with same command_id: 1 event, original reply (replayed)")
+    report.add(
+        "fault",
+        "command service exit 137 after append, before reply",
+        1,
+        "retry with same command_id: 1 event, original reply (replayed)",
+    )
 
 
-async def _send_until_acked(nc: Client, subject: str, body: dict[str, Any],
-                            stats: dict[str, int]) -> dict[str, Any]:
+async def _send_until_acked(
+    nc: Client, subject: str, body: dict[str, Any], stats: dict[str, int]
+) -> dict[str, Any]:
     """A clerk who retries (same command_id) until the service answers."""
     while True:
         try:
@@ -93,8 +103,9 @@ async def test_nats_restart_during_commands_keeps_every_acknowledged_event(
     stats = {"no_reply": 0, "retried_errors": 0}
     try:
         await wait_healthy(nc, "roster")
-        first = await _send_until_acked(nc, "cmd.roster.register_unit",
-                                        {"command_id": "u1", **CITY}, stats)
+        first = await _send_until_acked(
+            nc, "cmd.roster.register_unit", {"command_id": "u1", **CITY}, stats
+        )
         assert first["ok"], first
         total, workers = 160, 4
         restarted = asyncio.Event()
@@ -117,8 +128,9 @@ async def test_nats_restart_during_commands_keeps_every_acknowledged_event(
             nats_server.start()
             restarted.set()
 
-        await asyncio.wait_for(asyncio.gather(restart(), *(worker(w) for w in range(workers))),
-                               timeout=110)
+        await asyncio.wait_for(
+            asyncio.gather(restart(), *(worker(w) for w in range(workers))), timeout=110
+        )
         assert restarted.is_set() and len(acked) == total
         await wait_healthy(nc, "roster", timeout=30)
     finally:
@@ -131,16 +143,24 @@ async def test_nats_restart_during_commands_keeps_every_acknowledged_event(
     assert set(per_command) == set(acked) | {"u1"}
     assert len(envelopes) == sum(len(r["event_ids"]) for r in acked.values()) + 1
     await nc.close()
-    report.add("fault", f"nats-server {'SIGTERM' if how == 'stop' else 'SIGKILL'} + restart "
-               "during 160 commands", 1,
-               f"{len(acked)} acked, {len(envelopes)} events kept, 0 lost, 0 duplicated; "
-               f"{stats['no_reply']} requests unanswered during the outage, retried")
+    report.add(
+        "fault",
+        f"nats-server {'SIGTERM' if how == 'stop' else 'SIGKILL'} + restart during 160 commands",
+        1,
+        f"{len(acked)} acked, {len(envelopes)} events kept, 0 lost, 0 duplicated; "
+        f"{stats['no_reply']} requests unanswered during the outage, retried",
+    )
 
 
 def _status_json(nats_url: str) -> tuple[int, dict[str, Any]]:
     env = {**os.environ, "BRIEFINGS_NATS_URL": nats_url, "BRIEFINGS_LOG_LEVEL": "error"}
-    done = subprocess.run([sys.executable, "-m", "briefings", "status", "--json"], env=env,
-                          cwd=ROOT, capture_output=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "briefings", "status", "--json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
     return done.returncode, json.loads(done.stdout)
 
 
@@ -161,8 +181,9 @@ async def test_service_started_while_nats_is_down_retries_then_recovers(
 ) -> None:
     port = free_port()
     url = f"nats://127.0.0.1:{port}"
-    service = FaultyService("roster", settings_for(url, tmp_path / "data"),
-                            tmp_path / "roster.log").start()
+    service = FaultyService(
+        "roster", settings_for(url, tmp_path / "data"), tmp_path / "roster.log"
+    ).start()
     server = NatsServer(tmp_path / "nats", port=port, log_file=tmp_path / "nats.log")
     try:
         await wait_until(lambda: len(_retry_delays(service.log())) >= 4, timeout=30)
@@ -185,6 +206,10 @@ async def test_service_started_while_nats_is_down_retries_then_recovers(
     finally:
         service.kill()
         server.stop()
-    report.add("fault", "service started while NATS is down", 1,
-               f"retried with backoff {delays[:4]}…, status unhealthy (exit 1), "
-               "healthy and serving once NATS came up")
+    report.add(
+        "fault",
+        "service started while NATS is down",
+        1,
+        f"retried with backoff {delays[:4]}…, status unhealthy (exit 1), "
+        "healthy and serving once NATS came up",
+    )

@@ -46,27 +46,57 @@ def subject_of(service: str, kind: str, name: str) -> str:
 
 # ------------------------------------------------------------------ strategies
 
-json_scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=50))
-json_values = st.recursive(json_scalars, lambda children: st.lists(children, max_size=5)
-                           | st.dictionaries(st.text(max_size=10), children, max_size=5),
-                           max_leaves=12)
-bad_dates = st.sampled_from([
-    "0000-01-01", "0001-01-01", "9999-12-31", "10000-01-01", "-0001-01-01", "2022-13-01",
-    "2022-02-30", "2022-1-1", "", "yesterday", "2022-01-01T00:00:00", "9999-12-31T23:59:59+14:00",
-    "0001-01-01T00:00:00-14:00", "2022-01-01T25:00:00Z", 20220101, -1, 1e308, True,
-])
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=50)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
+    max_leaves=12,
+)
+bad_dates = st.sampled_from(
+    [
+        "0000-01-01",
+        "0001-01-01",
+        "9999-12-31",
+        "10000-01-01",
+        "-0001-01-01",
+        "2022-13-01",
+        "2022-02-30",
+        "2022-1-1",
+        "",
+        "yesterday",
+        "2022-01-01T00:00:00",
+        "9999-12-31T23:59:59+14:00",
+        "0001-01-01T00:00:00-14:00",
+        "2022-01-01T25:00:00Z",
+        20220101,
+        -1,
+        1e308,
+        True,
+    ]
+)
 huge_text = st.integers(1_000, 400_000).map(lambda n: "ư" * n)
-deep = st.integers(50, 20_000).map(lambda d: json.loads("[" * min(d, 900) + "]" * min(d, 900))
-                                   if d < 900 else None)
+deep = st.integers(50, 20_000).map(
+    lambda d: json.loads("[" * min(d, 900) + "]" * min(d, 900)) if d < 900 else None
+)
 
 
 def _field_values(model: type[BaseModel], name: str) -> st.SearchStrategy[Any]:
     annotation = str(model.model_fields[name].annotation).lower()
     plausible: list[st.SearchStrategy[Any]] = [json_values, huge_text]
     if "date" in annotation:
-        plausible += [bad_dates, st.dates().map(date.isoformat),
-                      st.datetimes().map(datetime.isoformat)]
+        plausible += [
+            bad_dates,
+            st.dates().map(date.isoformat),
+            st.datetimes().map(datetime.isoformat),
+        ]
     if "int" in annotation or "float" in annotation:
         plausible += [st.integers(-(2**64), 2**64), st.floats()]
     if "str" in annotation:
@@ -99,11 +129,19 @@ def raw_bodies() -> st.SearchStrategy[bytes]:
     deep_raw = st.integers(100, 100_000).map(lambda d: b"[" * d + b"]" * d)
     deep_obj = st.integers(100, 50_000).map(lambda d: b'{"a":' * d + b"1" + b"}" * d)
     invalid_utf8 = st.binary(min_size=1, max_size=30).map(
-        lambda b: b'{"command_id": "\xff\xfe' + b + b'", "name": "\xc3\x28"}')
-    return st.one_of(st.binary(max_size=2_000), invalid_utf8, deep_raw, deep_obj,
-                     json_values.map(lambda v: json.dumps(v).encode()),
-                     huge_text.map(lambda t: json.dumps({"command_id": t}).encode()),
-                     st.just(b""), st.just(b"null"), st.just(b"{}"))
+        lambda b: b'{"command_id": "\xff\xfe' + b + b'", "name": "\xc3\x28"}'
+    )
+    return st.one_of(
+        st.binary(max_size=2_000),
+        invalid_utf8,
+        deep_raw,
+        deep_obj,
+        json_values.map(lambda v: json.dumps(v).encode()),
+        huge_text.map(lambda t: json.dumps({"command_id": t}).encode()),
+        st.just(b""),
+        st.just(b"null"),
+        st.just(b"{}"),
+    )
 
 
 def bodies(model: type[BaseModel]) -> st.SearchStrategy[bytes]:
@@ -135,10 +173,15 @@ def _check_reply(kind: str, reply: dict[str, Any]) -> None:
         assert reply.get("ok") is True, reply
 
 
-@pytest.mark.parametrize(("service", "kind", "name", "model"), DOORS,
-                         ids=[f"{s}.{k}.{n}" for s, k, n, _ in DOORS])
+@pytest.mark.parametrize(
+    ("service", "kind", "name", "model"), DOORS, ids=[f"{s}.{k}.{n}" for s, k, n, _ in DOORS]
+)
 def test_fuzzed_requests_get_structured_replies_and_write_nothing(
-    harness: Harness, report: Report, service: str, kind: str, name: str,
+    harness: Harness,
+    report: Report,
+    service: str,
+    kind: str,
+    name: str,
     model: type[BaseModel],
 ) -> None:
     assert service_exists(service), f"services/{service} is not built: its doors are untested"
@@ -147,9 +190,17 @@ def test_fuzzed_requests_get_structured_replies_and_write_nothing(
     nc = harness.nc
     assert nc is not None
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.large_base_example])
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    )
     @given(body=bodies(model))
     def probe(body: bytes) -> None:
         before = harness.call(message_counts(nc))
@@ -172,6 +223,10 @@ def test_fuzzed_requests_get_structured_replies_and_write_nothing(
     probe()
     health = harness.call(request(nc, f"health.{service}", b"{}"))
     assert health["healthy"], health
-    report.add("input", f"fuzz {subject}", sum(outcomes.values()),
-               "structured replies, no crash, no stray event: " +
-               ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())))
+    report.add(
+        "input",
+        f"fuzz {subject}",
+        sum(outcomes.values()),
+        "structured replies, no crash, no stray event: "
+        + ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())),
+    )

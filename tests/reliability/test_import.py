@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
-from briefings.runtime.settings import Settings
+from runtime.settings import Settings
 from tests.reliability.conftest import Report
 from tests.reliability.helpers import message_counts, stream_envelopes
 from tests.support import ROOT, request, running_service
@@ -25,19 +25,31 @@ HEADER = "full_name,role,unit,external_code,enrolled_on\n"
 
 
 async def briefings(nats_url: str, *args: str, timeout: float = 600) -> tuple[int, str, str]:
-    env = {**os.environ, "BRIEFINGS_NATS_URL": nats_url, "BRIEFINGS_LOG_LEVEL": "error",
-           "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "BRIEFINGS_NATS_URL": nats_url,
+        "BRIEFINGS_LOG_LEVEL": "error",
+        "COLUMNS": "200",
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "briefings", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "briefings",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 
 async def import_file(settings: Settings, path: Path, *extra: str) -> tuple[int, Any, str]:
-    code, out, err = await briefings(settings.nats_url, "roster", "import", str(path), "--json",
-                                     *extra)
+    code, out, err = await briefings(
+        settings.nats_url, "roster", "import", str(path), "--json", *extra
+    )
     try:
         parsed = json.loads(out) if out.strip() else None
     except ValueError:
@@ -79,25 +91,35 @@ async def test_unreadable_files_are_refused_whole_and_write_nothing(
 
         await asyncio.gather(*(attempt(label, data) for label, data in files.items()))
         assert await message_counts(nc) == before  # nothing written by any of them
-    report.add("input", "CSV files that cannot be read (encodings, missing columns, empty, "
-               "binary)", len(files), "each refused whole with a reason (exit 1), 0 events")
+    report.add(
+        "input",
+        "CSV files that cannot be read (encodings, missing columns, empty, binary)",
+        len(files),
+        "each refused whole with a reason (exit 1), 0 events",
+    )
 
 
 async def test_bad_rows_are_rejected_with_line_and_reason_good_rows_go_in(
     settings: Settings, nc: Client, tmp_path: Path, report: Report
 ) -> None:
-    text = HEADER + "\n".join([
-        "Nguyễn Văn A,ttv,cb1,A1,2022-01-05",     # line 2: good
-        "Trần Thị B,ttv",                          # line 3: cells missing
-        "Lê Văn C,singer,cb1,C1,2022-01-05",       # line 4: unknown role
-        "Phạm Thị D,ttv,no-such-unit,D1,2022-01-05",  # line 5: unknown unit
-        "Hồ Văn E,ttv,cb1,E1,31/02/2022",          # line 6: no such date
-        "Vũ Thị F,ttv,cb1,F1,99999-01-01",         # line 7: out of range
-        "Đỗ Văn G,bcv,city,G1,2022-01-05",         # line 8: good (reporter at city level)
-        "Nguyễn Văn A,ttv,cb1,A1,2022-01-05",      # line 9: the same member as line 2
-        "," * 4,                                   # line 10: blank, skipped
-        "Bùi Văn H,ttv,cb1,H1,2022-01-05,surplus",  # line 11: an extra cell
-    ]) + "\n"
+    text = (
+        HEADER
+        + "\n".join(
+            [
+                "Nguyễn Văn A,ttv,cb1,A1,2022-01-05",  # line 2: good
+                "Trần Thị B,ttv",  # line 3: cells missing
+                "Lê Văn C,singer,cb1,C1,2022-01-05",  # line 4: unknown role
+                "Phạm Thị D,ttv,no-such-unit,D1,2022-01-05",  # line 5: unknown unit
+                "Hồ Văn E,ttv,cb1,E1,31/02/2022",  # line 6: no such date
+                "Vũ Thị F,ttv,cb1,F1,99999-01-01",  # line 7: out of range
+                "Đỗ Văn G,bcv,city,G1,2022-01-05",  # line 8: good (reporter at city level)
+                "Nguyễn Văn A,ttv,cb1,A1,2022-01-05",  # line 9: the same member as line 2
+                "," * 4,  # line 10: blank, skipped
+                "Bùi Văn H,ttv,cb1,H1,2022-01-05,surplus",  # line 11: an extra cell
+            ]
+        )
+        + "\n"
+    )
     path = tmp_path / "members.csv"
     path.write_text(text, encoding="utf-8")
     async with running_service("roster", settings):
@@ -117,32 +139,50 @@ async def test_bad_rows_are_rejected_with_line_and_reason_good_rows_go_in(
         before = await message_counts(nc)
         code, again, _ = await import_file(settings, path)
         assert code == 2 and again["events_written"] == 0 and await message_counts(nc) == before
-    report.add("input", "CSV rows with missing cells, bad role/unit/date, duplicates, extra "
-               "cells", 10, f"rejected lines {sorted(rejected)} with reasons; good rows in; "
-               "re-import writes nothing")
+    report.add(
+        "input",
+        "CSV rows with missing cells, bad role/unit/date, duplicates, extra cells",
+        10,
+        f"rejected lines {sorted(rejected)} with reasons; good rows in; re-import writes nothing",
+    )
 
 
-FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(A1:A2)",
-            "\t=1+1", "=HYPERLINK(\"http://evil\",\"x\")"]
+FORMULAS = [
+    "=cmd|' /C calc'!A0",
+    "+SUM(1,2)",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(A1:A2)",
+    "\t=1+1",
+    '=HYPERLINK("http://evil","x")',
+]
 DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 async def test_formula_cells_are_not_stored_as_formulas(
     settings: Settings, nc: Client, tmp_path: Path, report: Report
 ) -> None:
-    lines = [f'"{f.replace(chr(34), chr(34) * 2)}",ttv,cb1,X{i},2022-01-05'
-             for i, f in enumerate(FORMULAS)]
+    lines = [
+        f'"{f.replace(chr(34), chr(34) * 2)}",ttv,cb1,X{i},2022-01-05'
+        for i, f in enumerate(FORMULAS)
+    ]
     path = tmp_path / "formulas.csv"
     path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
     async with running_service("roster", settings):
         await with_units(settings, nc, tmp_path)
         code, summary, err = await import_file(settings, path)
         assert code in (0, 2), err
-    stored = [e["payload"].get("full_name", "") for e in await stream_envelopes(nc, "ROSTER")
-              if e["type"] == "MemberEnrolled"]
+    stored = [
+        e["payload"].get("full_name", "")
+        for e in await stream_envelopes(nc, "ROSTER")
+        if e["type"] == "MemberEnrolled"
+    ]
     rejected = len(summary["rejections"])
-    report.add("input", "CSV formula-injection cells", len(FORMULAS),
-               f"{rejected} rejected, {len(stored)} stored")
+    report.add(
+        "input",
+        "CSV formula-injection cells",
+        len(FORMULAS),
+        f"{rejected} rejected, {len(stored)} stored",
+    )
     assert not [s for s in stored if s.startswith(DANGEROUS_START)], stored
 
 
@@ -171,9 +211,14 @@ async def test_a_hundred_thousand_bad_rows_get_a_clear_report_and_write_nothing(
         path.write_bytes(path.read_bytes()[:-20] + b"\xff" + path.read_bytes()[-19:])
         code, _, err = await import_file(settings, path)
         assert code == 1 and "not UTF-8" in err
-    report.add("input", f"CSV of {ROWS:,} rows, every row bad", ROWS,
-               f"all {ROWS:,} rejected with line numbers in {took:.1f} s, 0 events; "
-               "one bad byte: file refused whole", seconds_import=round(took, 1))
+    report.add(
+        "input",
+        f"CSV of {ROWS:,} rows, every row bad",
+        ROWS,
+        f"all {ROWS:,} rejected with line numbers in {took:.1f} s, 0 events; "
+        "one bad byte: file refused whole",
+        seconds_import=round(took, 1),
+    )
 
 
 @pytest.mark.reliability
@@ -196,6 +241,10 @@ async def test_a_hundred_thousand_good_rows_go_in_once(
     # envelopes back is the auditors' job and slow here).
     info = json.loads((await nc.request("$JS.API.STREAM.INFO.ROSTER", b"", timeout=10)).data)
     assert info["state"]["messages"] == ROWS + 2 and info["state"]["num_subjects"] == ROWS + 2
-    report.add("load", f"CSV import of {ROWS:,} good rows", ROWS,
-               f"{ROWS:,} enrolled once in {took:.0f} s ({ROWS / took:.0f} rows/s)",
-               seconds_import=round(took, 1))
+    report.add(
+        "load",
+        f"CSV import of {ROWS:,} good rows",
+        ROWS,
+        f"{ROWS:,} enrolled once in {took:.0f} s ({ROWS / took:.0f} rows/s)",
+        seconds_import=round(took, 1),
+    )

@@ -12,10 +12,10 @@ from nats.aio.client import Client
 from nats.errors import MaxPayloadError
 from nats.js.errors import APIError
 
-from briefings.runtime.nats_server import NatsServer
-from briefings.runtime.service import MAX_REQUEST_BYTES
-from briefings.runtime.settings import Settings
 from contracts.subjects import event_streams
+from runtime.nats_server import NatsServer
+from runtime.service import MAX_REQUEST_BYTES
+from runtime.settings import Settings
 from tests.reliability.conftest import Report
 from tests.reliability.helpers import message_counts
 from tests.support import connect, request, running_service, settings_for
@@ -58,9 +58,12 @@ async def test_oversized_requests_are_refused_at_every_layer(
             # 1. Over the service limit, under the server's: a structured refusal.
             big_name = "ư" * (MAX_REQUEST_BYTES // 2 + 10)
             for subject in ("cmd.roster.register_unit", "qry.roster.find_members"):
-                body = json.dumps({"command_id": "big", "kind": "city", "name": big_name}
-                                  if subject.startswith("cmd") else {"full_name": big_name},
-                                  ensure_ascii=False)
+                body = json.dumps(
+                    {"command_id": "big", "kind": "city", "name": big_name}
+                    if subject.startswith("cmd")
+                    else {"full_name": big_name},
+                    ensure_ascii=False,
+                )
                 assert MAX_REQUEST_BYTES < len(body.encode()) < LIMIT
                 reply = await request(nc, subject, body.encode())
                 assert reply["ok"] is False and reply["code"] == "validation_failed", reply
@@ -85,9 +88,13 @@ async def test_oversized_requests_are_refused_at_every_layer(
             assert (await js.stream_info(spec.name)).config.max_msg_size == 256 * 1024
     finally:
         await nc.close()
-    report.add("input", "oversized messages (service 256 KiB, server max_payload 512 KiB, "
-               "stream 256 KiB)", 5, "validation_failed replies; client refused; server cut "
-               "the raw client off; stream refused (10054); service healthy, 0 events")
+    report.add(
+        "input",
+        "oversized messages (service 256 KiB, server max_payload 512 KiB, stream 256 KiB)",
+        5,
+        "validation_failed replies; client refused; server cut "
+        "the raw client off; stream refused (10054); service healthy, 0 events",
+    )
 
 
 async def test_settings_fixture_server_has_the_default_limit(

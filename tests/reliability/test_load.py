@@ -22,10 +22,10 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.settings import Settings
-from briefings.runtime.sql import make_engine
 from contracts.subjects import CONTEXTS, stream_name
+from runtime.eventstore import EventStore
+from runtime.settings import Settings
+from runtime.sql import make_engine
 from services.reporting.api import ReadModel, memory_engine
 from tests.reliability.conftest import Report
 from tests.reliability.helpers import FaultyService, stream_envelopes
@@ -58,8 +58,9 @@ class World:
     conferences: list[str] = field(default_factory=list)
 
 
-async def send(nc: Client, tally: Tally, context: str, name: str,
-               body: dict[str, Any]) -> dict[str, Any] | None:
+async def send(
+    nc: Client, tally: Tally, context: str, name: str, body: dict[str, Any]
+) -> dict[str, Any] | None:
     """One clerk's command: conflicts and unanswered requests are retried with the same id."""
     body = {"command_id": str(uuid.uuid4()), "actor": "load", **body}
     subject = f"cmd.{context}.{name}"
@@ -99,37 +100,92 @@ async def client(url: str, world: World, tally: Tally, until: float, seed: int) 
             roll = rng.random()
             member = rng.choice(world.members)
             if roll < 0.25:
-                reply = await send(nc, tally, "roster", "enroll_member", {
-                    "full_name": f"Người {rng.randrange(10**6)}", "role": "propagandist",
-                    "unit_id": rng.choice(CELLS), "effective_on": "2022-01-02"})
+                reply = await send(
+                    nc,
+                    tally,
+                    "roster",
+                    "enroll_member",
+                    {
+                        "full_name": f"Người {rng.randrange(10**6)}",
+                        "role": "propagandist",
+                        "unit_id": rng.choice(CELLS),
+                        "effective_on": "2022-01-02",
+                    },
+                )
                 if reply:
                     world.members.append(reply["aggregate_id"])
             elif roll < 0.35:
-                await send(nc, tally, "roster", "transfer_member", {
-                    "member_id": member, "to_unit_id": rng.choice(CELLS)})
+                await send(
+                    nc,
+                    tally,
+                    "roster",
+                    "transfer_member",
+                    {"member_id": member, "to_unit_id": rng.choice(CELLS)},
+                )
             elif roll < 0.45:
-                await send(nc, tally, "roster", "set_member_core", {
-                    "member_id": member, "core": rng.random() < 0.5})
+                await send(
+                    nc,
+                    tally,
+                    "roster",
+                    "set_member_core",
+                    {"member_id": member, "core": rng.random() < 0.5},
+                )
             elif roll < 0.50:
-                await send(nc, tally, "roster", "rename_unit", {
-                    "unit_id": rng.choice(CELLS), "name": f"Chi bộ {rng.randrange(10**6)}"})
+                await send(
+                    nc,
+                    tally,
+                    "roster",
+                    "rename_unit",
+                    {"unit_id": rng.choice(CELLS), "name": f"Chi bộ {rng.randrange(10**6)}"},
+                )
             elif roll < 0.55:
-                await send(nc, tally, "roster", "correct_member_details", {
-                    "member_id": member, "full_name": f"Người {rng.randrange(10**6)}"})
+                await send(
+                    nc,
+                    tally,
+                    "roster",
+                    "correct_member_details",
+                    {"member_id": member, "full_name": f"Người {rng.randrange(10**6)}"},
+                )
             elif roll < 0.90:
-                await send(nc, tally, "events", "record_attendance", {
-                    "conference_id": rng.choice(world.conferences), "member_id": member})
+                await send(
+                    nc,
+                    tally,
+                    "events",
+                    "record_attendance",
+                    {"conference_id": rng.choice(world.conferences), "member_id": member},
+                )
             elif roll < 0.95:
-                await send(nc, tally, "events", "record_guest_attendance", {
-                    "conference_id": rng.choice(world.conferences), "category": "other",
-                    "headcount": rng.randrange(100)})
+                await send(
+                    nc,
+                    tally,
+                    "events",
+                    "record_guest_attendance",
+                    {
+                        "conference_id": rng.choice(world.conferences),
+                        "category": "other",
+                        "headcount": rng.randrange(100),
+                    },
+                )
             else:
-                reply = await send(nc, tally, "events", "schedule_conference", {
-                    "kinds": ["information"], "title": f"Hội nghị {rng.randrange(10**6)}",
-                    "planned_on": "2022-03-03"})
+                reply = await send(
+                    nc,
+                    tally,
+                    "events",
+                    "schedule_conference",
+                    {
+                        "kinds": ["information"],
+                        "title": f"Hội nghị {rng.randrange(10**6)}",
+                        "planned_on": "2022-03-03",
+                    },
+                )
                 if reply:
-                    held = await send(nc, tally, "events", "hold_conference", {
-                        "conference_id": reply["aggregate_id"], "held_on": HELD_ON})
+                    held = await send(
+                        nc,
+                        tally,
+                        "events",
+                        "hold_conference",
+                        {"conference_id": reply["aggregate_id"], "held_on": HELD_ON},
+                    )
                     if held:
                         world.conferences.append(reply["aggregate_id"])
     finally:
@@ -138,26 +194,59 @@ async def client(url: str, world: World, tally: Tally, until: float, seed: int) 
 
 async def setup_world(nc: Client, tally: Tally) -> World:
     world = World()
-    city = await send(nc, tally, "roster", "register_unit",
-                      {"unit_id": "city", "kind": "city", "name": "Cấp thành phố",
-                       "effective_on": "2022-01-01"})
+    city = await send(
+        nc,
+        tally,
+        "roster",
+        "register_unit",
+        {"unit_id": "city", "kind": "city", "name": "Cấp thành phố", "effective_on": "2022-01-01"},
+    )
     assert city is not None
     for cell in CELLS:
-        assert await send(nc, tally, "roster", "register_unit", {
-            "unit_id": cell, "kind": "party_cell", "name": f"Chi bộ {cell}",
-            "parent_id": "city", "effective_on": "2022-01-01"})
+        assert await send(
+            nc,
+            tally,
+            "roster",
+            "register_unit",
+            {
+                "unit_id": cell,
+                "kind": "party_cell",
+                "name": f"Chi bộ {cell}",
+                "parent_id": "city",
+                "effective_on": "2022-01-01",
+            },
+        )
     for i in range(20):
-        reply = await send(nc, tally, "roster", "enroll_member", {
-            "full_name": f"Thành viên {i}", "role": "propagandist", "unit_id": CELLS[i % 5],
-            "effective_on": "2022-01-02"})
+        reply = await send(
+            nc,
+            tally,
+            "roster",
+            "enroll_member",
+            {
+                "full_name": f"Thành viên {i}",
+                "role": "propagandist",
+                "unit_id": CELLS[i % 5],
+                "effective_on": "2022-01-02",
+            },
+        )
         assert reply is not None
         world.members.append(reply["aggregate_id"])
     for k in range(3):
-        reply = await send(nc, tally, "events", "schedule_conference", {
-            "kinds": ["information"], "title": f"Hội nghị {k}", "planned_on": "2022-03-01"})
+        reply = await send(
+            nc,
+            tally,
+            "events",
+            "schedule_conference",
+            {"kinds": ["information"], "title": f"Hội nghị {k}", "planned_on": "2022-03-01"},
+        )
         assert reply is not None, tally.error_replies
-        assert await send(nc, tally, "events", "hold_conference", {
-            "conference_id": reply["aggregate_id"], "held_on": HELD_ON})
+        assert await send(
+            nc,
+            tally,
+            "events",
+            "hold_conference",
+            {"conference_id": reply["aggregate_id"], "held_on": HELD_ON},
+        )
         world.conferences.append(reply["aggregate_id"])
     return world
 
@@ -182,9 +271,17 @@ async def test_concurrent_clients_lose_nothing_and_duplicate_nothing(
     # Two roster instances (each its own store) share the requests: concurrent writers to
     # one aggregate really conflict, and each follows the other's writes.
     second = settings.with_(data_dir=settings.data_dir.parent / "roster-b")
-    services = [FaultyService(name, s, tmp_path / f"{name}-{i}.log").start()
-                for i, (name, s) in enumerate([("roster", settings), ("roster", second),
-                                               ("events", settings), ("reporting", settings)])]
+    services = [
+        FaultyService(name, s, tmp_path / f"{name}-{i}.log").start()
+        for i, (name, s) in enumerate(
+            [
+                ("roster", settings),
+                ("roster", second),
+                ("events", settings),
+                ("reporting", settings),
+            ]
+        )
+    ]
     tally = Tally()
     try:
         for name in ("roster", "events", "reporting"):
@@ -192,17 +289,22 @@ async def test_concurrent_clients_lose_nothing_and_duplicate_nothing(
         world = await setup_world(nc, tally)
         started = time.monotonic()
         until = started + SECONDS
-        await asyncio.wait_for(asyncio.gather(*(
-            client(settings.nats_url, world, tally, until, seed) for seed in range(CLIENTS))),
-            timeout=SECONDS + 180)
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(client(settings.nats_url, world, tally, until, seed) for seed in range(CLIENTS))
+            ),
+            timeout=SECONDS + 180,
+        )
         elapsed = time.monotonic() - started
         status = await wait_reporting_caught_up(nc)
-        enrolled_now = len([e for e in await stream_envelopes(nc, "ROSTER")
-                            if e["type"] == "MemberEnrolled"])
+        enrolled_now = len(
+            [e for e in await stream_envelopes(nc, "ROSTER") if e["type"] == "MemberEnrolled"]
+        )
         deadline = time.monotonic() + 60
         while True:  # both instances' followers catch up with each other's writes
-            listed = [len((await request(nc, "qry.roster.list_members", {}))["data"])
-                      for _ in range(6)]
+            listed = [
+                len((await request(nc, "qry.roster.list_members", {}))["data"]) for _ in range(6)
+            ]
             if set(listed) == {enrolled_now} or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
@@ -242,13 +344,22 @@ async def test_concurrent_clients_lose_nothing_and_duplicate_nothing(
     p50 = percentile(tally.latencies, 50) * 1000
     p99 = percentile(tally.latencies, 99) * 1000
     figures = {
-        "clients": CLIENTS, "seconds": round(elapsed, 1),
+        "clients": CLIENTS,
+        "seconds": round(elapsed, 1),
         "commands": sum(tally.by_command.values()),
-        "requests_sent": tally.sent, "acknowledged": tally.acked, "refused_by_rules": tally.refused,
-        "conflicts_retried": tally.conflicts_retried, "unanswered": tally.unanswered,
-        "errors": tally.errors, "events_written": len(envelopes), "lost": lost,
-        "duplicated": duplicated, "stray": len(stray), "p50_ms": round(p50, 1),
-        "p99_ms": round(p99, 1), "acked_per_s": round(tally.acked / elapsed, 1),
+        "requests_sent": tally.sent,
+        "acknowledged": tally.acked,
+        "refused_by_rules": tally.refused,
+        "conflicts_retried": tally.conflicts_retried,
+        "unanswered": tally.unanswered,
+        "errors": tally.errors,
+        "events_written": len(envelopes),
+        "lost": lost,
+        "duplicated": duplicated,
+        "stray": len(stray),
+        "p50_ms": round(p50, 1),
+        "p99_ms": round(p99, 1),
+        "acked_per_s": round(tally.acked / elapsed, 1),
     }
     print("\nload figures: " + json.dumps(figures))
     print("mix: " + json.dumps(dict(tally.by_command)))
@@ -259,9 +370,12 @@ async def test_concurrent_clients_lose_nothing_and_duplicate_nothing(
     assert set(listed) == {len(enrolled)}, listed  # every instance's member list
     assert status["dead_letters_set_aside"] == 0
     assert read_model_agrees
-    report.add("load", f"{CLIENTS} clients x {figures['seconds']} s, realistic mix",
-               figures["commands"],
-               f"acked {tally.acked}, refused {tally.refused}, conflicts retried "
-               f"{tally.conflicts_retried}, errors {tally.errors}, lost 0, duplicated 0, "
-               f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms; read models agree",
-               **figures)
+    report.add(
+        "load",
+        f"{CLIENTS} clients x {figures['seconds']} s, realistic mix",
+        figures["commands"],
+        f"acked {tally.acked}, refused {tally.refused}, conflicts retried "
+        f"{tally.conflicts_retried}, errors {tally.errors}, lost 0, duplicated 0, "
+        f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms; read models agree",
+        **figures,
+    )

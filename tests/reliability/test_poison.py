@@ -9,9 +9,9 @@ import time
 
 from nats.aio.client import Client
 
-from briefings.runtime.deadletter import read_letters
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.settings import Settings
+from runtime.deadletter import read_letters
+from runtime.eventstore import EventStore
+from runtime.settings import Settings
 from tests.reliability.conftest import Report
 from tests.support import request, running_service
 
@@ -30,24 +30,52 @@ async def test_followers_set_aside_a_poison_message_and_move_on(
     async with running_service("roster", settings), running_service("events", settings):
         await request(nc, "cmd.roster.register_unit", {"command_id": "u1", **CITY})
         poison = await nc.jetstream().publish("ev.roster.member.poison", b"{not json")
-        member = await request(nc, "cmd.roster.enroll_member", {
-            "command_id": "m1", "full_name": "Lê Thị Lan", "role": "reporter",
-            "unit_id": "city", "effective_on": "2022-01-02"})
+        member = await request(
+            nc,
+            "cmd.roster.enroll_member",
+            {
+                "command_id": "m1",
+                "full_name": "Lê Thị Lan",
+                "role": "reporter",
+                "unit_id": "city",
+                "effective_on": "2022-01-02",
+            },
+        )
         assert member["ok"], member
-        conference = await request(nc, "cmd.events.schedule_conference", {
-            "command_id": "c1", "kinds": ["information"], "title": "Hội nghị",
-            "planned_on": "2022-03-01"})
-        held = await request(nc, "cmd.events.hold_conference", {
-            "command_id": "c2", "conference_id": conference["aggregate_id"],
-            "held_on": "2022-03-01"})
+        conference = await request(
+            nc,
+            "cmd.events.schedule_conference",
+            {
+                "command_id": "c1",
+                "kinds": ["information"],
+                "title": "Hội nghị",
+                "planned_on": "2022-03-01",
+            },
+        )
+        held = await request(
+            nc,
+            "cmd.events.hold_conference",
+            {
+                "command_id": "c2",
+                "conference_id": conference["aggregate_id"],
+                "held_on": "2022-03-01",
+            },
+        )
         assert held["ok"], held
         deadline = time.monotonic() + 60
         while not (await _caught_up(nc, "roster") and await _caught_up(nc, "events")):
             assert time.monotonic() < deadline, "followers stuck behind the poison message"
             await asyncio.sleep(0.2)
-        attended = await request(nc, "cmd.events.record_attendance", {
-            "command_id": "a1", "conference_id": conference["aggregate_id"],
-            "member_id": member["aggregate_id"]}, timeout=30)
+        attended = await request(
+            nc,
+            "cmd.events.record_attendance",
+            {
+                "command_id": "a1",
+                "conference_id": conference["aggregate_id"],
+                "member_id": member["aggregate_id"],
+            },
+            timeout=30,
+        )
         assert attended["ok"], attended
         for service in ("roster", "events"):
             assert (await request(nc, f"health.{service}", b"{}"))["healthy"]
@@ -58,7 +86,10 @@ async def test_followers_set_aside_a_poison_message_and_move_on(
         assert letter.reason == "malformed" and letter.data == b"{not json"
         assert letter.sequence == poison.seq and letter.deliveries >= 3
     assert len(letters) == 2
-    report.add("input", "a malformed message in ROSTER, followed by roster and events", 1,
-               "set aside by both followers after 3 tries with backoff; later events "
-               "applied; attendance for a later member recorded")
-
+    report.add(
+        "input",
+        "a malformed message in ROSTER, followed by roster and events",
+        1,
+        "set aside by both followers after 3 tries with backoff; later events "
+        "applied; attendance for a later member recorded",
+    )

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
-from briefings.runtime.deadletter import read_letters
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.settings import Settings
-from briefings.runtime.sql import make_engine
 from contracts.subjects import CONTEXTS, stream_name
+from runtime.deadletter import read_letters
+from runtime.eventstore import EventStore
+from runtime.settings import Settings
+from runtime.sql import make_engine
 from services.reporting.api import ReadModel, memory_engine
 from tests.reliability.conftest import Report
 from tests.reliability.helpers import FaultyService
@@ -32,7 +32,8 @@ def positions(db: Path) -> int:
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
             gen = conn.execute(
-                "select value from reporting_meta where key = 'active_gen'").fetchone()
+                "select value from reporting_meta where key = 'active_gen'"
+            ).fetchone()
             if gen is None:
                 return 0
             row = conn.execute(
@@ -47,8 +48,10 @@ async def test_reporting_killed_during_catch_up_equals_a_clean_rebuild(
     settings: Settings, nc: Client, tmp_path: Path, report: Report
 ) -> None:
     events = year_of_events(members=1500, conferences=24)
-    bad = [("ev.roster.member.broken", b"{not json"),
-           ("ev.events.conference.future", b'{"type": "ConferenceHeld", "schema_version": 7}')]
+    bad = [
+        ("ev.roster.member.broken", b"{not json"),
+        ("ev.events.conference.future", b'{"type": "ConferenceHeld", "schema_version": 7}'),
+    ]
     await publish_all(nc, events[:100] + bad + events[100:])
     total = len(events) + len(bad)
     rng = random.Random()
@@ -106,10 +109,15 @@ async def test_reporting_killed_during_catch_up_equals_a_clean_rebuild(
         assert live_dump[table] == clean_dump[table], table
     letters = await read_letters(es)
     assert sorted(e.letter.sequence or 0 for e in letters) == sorted(
-        {e.letter.sequence or 0 for e in letters}) and len(letters) == len(bad)
+        {e.letter.sequence or 0 for e in letters}
+    ) and len(letters) == len(bad)
     info = await nc.jetstream().stream_info("DLQ")
     assert info.state.messages == len(bad)  # re-set-aside after a crash is deduplicated
     rows = sum(len(v) for v in clean_dump.values())
-    report.add("fault", f"reporting SIGKILL x{KILLS} during catch-up of {total} events", KILLS,
-               f"killed at positions {killed_at}; after restart {rows} rows equal a clean "
-               f"rebuild; {len(bad)} letters, none doubled")
+    report.add(
+        "fault",
+        f"reporting SIGKILL x{KILLS} during catch-up of {total} events",
+        KILLS,
+        f"killed at positions {killed_at}; after restart {rows} rows equal a clean "
+        f"rebuild; {len(bad)} letters, none doubled",
+    )

@@ -7,12 +7,12 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from briefings.runtime.eventstore import StoredEvent
 from contracts import awards as a
 from contracts import events as e
 from contracts import roster as r
 from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.subjects import event_subject
+from runtime.eventstore import StoredEvent
 
 CONTEXT = {"unit": "roster", "member": "roster", "conference": "events", "award": "awards"}
 ID_FIELD = {
@@ -212,8 +212,8 @@ async def publish(js: Any, events: list[StoredEvent], window: int = 1000) -> Non
     """Store ``events`` in their streams (the streams number them as the factory did)."""
     import asyncio
 
-    from briefings.runtime.eventstore import EventStore
     from contracts.subjects import event_streams
+    from runtime.eventstore import EventStore
 
     store = EventStore(js._nc) if hasattr(js, "_nc") else None
     if store is not None:
@@ -275,7 +275,9 @@ def mixed_history(seed: int, s: Streams | None = None) -> Streams:
     for u in units:
         s.add(
             r.UnitRegistered(
-                unit_id=u, kind=rng.choice(list(r.UnitKind)), name=f"Unit {u}",
+                unit_id=u,
+                kind=rng.choice(list(r.UnitKind)),
+                name=f"Unit {u}",
                 effective_on=day(2018, 2020),
             )
         )
@@ -286,18 +288,34 @@ def mixed_history(seed: int, s: Streams | None = None) -> Streams:
     for m in members[:50]:
         s.add(
             r.MemberEnrolled(
-                member_id=m, full_name=f"Name {rng.choice('ABCDE')} {m}", role=rng.choice(roles),
-                unit_id=rng.choice(units), core=rng.random() < 0.2, effective_on=day(2018, 2023),
+                member_id=m,
+                full_name=f"Name {rng.choice('ABCDE')} {m}",
+                role=rng.choice(roles),
+                unit_id=rng.choice(units),
+                core=rng.random() < 0.2,
+                effective_on=day(2018, 2023),
             )
         )
     for _ in range(80):
         m, k, on = rng.choice(members[:50]), rng.randrange(8), day()
         if k == 0:
-            s.add(r.MemberTransferred(member_id=m, from_unit_id=units[0],
-                                      to_unit_id=rng.choice(units), effective_on=on))
+            s.add(
+                r.MemberTransferred(
+                    member_id=m,
+                    from_unit_id=units[0],
+                    to_unit_id=rng.choice(units),
+                    effective_on=on,
+                )
+            )
         elif k == 1:
-            s.add(r.MemberRoleChanged(member_id=m, role=rng.choice(roles),
-                                      previous_role=r.Role.REPORTER, effective_on=on))
+            s.add(
+                r.MemberRoleChanged(
+                    member_id=m,
+                    role=rng.choice(roles),
+                    previous_role=r.Role.REPORTER,
+                    effective_on=on,
+                )
+            )
         elif k == 2:
             s.add(r.MemberCoreFlagSet(member_id=m, effective_on=on))
         elif k == 3:
@@ -305,40 +323,64 @@ def mixed_history(seed: int, s: Streams | None = None) -> Streams:
         elif k == 4:
             s.add(r.MemberRetired(member_id=m, effective_on=on))
         elif k == 5:
-            s.add(r.MemberReenrolled(member_id=m, role=rng.choice(roles),
-                                     unit_id=rng.choice(units), effective_on=on))
+            s.add(
+                r.MemberReenrolled(
+                    member_id=m, role=rng.choice(roles), unit_id=rng.choice(units), effective_on=on
+                )
+            )
         elif k == 6:
-            s.add(r.MemberDetailsCorrected(member_id=m, full_name=f"Fixed {rng.choice('ABC')} {m}",
-                                           effective_on=day(2019, 2026)))
+            s.add(
+                r.MemberDetailsCorrected(
+                    member_id=m,
+                    full_name=f"Fixed {rng.choice('ABC')} {m}",
+                    effective_on=day(2019, 2026),
+                )
+            )
         else:
             s.add(r.MemberExternalCodeChanged(member_id=m, external_code=None, effective_on=on))
     for n in range(40):
         cid, on, k = f"c{n:03d}", day(), rng.randrange(10)
         kinds = rng.sample(list(e.ConferenceKind), rng.randrange(1, 3))
         if k < 2:
-            s.add(e.ConferenceScheduled(conference_id=cid, kinds=kinds, title=f"T{n}",
-                                        planned_on=on))
+            s.add(
+                e.ConferenceScheduled(conference_id=cid, kinds=kinds, title=f"T{n}", planned_on=on)
+            )
             if k == 1:
                 s.add(e.ConferenceCancelled(conference_id=cid, cancelled_on=on))
             continue
         s.add(
             e.ConferenceHeld(
-                conference_id=cid, kinds=kinds, title=f"T{n}",
+                conference_id=cid,
+                kinds=kinds,
+                title=f"T{n}",
                 held_on=on if n % 7 else date(2022, 6, 15),
                 presenters=[e.Presenter(name=f"P{n}")],
             )
         )
         for m in rng.sample(members, rng.randrange(0, 40)):
-            s.add(e.AttendanceRecorded(conference_id=cid, member_id=m,
-                                       unit_id=rng.choice([None, *units])))
+            s.add(
+                e.AttendanceRecorded(
+                    conference_id=cid, member_id=m, unit_id=rng.choice([None, *units])
+                )
+            )
             if rng.random() < 0.05:
                 s.add(e.AttendanceCorrected(conference_id=cid, member_id=m, attended=False))
         for category in rng.sample(list(e.GuestCategory), rng.randrange(0, 3)):
-            s.add(e.GuestAttendanceRecorded(conference_id=cid, category=category,
-                                            headcount=rng.randrange(0, 30)))
+            s.add(
+                e.GuestAttendanceRecorded(
+                    conference_id=cid, category=category, headcount=rng.randrange(0, 30)
+                )
+            )
     for m in members[50:55]:  # enrolled after (some of) their attendances
-        s.add(r.MemberEnrolled(member_id=m, full_name=f"Late {m}", role=rng.choice(roles),
-                               unit_id=rng.choice(units), effective_on=day(2021, 2025)))
+        s.add(
+            r.MemberEnrolled(
+                member_id=m,
+                full_name=f"Late {m}",
+                role=rng.choice(roles),
+                unit_id=rng.choice(units),
+                effective_on=day(2021, 2025),
+            )
+        )
     for n in range(20):
         collective = rng.random() < 0.5
         s.add(
@@ -348,8 +390,12 @@ def mixed_history(seed: int, s: Streams | None = None) -> Streams:
                     a.RecipientType.COLLECTIVE if collective else a.RecipientType.INDIVIDUAL
                 ),
                 recipient_id=rng.choice(units if collective else members),
-                recipient_name=rng.choice(["", "Given"]), award_kind="k", title="t",
-                period="2022", decision_number=f"d{n}", decision_date=day(),
+                recipient_name=rng.choice(["", "Given"]),
+                award_kind="k",
+                title="t",
+                period="2022",
+                decision_number=f"d{n}",
+                decision_date=day(),
             )
         )
         if rng.random() < 0.2:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.settings import Settings
 from contracts.subjects import event_streams
+from runtime.eventstore import EventStore
+from runtime.settings import Settings
 from tests.reporting.factories import publish, sample_year
 from tests.support import ROOT, running_service, wait_healthy
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.settings import Settings
-from briefings.runtime.sql import make_engine
 from contracts.subjects import event_streams
+from runtime.eventstore import EventStore
+from runtime.settings import Settings
+from runtime.sql import make_engine
 from services.reporting.api import ReadModel
 from tests.reporting.factories import busy_years, publish
 from tests.reporting.test_rebuild import _clean, _status, _switched, _tables

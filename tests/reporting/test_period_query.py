@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from briefings.runtime.sql import make_engine
 from contracts.reporting import AnnualSummaryQuery
+from runtime.sql import make_engine
 from services.reporting.adapters import queries
 from services.reporting.api import ReadModel, memory_engine
 from services.reporting.domain.summary import (
@@ -65,10 +65,7 @@ def test_eligibility_is_the_day_by_day_fold_of_each_held_conference() -> None:
     model.apply(mixed_history(7).events)
     every = _every_fact(model)
     for year in (2020, 2022, 2023):
-        held = [
-            c for c in every.conferences
-            if c["status"] == "held" and c["held_on"].year == year
-        ]
+        held = [c for c in every.conferences if c["status"] == "held" and c["held_on"].year == year]
         assert held
         got = model.participation(year)
         for m in got["members"]:
@@ -107,9 +104,10 @@ def test_a_periods_facts_hold_nothing_of_other_periods() -> None:
         for eff, *_ in items
     )
     assert len(facts.members.base) == 209  # their state on 31 December 2021, folded by SQL
-    assert model.facts(Period.of_year(2023)).conferences and not model.facts(
-        Period.of_year(2030)
-    ).conferences
+    assert (
+        model.facts(Period.of_year(2023)).conferences
+        and not model.facts(Period.of_year(2030)).conferences
+    )
 
 
 def test_when_many_members_need_their_attendance_rows_then_all_rows_are_read(

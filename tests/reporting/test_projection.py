@@ -8,12 +8,12 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from briefings.runtime.eventstore import StoredEvent
-from briefings.runtime.sql import make_engine
 from contracts import awards as a
 from contracts import events as e
 from contracts import roster as r
 from contracts.reporting import AnnualSummaryQuery
+from runtime.eventstore import StoredEvent
+from runtime.sql import make_engine
 from services.reporting.api import ReadModel, memory_engine
 from tests.reporting.factories import Streams, sample_year
 

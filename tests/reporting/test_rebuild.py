@@ -9,11 +9,11 @@ from typing import Any
 from nats.aio.client import Client
 from sqlalchemy import inspect
 
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.settings import Settings
-from briefings.runtime.sql import make_engine
 from contracts.reporting import AnnualSummaryQuery
 from contracts.subjects import event_streams
+from runtime.eventstore import EventStore
+from runtime.settings import Settings
+from runtime.sql import make_engine
 from services.reporting.api import PROJECTION_VERSION, Meta, ReadModel, memory_engine
 from tests.reporting.factories import busy_years, publish
 from tests.support import request, running_service, wait_healthy

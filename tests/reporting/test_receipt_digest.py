@@ -10,12 +10,12 @@ import threading
 
 from briefings.audit.records import AuditRecord
 from briefings.audit.replay import EventsDigest
-from briefings.runtime.eventstore import StoredEvent
-from briefings.runtime.sql import make_engine
 from contracts import events as e
 from contracts.canonical import GENESIS_HASH, canonical_json
 from contracts.envelope import hash_of_stored
 from contracts.reporting import AnnualSummaryQuery
+from runtime.eventstore import StoredEvent
+from runtime.sql import make_engine
 from services.reporting.api import ReadModel, memory_engine, snapshot
 from services.reporting.domain import digest
 from tests.reporting.factories import sample_year
@@ -90,21 +90,33 @@ def test_the_audit_replay_folds_the_same_digest_from_records() -> None:
     model.apply(events)
     folded = EventsDigest()
     for stored in events:
-        folded.add(AuditRecord.from_stored(stored.stream, stored.sequence, stored.subject,
-                                           "2022-01-01T00:00:00.000000Z", stored.data))
+        folded.add(
+            AuditRecord.from_stored(
+                stored.stream,
+                stored.sequence,
+                stored.subject,
+                "2022-01-01T00:00:00.000000Z",
+                stored.data,
+            )
+        )
     assert {s: (x["events"], x["digest"]) for s, x in folded.streams.items()} == _kept(model)
     basis = model.annual_summary_with_receipt(Y2022)["receipt"]
     assert basis["events_digest"] == folded.hexdigest()
-    assert basis["events_digest"] == hashlib.sha256(canonical_json(
-        {s: x["digest"] for s, x in folded.streams.items()})).hexdigest()
+    assert (
+        basis["events_digest"]
+        == hashlib.sha256(
+            canonical_json({s: x["digest"] for s, x in folded.streams.items()})
+        ).hexdigest()
+    )
     assert basis["events"] == len(events) == folded.count
 
 
 def test_a_non_canonical_copy_of_an_event_hashes_as_its_canonical_form() -> None:
     stored = sample_year().events[0]
     spaced = json.dumps(json.loads(stored.data), indent=1).encode()
-    assert digest.event_hash(spaced) == digest.event_hash(stored.data) == \
-        hash_of_stored(stored.data)
+    assert (
+        digest.event_hash(spaced) == digest.event_hash(stored.data) == hash_of_stored(stored.data)
+    )
 
 
 def test_the_receipt_reads_facts_and_cut_in_one_snapshot(database_url: str) -> None:
@@ -128,9 +140,17 @@ def test_the_receipt_reads_facts_and_cut_in_one_snapshot(database_url: str) -> N
 
 
 def test_odd_bytes_hash_and_parse_as_the_audit_records_do() -> None:
-    for data in (b'{"a":"\\ud800"}', b'{"a": NaN}', b"[1]", b'{"a":1.5}', b'{"b":1, "a":2}',
-                 b"not json", b""):
+    for data in (
+        b'{"a":"\\ud800"}',
+        b'{"a": NaN}',
+        b"[1]",
+        b'{"a":1.5}',
+        b'{"b":1, "a":2}',
+        b"not json",
+        b"",
+    ):
         record = AuditRecord.from_stored("S", 1, "s", "t", data)
-        assert digest.event_hash(data) == (record.event_hash()
-                                           or hashlib.sha256(record.raw or b"").hexdigest())
+        assert digest.event_hash(data) == (
+            record.event_hash() or hashlib.sha256(record.raw or b"").hexdigest()
+        )
         assert digest.envelope_of(data) == record.envelope

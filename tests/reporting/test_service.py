@@ -7,12 +7,12 @@ import json
 
 from nats.aio.client import Client
 
-from briefings.runtime.deadletter import letter_subject
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.settings import Settings
 from contracts import events as e
 from contracts.registry import registry
 from contracts.subjects import event_streams
+from runtime.deadletter import letter_subject
+from runtime.eventstore import EventStore
+from runtime.settings import Settings
 from tests.reporting.factories import Streams, publish, sample_year
 from tests.support import request, running_service, wait_healthy
 

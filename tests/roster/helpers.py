@@ -11,8 +11,8 @@ from typing import Any
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 
-from briefings.runtime.service import ServiceHost
-from briefings.runtime.settings import Settings
+from runtime.service import ServiceHost
+from runtime.settings import Settings
 from tests.support import request, running_service
 
 CITY = {"unit_id": "city", "kind": "city", "name": "Cấp thành phố"}

@@ -11,14 +11,13 @@ from nats.aio.client import Client
 from typer.testing import CliRunner
 
 from briefings.cli import app
-from briefings.runtime.settings import Settings
+from runtime.settings import Settings
 from tests.roster.helpers import roster_running
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:")
 
 
-async def test_every_roster_command_and_query_from_the_cli(settings: Settings,
-                                                          nc: Client) -> None:
+async def test_every_roster_command_and_query_from_the_cli(settings: Settings, nc: Client) -> None:
     runner = CliRunner()
     env = {"BRIEFINGS_NATS_URL": settings.nats_url, "COLUMNS": "200"}
 
@@ -30,18 +29,40 @@ async def test_every_roster_command_and_query_from_the_cli(settings: Settings,
     async def js(*args: str) -> Any:
         # The in-process service logs to the same captured stdout: drop its lines.
         out = await cli(*args, "--json")
-        return json.loads("".join(line for line in out.splitlines(keepends=True)
-                                  if not LOG_LINE.match(line)))
+        return json.loads(
+            "".join(line for line in out.splitlines(keepends=True) if not LOG_LINE.match(line))
+        )
 
     async with roster_running(settings, nc):
-        assert (await js("register-unit", "Cấp thành phố", "--kind", "city", "--unit-id",
-                         "city"))["version"] == 1
-        await cli("register-unit", "Chi bộ 1", "--unit-id", "cb1", "--parent", "city",
-                  "--code", "CB1", "--effective-on", "2022-01-01")
+        assert (await js("register-unit", "Cấp thành phố", "--kind", "city", "--unit-id", "city"))[
+            "version"
+        ] == 1
+        await cli(
+            "register-unit",
+            "Chi bộ 1",
+            "--unit-id",
+            "cb1",
+            "--parent",
+            "city",
+            "--code",
+            "CB1",
+            "--effective-on",
+            "2022-01-01",
+        )
         await cli("register-unit", "Chi bộ 2", "--unit-id", "cb2", "--parent", "city")
         assert (await js("rename-unit", "cb1", "Chi bộ Khu phố 1"))["version"] == 2
-        hoa = (await js("enroll", "Nguyễn Thị Hoa", "--unit", "cb1", "--code", "TTV-1",
-                        "--effective-on", "2022-02-01"))["aggregate_id"]
+        hoa = (
+            await js(
+                "enroll",
+                "Nguyễn Thị Hoa",
+                "--unit",
+                "cb1",
+                "--code",
+                "TTV-1",
+                "--effective-on",
+                "2022-02-01",
+            )
+        )["aggregate_id"]
         assert (await js("correct", hoa, "--contact", "0901 234 567"))["version"] == 2
         assert (await js("member", hoa))["full_name"] == "Nguyễn Thị Hoa"
         await cli("change-code", hoa, "TTV-9")
@@ -65,4 +86,5 @@ async def test_every_roster_command_and_query_from_the_cli(settings: Settings,
         # A structured error for people and for scripts.
         assert "UnitMustExist" in await cli("unit", "nowhere", code=1)
         assert "ReporterMustBelongToCityLevel" in await cli(
-            "enroll", "Lê Văn Nam", "--unit", "cb1", "--role", "reporter", code=1)
+            "enroll", "Lê Văn Nam", "--unit", "cb1", "--role", "reporter", code=1
+        )

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from nats.aio.client import Client
 from pydantic import ValidationError
 
-from briefings.runtime.nats_server import NatsServer
 from contracts import roster as c
 from contracts.replies import CommandAccepted, ErrorCode, ErrorReply, QueryResult
+from runtime.nats_server import NatsServer
 from tests.roster.helpers import roster_running, send, setup_units
 from tests.support import connect, request, settings_for
 
@@ -40,10 +40,10 @@ VALID: dict[str, dict[str, Any]] = {
 assert set(VALID) == set(c.COMMANDS), "every command subject is fuzzed"
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 
@@ -65,9 +65,11 @@ def mutated(draw: st.DrawFn, base: dict[str, Any], fields: list[str]) -> dict[st
 
 def bodies(model: type[Any], base: dict[str, Any]) -> st.SearchStrategy[bytes]:
     fields = list(model.model_fields)
-    as_json = st.one_of(mutated(base, fields), json_values,
-                        st.dictionaries(st.sampled_from(fields) | st.text(max_size=8),
-                                        json_values, max_size=6))
+    as_json = st.one_of(
+        mutated(base, fields),
+        json_values,
+        st.dictionaries(st.sampled_from(fields) | st.text(max_size=8), json_values, max_size=6),
+    )
     return st.one_of(as_json.map(lambda v: json.dumps(v).encode()), st.binary(max_size=64))
 
 
@@ -79,8 +81,14 @@ async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cli
     try:
         async with roster_running(settings_for(server.url, tmp / "data"), nc):
             await setup_units(nc)
-            await send(nc, "enroll_member", member_id="m1", full_name="Trần Thị C",
-                       role="propagandist", unit_id="cell1")
+            await send(
+                nc,
+                "enroll_member",
+                member_id="m1",
+                full_name="Trần Thị C",
+                role="propagandist",
+                unit_id="cell1",
+            )
             yield nc
     finally:
         await nc.close()
@@ -103,7 +111,8 @@ def contract_refuses(model: type[Any], body: bytes) -> bool:
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 async def test_fuzzed_commands_get_a_structured_reply_and_invalid_ones_write_nothing(
-        service: Client, name: str, data: st.DataObject) -> None:
+    service: Client, name: str, data: st.DataObject
+) -> None:
     model = c.COMMANDS[name]
     body = data.draw(bodies(model, VALID[name]))
     before = await stored(service)
@@ -123,8 +132,9 @@ async def test_fuzzed_commands_get_a_structured_reply_and_invalid_ones_write_not
 @pytest.mark.parametrize("name", sorted(c.QUERIES))
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-async def test_fuzzed_queries_get_a_structured_reply(service: Client, name: str,
-                                                     data: st.DataObject) -> None:
+async def test_fuzzed_queries_get_a_structured_reply(
+    service: Client, name: str, data: st.DataObject
+) -> None:
     model = c.QUERIES[name]
     body = data.draw(bodies(model, {}))
     reply = await request(service, f"qry.roster.{name}", body, timeout=20)
@@ -138,6 +148,7 @@ async def test_fuzzed_queries_get_a_structured_reply(service: Client, name: str,
 
 async def test_the_service_still_serves_after_the_fuzzing(service: Client) -> None:
     assert (await request(service, "health.roster", b"{}"))["healthy"]
-    reply = await send(service, "enroll_member", full_name="Sau khi fuzz", role="propagandist",
-                       unit_id="city")
+    reply = await send(
+        service, "enroll_member", full_name="Sau khi fuzz", role="propagandist", unit_id="city"
+    )
     assert reply["ok"], reply

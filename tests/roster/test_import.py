@@ -22,16 +22,60 @@ from briefings.cli.roster_import import (
     read_table,
     run_import,
 )
-from briefings.runtime.settings import Settings
+from runtime.settings import Settings
 from tests.roster.helpers import roster_running
 from tests.support import ROOT
 
-FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng",
-          "Bùi", "Đỗ", "Hồ", "Ngô", "Dương"]
+FAMILY = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+]
 MIDDLE = ["Văn", "Thị", "Hữu", "Minh", "Ngọc", "Thanh", "Quốc", "Đức", "Thu", "Xuân"]
-GIVEN = ["An", "Bình", "Cường", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hoa", "Hùng", "Hương",
-         "Khánh", "Lan", "Long", "Mai", "Nam", "Nga", "Phúc", "Quân", "Sơn", "Tâm", "Thảo",
-         "Trang", "Tuấn", "Yến", "Ánh", "Đạt", "Ơn", "Ưng", "Ý"]
+GIVEN = [
+    "An",
+    "Bình",
+    "Cường",
+    "Dũng",
+    "Giang",
+    "Hà",
+    "Hải",
+    "Hạnh",
+    "Hoa",
+    "Hùng",
+    "Hương",
+    "Khánh",
+    "Lan",
+    "Long",
+    "Mai",
+    "Nam",
+    "Nga",
+    "Phúc",
+    "Quân",
+    "Sơn",
+    "Tâm",
+    "Thảo",
+    "Trang",
+    "Tuấn",
+    "Yến",
+    "Ánh",
+    "Đạt",
+    "Ơn",
+    "Ưng",
+    "Ý",
+]
 UNITS_CSV = (
     "external_code;name;kind;parent;registered_on\n"
     "TP;Cấp thành phố;city;;2020-01-01\n"
@@ -48,9 +92,17 @@ def member_rows(n: int = 300) -> list[list[str]]:
         reporter = i < 19
         unit = "TP" if reporter else f"CB{(i % 12) + 1:02d}"
         code = f"TTV-{i:04d}" if i < 250 else ""  # the last 50 are matched by unit and name
-        rows.append([name, "báo cáo viên" if reporter else "tuyên truyền viên", unit, code,
-                     f"09{i:08d}" if i % 3 == 0 else "", "x" if i % 10 == 0 else "",
-                     "15/01/2022"])
+        rows.append(
+            [
+                name,
+                "báo cáo viên" if reporter else "tuyên truyền viên",
+                unit,
+                code,
+                f"09{i:08d}" if i % 3 == 0 else "",
+                "x" if i % 10 == 0 else "",
+                "15/01/2022",
+            ]
+        )
     return rows
 
 
@@ -62,10 +114,14 @@ def to_csv(rows: list[list[str]]) -> bytes:
 
 
 def test_reads_semicolons_bom_and_vietnamese_headers() -> None:
-    header, rows = read_table(("\ufeffHọ và tên;Vai trò;Đơn vị;Nòng cốt\n"
-                               "Nguyễn Thị Hoa;tuyên truyền viên;CB01;có\n"
-                               ";;;\n"
-                               "\"Lê, Văn Nam\";bcv;TP;\n").encode())
+    header, rows = read_table(
+        (
+            "\ufeffHọ và tên;Vai trò;Đơn vị;Nòng cốt\n"
+            "Nguyễn Thị Hoa;tuyên truyền viên;CB01;có\n"
+            ";;;\n"
+            '"Lê, Văn Nam";bcv;TP;\n'
+        ).encode()
+    )
     assert header == ["full_name", "role", "unit", "core"]
     assert [r.line for r in rows] == [2, 4]  # the blank line is skipped, numbering is kept
     assert rows[1].values["full_name"] == "Lê, Văn Nam"
@@ -85,17 +141,28 @@ def test_unreadable_files_are_refused_whole() -> None:
 
 
 INDEX = RosterIndex(
-    units=[{"unit_id": "TP", "name": "Cấp thành phố", "kind": "city", "external_code": "TP"},
-           {"unit_id": "CB01", "name": "Chi bộ 1", "kind": "party_cell", "external_code": "CB01"}],
-    members=[{"member_id": "m1", "full_name": "Nguyễn Thị Hoa", "role": "propagandist",
-              "unit_id": "CB01", "external_code": "TTV-1", "contact": None, "core": False,
-              "retired_on": None, "version": 3}],
+    units=[
+        {"unit_id": "TP", "name": "Cấp thành phố", "kind": "city", "external_code": "TP"},
+        {"unit_id": "CB01", "name": "Chi bộ 1", "kind": "party_cell", "external_code": "CB01"},
+    ],
+    members=[
+        {
+            "member_id": "m1",
+            "full_name": "Nguyễn Thị Hoa",
+            "role": "propagandist",
+            "unit_id": "CB01",
+            "external_code": "TTV-1",
+            "contact": None,
+            "core": False,
+            "retired_on": None,
+            "version": 3,
+        }
+    ],
 )
 
 
 def row(**values: str) -> Row:
-    base = {"full_name": "Nguyễn Thị Hoa", "role": "ttv", "unit": "CB01",
-            "external_code": "TTV-1"}
+    base = {"full_name": "Nguyễn Thị Hoa", "role": "ttv", "unit": "CB01", "external_code": "TTV-1"}
     base.update(values)
     return Row(7, base)
 
@@ -109,7 +176,8 @@ def test_an_unchanged_row_plans_nothing_and_a_changed_row_plans_the_changes() ->
     assert [p.command for p in planned] == ["transfer_member", "change_member_role"]
     _, planned = plan_member(row(retired_on="01/12/2022", retire_reason="chuyển công tác"), INDEX)
     assert [(p.command, p.payload["effective_on"]) for p in planned] == [
-        ("retire_member", "2022-12-01")]
+        ("retire_member", "2022-12-01")
+    ]
 
 
 def test_command_ids_are_stable_for_the_same_change_of_the_same_state() -> None:
@@ -120,17 +188,22 @@ def test_command_ids_are_stable_for_the_same_change_of_the_same_state() -> None:
     assert plan_member(row(core="x"), moved_on)[1][0].command_id != first[0].command_id
     new = plan_member(row(external_code="TTV-2", full_name="Người mới"), INDEX)[1]
     assert new[0].command == "enroll_member" and new[0].creates
-    assert new[0].command_id == plan_member(row(external_code="TTV-2", full_name="Người mới"),
-                                            INDEX)[1][0].command_id
+    assert (
+        new[0].command_id
+        == plan_member(row(external_code="TTV-2", full_name="Người mới"), INDEX)[1][0].command_id
+    )
 
 
-@pytest.mark.parametrize("values, reason", [
-    ({"role": "chủ tịch"}, "role"),
-    ({"unit": "CB99"}, "not on the roster"),
-    ({"full_name": "  "}, "full_name is required"),
-    ({"core": "perhaps"}, "core"),
-    ({"enrolled_on": "31/02/2022", "external_code": "NEW"}, "enrolled_on"),
-])
+@pytest.mark.parametrize(
+    "values, reason",
+    [
+        ({"role": "chủ tịch"}, "role"),
+        ({"unit": "CB99"}, "not on the roster"),
+        ({"full_name": "  "}, "full_name is required"),
+        ({"core": "perhaps"}, "core"),
+        ({"enrolled_on": "31/02/2022", "external_code": "NEW"}, "enrolled_on"),
+    ],
+)
 def test_bad_rows_say_why(values: dict[str, str], reason: str) -> None:
     with pytest.raises(RowError, match=reason):
         plan_member(row(**values), INDEX)
@@ -152,8 +225,7 @@ async def types_since(nc: Client, after: int) -> Counter[str]:
     return found
 
 
-async def test_import_of_300_vietnamese_rows_is_idempotent(settings: Settings,
-                                                           nc: Client) -> None:
+async def test_import_of_300_vietnamese_rows_is_idempotent(settings: Settings, nc: Client) -> None:
     async with roster_running(settings, nc), Client_(settings) as client:
         units = await run_import(client, UNITS_CSV.encode())
         assert (units.created, units.rejected) == (14, []), units.as_dict()
@@ -166,43 +238,65 @@ async def test_import_of_300_vietnamese_rows_is_idempotent(settings: Settings,
         assert written == 14 + 300
 
         again = await run_import(client, to_csv(rows))
-        assert (again.created, again.changed, again.unchanged, len(again.rejected)) == \
-            (0, 0, 300, 0)
+        assert (again.created, again.changed, again.unchanged, len(again.rejected)) == (
+            0,
+            0,
+            300,
+            0,
+        )
         assert await count(nc) == written  # the second import wrote no event
 
         # A month later: corrections, moves, promotions, a retirement and two bad rows.
-        rows[20][0] = "Nguyễn Văn Đã Sửa"               # name (matched by code)
+        rows[20][0] = "Nguyễn Văn Đã Sửa"  # name (matched by code)
         rows[21][2] = "CB05" if rows[21][2] != "CB05" else "CB06"  # transfer
-        rows[22][1], rows[22][2] = "báo cáo viên", "TP"   # promotion: transfer + role
-        rows[23][5] = "x"                                # core flag (was not set)
-        rows[290][4] = "0988000111"                      # contact, matched by unit + name
-        rows[24].extend(["", "01/12/2022", "nghỉ hưu"])   # retirement (extra columns below)
+        rows[22][1], rows[22][2] = "báo cáo viên", "TP"  # promotion: transfer + role
+        rows[23][5] = "x"  # core flag (was not set)
+        rows[290][4] = "0988000111"  # contact, matched by unit + name
+        rows[24].extend(["", "01/12/2022", "nghỉ hưu"])  # retirement (extra columns below)
         changed = [r + [""] * (10 - len(r)) for r in rows]
-        changed[30][2] = "CB99"                          # unknown unit
-        changed[31][1] = "chủ tịch"                      # unknown role
-        text = (HEADER.rstrip("\n") + ",changed_on,retired_on,retire_reason\n"
-                + "".join(",".join(r) + "\n" for r in changed))
+        changed[30][2] = "CB99"  # unknown unit
+        changed[31][1] = "chủ tịch"  # unknown role
+        text = (
+            HEADER.rstrip("\n")
+            + ",changed_on,retired_on,retire_reason\n"
+            + "".join(",".join(r) + "\n" for r in changed)
+        )
         before = await count(nc)
         result = await run_import(client, text.encode())
         assert [r["line"] for r in result.rejected] == [32, 33], result.rejected
         assert (result.created, result.changed, result.unchanged) == (0, 6, 292), result.as_dict()
-        assert await types_since(nc, before) == Counter({
-            "MemberDetailsCorrected": 2, "MemberTransferred": 2, "MemberRoleChanged": 1,
-            "MemberCoreFlagSet": 1, "MemberRetired": 1})
+        assert await types_since(nc, before) == Counter(
+            {
+                "MemberDetailsCorrected": 2,
+                "MemberTransferred": 2,
+                "MemberRoleChanged": 1,
+                "MemberCoreFlagSet": 1,
+                "MemberRetired": 1,
+            }
+        )
         after_change = await count(nc)
         rerun = await run_import(client, text.encode())
         assert (rerun.changed, rerun.unchanged, len(rerun.rejected)) == (0, 298, 2)
         assert await count(nc) == after_change
 
 
-async def test_cli_import_and_queries_through_a_subprocess(settings: Settings, nc: Client,
-                                                          tmp_path: Path) -> None:
+async def test_cli_import_and_queries_through_a_subprocess(
+    settings: Settings, nc: Client, tmp_path: Path
+) -> None:
     env = {**os.environ, "BRIEFINGS_NATS_URL": settings.nats_url, "COLUMNS": "200"}
 
     async def cli(*args: str) -> tuple[int, str, str]:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "briefings", "roster", *args, cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "briefings",
+            "roster",
+            *args,
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         return proc.returncode or 0, out.decode(), err.decode()
 

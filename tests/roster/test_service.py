@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 
-from briefings.runtime.commands import CENTER_TZ
-from briefings.runtime.settings import Settings
+from contracts.calendar import CENTER_TZ
+from runtime.settings import Settings
 from services.roster.adapters.codes import BUCKET, kv_key
 from tests.roster.helpers import query, roster_running, send, setup_units, stored
 
@@ -49,21 +49,43 @@ async def enroll(nc: Client, name: str = "Nguyễn Thị Hoa", **extra: object) 
     return accepted(await send(nc, "enroll_member", **fields), version=1)
 
 
-async def test_every_command_replies_with_id_version_and_event_ids(roster: None,
-                                                                   nc: Client) -> None:
+async def test_every_command_replies_with_id_version_and_event_ids(
+    roster: None, nc: Client
+) -> None:
     hoa = await enroll(nc, external_code="TTV-001", effective_on="2022-11-03")
-    accepted(await send(nc, "correct_member_details", member_id=hoa, full_name="Nguyễn Thị Hòa",
-                        contact="0901"), 2)
+    accepted(
+        await send(
+            nc, "correct_member_details", member_id=hoa, full_name="Nguyễn Thị Hòa", contact="0901"
+        ),
+        2,
+    )
     accepted(await send(nc, "change_member_code", member_id=hoa, external_code="TTV-100"), 3)
     accepted(await send(nc, "transfer_member", member_id=hoa, to_unit_id="city"), 4)
     accepted(await send(nc, "change_member_role", member_id=hoa, role="reporter"), 5)
     accepted(await send(nc, "set_member_core", member_id=hoa, core=True), 6)
-    accepted(await send(nc, "retire_member", member_id=hoa, reason="chuyển công tác",
-                        effective_on=today().isoformat()), 7)
+    accepted(
+        await send(
+            nc,
+            "retire_member",
+            member_id=hoa,
+            reason="chuyển công tác",
+            effective_on=today().isoformat(),
+        ),
+        7,
+    )
     accepted(await send(nc, "reenroll_member", member_id=hoa, role="reporter", unit_id="city"), 8)
     accepted(await send(nc, "rename_unit", unit_id="cell1", name="Chi bộ KP1"), 2)
-    accepted(await send(nc, "register_unit", unit_id="cell2", kind="party_cell", name="Chi bộ 2",
-                        parent_id="city"), 1)
+    accepted(
+        await send(
+            nc,
+            "register_unit",
+            unit_id="cell2",
+            kind="party_cell",
+            name="Chi bộ 2",
+            parent_id="city",
+        ),
+        1,
+    )
     accepted(await send(nc, "dissolve_unit", unit_id="cell2", reason="sáp nhập"), 2)
     member = (await query(nc, "get_member", member_id=hoa))["data"]
     assert member["full_name"] == "Nguyễn Thị Hòa" and member["role"] == "reporter"
@@ -90,27 +112,41 @@ async def test_list_members_of_a_unit_reads_the_projection(roster: None, nc: Cli
     refused(await query(nc, "get_unit", unit_id="nowhere"), "not_found", "UnitMustExist")
 
 
-async def test_a_unit_must_exist_and_be_active_to_receive_a_member(roster: None,
-                                                                   nc: Client) -> None:
-    refused(await send(nc, "enroll_member", full_name="A", role="propagandist",
-                       unit_id="ghost"), "not_found", "UnitMustExist")
+async def test_a_unit_must_exist_and_be_active_to_receive_a_member(
+    roster: None, nc: Client
+) -> None:
+    refused(
+        await send(nc, "enroll_member", full_name="A", role="propagandist", unit_id="ghost"),
+        "not_found",
+        "UnitMustExist",
+    )
     accepted(await send(nc, "register_unit", unit_id="old", kind="party_cell", name="Cũ"))
     accepted(await send(nc, "dissolve_unit", unit_id="old"))
     before = await stored(nc)
-    refused(await send(nc, "enroll_member", full_name="A", role="propagandist", unit_id="old"),
-            "rule_violated", "UnitMustBeActive")
+    refused(
+        await send(nc, "enroll_member", full_name="A", role="propagandist", unit_id="old"),
+        "rule_violated",
+        "UnitMustBeActive",
+    )
     hoa = await enroll(nc)
-    refused(await send(nc, "transfer_member", member_id=hoa, to_unit_id="old"),
-            "rule_violated", "UnitMustBeActive")
+    refused(
+        await send(nc, "transfer_member", member_id=hoa, to_unit_id="old"),
+        "rule_violated",
+        "UnitMustBeActive",
+    )
     assert await stored(nc) == before + 1  # only the good enrolment
 
 
-async def test_dissolving_a_unit_with_active_members_is_refused_naming_them(roster: None,
-                                                                            nc: Client) -> None:
+async def test_dissolving_a_unit_with_active_members_is_refused_naming_them(
+    roster: None, nc: Client
+) -> None:
     hoa = await enroll(nc, "Nguyễn Thị Hoa")
     before = await stored(nc)
-    reply = refused(await send(nc, "dissolve_unit", unit_id="cell1"), "rule_violated",
-                    "UnitWithActiveMembersCannotBeDissolved")
+    reply = refused(
+        await send(nc, "dissolve_unit", unit_id="cell1"),
+        "rule_violated",
+        "UnitWithActiveMembersCannotBeDissolved",
+    )
     assert "Nguyễn Thị Hoa" in reply["message"] and reply["context"]["active_member_ids"] == [hoa]
     assert await stored(nc) == before
     # Retired members do not hold a unit open.
@@ -119,30 +155,49 @@ async def test_dissolving_a_unit_with_active_members_is_refused_naming_them(rost
 
 
 async def test_dissolve_with_transfer_target_moves_members_then_dissolves_once(
-        roster: None, nc: Client) -> None:
+    roster: None, nc: Client
+) -> None:
     accepted(await send(nc, "register_unit", unit_id="cell2", kind="party_cell", name="Chi bộ 2"))
     ids = [await enroll(nc, f"Thành viên {i}", effective_on="2022-11-01") for i in range(3)]
-    reply = accepted(await send(nc, "dissolve_unit", command_id="dissolve-1", unit_id="cell1",
-                                transfer_to_unit_id="cell2", effective_on="2022-11-30"))
+    reply = accepted(
+        await send(
+            nc,
+            "dissolve_unit",
+            command_id="dissolve-1",
+            unit_id="cell1",
+            transfer_to_unit_id="cell2",
+            effective_on="2022-11-30",
+        )
+    )
     assert reply == "cell1"
     moved = (await query(nc, "list_members", unit_id="cell2"))["data"]
     assert sorted(m["member_id"] for m in moved) == sorted(ids)
     assert (await query(nc, "get_unit", unit_id="cell1"))["data"]["dissolved_on"] == "2022-11-30"
     after = await stored(nc)
-    again = await send(nc, "dissolve_unit", command_id="dissolve-1", unit_id="cell1",
-                       transfer_to_unit_id="cell2", effective_on="2022-11-30")
+    again = await send(
+        nc,
+        "dissolve_unit",
+        command_id="dissolve-1",
+        unit_id="cell1",
+        transfer_to_unit_id="cell2",
+        effective_on="2022-11-30",
+    )
     assert again["ok"] and again["replayed"]
     assert await stored(nc) == after
 
 
-async def test_dissolve_transfer_refused_up_front_moves_nobody(settings: Settings,
-                                                               nc: Client) -> None:
+async def test_dissolve_transfer_refused_up_front_moves_nobody(
+    settings: Settings, nc: Client
+) -> None:
     async with roster_running(settings, nc):
         await setup_units(nc)
         reporter = await enroll(nc, "Võ Văn Dũng", role="reporter", unit_id="city")
         before = await stored(nc)
-        refused(await send(nc, "dissolve_unit", unit_id="city", transfer_to_unit_id="cell1"),
-                "rule_violated", "ReporterMustBelongToCityLevel")
+        refused(
+            await send(nc, "dissolve_unit", unit_id="city", transfer_to_unit_id="cell1"),
+            "rule_violated",
+            "ReporterMustBelongToCityLevel",
+        )
         assert await stored(nc) == before
         member = (await query(nc, "get_member", member_id=reporter))["data"]
         assert member["unit_id"] == "city"
@@ -151,29 +206,55 @@ async def test_dissolve_transfer_refused_up_front_moves_nobody(settings: Setting
 async def test_external_code_is_unique_across_the_roster(roster: None, nc: Client) -> None:
     hoa = await enroll(nc, external_code="BCV-07")
     before = await stored(nc)
-    reply = refused(await send(nc, "enroll_member", full_name="Người khác", role="propagandist",
-                               unit_id="cell1", external_code=" bcv-07 "),
-                    "already_exists", "ExternalCodeMustBeUnique")
+    reply = refused(
+        await send(
+            nc,
+            "enroll_member",
+            full_name="Người khác",
+            role="propagandist",
+            unit_id="cell1",
+            external_code=" bcv-07 ",
+        ),
+        "already_exists",
+        "ExternalCodeMustBeUnique",
+    )
     assert reply["context"]["member_id"] == hoa
     other = await enroll(nc, "Người khác")
-    refused(await send(nc, "change_member_code", member_id=other, external_code="BCV-07"),
-            "already_exists", "ExternalCodeMustBeUnique")
+    refused(
+        await send(nc, "change_member_code", member_id=other, external_code="BCV-07"),
+        "already_exists",
+        "ExternalCodeMustBeUnique",
+    )
     assert await stored(nc) == before + 1
     # A retired member keeps their code.
     accepted(await send(nc, "retire_member", member_id=hoa))
-    refused(await send(nc, "change_member_code", member_id=other, external_code="BCV-07"),
-            "already_exists", "ExternalCodeMustBeUnique")
+    refused(
+        await send(nc, "change_member_code", member_id=other, external_code="BCV-07"),
+        "already_exists",
+        "ExternalCodeMustBeUnique",
+    )
 
 
 async def test_concurrent_double_enrolment_with_one_code_lets_exactly_one_through(
-        settings: Settings, nc: Client) -> None:
+    settings: Settings, nc: Client
+) -> None:
     """Two service instances with separate stores, twenty racing clerks, one code."""
     other = settings.with_(data_dir=settings.data_dir.parent / "other")
     async with roster_running(settings, nc), roster_running(other, nc):
         await setup_units(nc)
-        replies = await asyncio.gather(*(
-            send(nc, "enroll_member", full_name=f"Người {i}", role="propagandist",
-                 unit_id="cell1", external_code="TTV-RACE") for i in range(20)))
+        replies = await asyncio.gather(
+            *(
+                send(
+                    nc,
+                    "enroll_member",
+                    full_name=f"Người {i}",
+                    role="propagandist",
+                    unit_id="cell1",
+                    external_code="TTV-RACE",
+                )
+                for i in range(20)
+            )
+        )
         winners = [r for r in replies if r["ok"]]
         assert len(winners) == 1, replies
         assert all(r["rule"] == "ExternalCodeMustBeUnique" for r in replies if not r["ok"])
@@ -182,7 +263,8 @@ async def test_concurrent_double_enrolment_with_one_code_lets_exactly_one_throug
 
 
 async def test_a_changed_code_is_released_and_a_stale_reservation_is_reclaimed(
-        roster: None, nc: Client) -> None:
+    roster: None, nc: Client
+) -> None:
     hoa = await enroll(nc, external_code="OLD-1")
     accepted(await send(nc, "change_member_code", member_id=hoa, external_code="NEW-1"))
     await enroll(nc, "Lấy lại mã cũ", external_code="OLD-1")  # released at once
@@ -191,30 +273,58 @@ async def test_a_changed_code_is_released_and_a_stale_reservation_is_reclaimed(
     now = datetime.now(UTC).isoformat()
     # A reservation whose member never got enrolled (a crash before the append): fresh, it
     # blocks (an enrolment may be in flight); after the grace period it is reclaimed.
-    await kv.put(kv_key("GHOST-1"), json.dumps(
-        {"member_id": "ghost", "code": "GHOST-1", "reserved_at": now}).encode())
-    refused(await send(nc, "enroll_member", full_name="A", role="propagandist", unit_id="cell1",
-                       external_code="GHOST-1"), "already_exists", "ExternalCodeMustBeUnique")
-    await kv.put(kv_key("GHOST-1"), json.dumps(
-        {"member_id": "ghost", "code": "GHOST-1", "reserved_at": hour_ago}).encode())
+    await kv.put(
+        kv_key("GHOST-1"),
+        json.dumps({"member_id": "ghost", "code": "GHOST-1", "reserved_at": now}).encode(),
+    )
+    refused(
+        await send(
+            nc,
+            "enroll_member",
+            full_name="A",
+            role="propagandist",
+            unit_id="cell1",
+            external_code="GHOST-1",
+        ),
+        "already_exists",
+        "ExternalCodeMustBeUnique",
+    )
+    await kv.put(
+        kv_key("GHOST-1"),
+        json.dumps({"member_id": "ghost", "code": "GHOST-1", "reserved_at": hour_ago}).encode(),
+    )
     taker = await enroll(nc, "B", external_code="GHOST-1")
     assert json.loads((await kv.get(kv_key("GHOST-1"))).value)["member_id"] == taker
     # A release that never happened (the member moved on to another code): reclaimed too.
-    await kv.put(kv_key("NEW-1"), json.dumps(
-        {"member_id": hoa, "code": "NEW-1", "reserved_at": hour_ago}).encode())
-    refused(await send(nc, "enroll_member", full_name="C", role="propagandist", unit_id="cell1",
-                       external_code="NEW-1"), "already_exists", "ExternalCodeMustBeUnique")
+    await kv.put(
+        kv_key("NEW-1"),
+        json.dumps({"member_id": hoa, "code": "NEW-1", "reserved_at": hour_ago}).encode(),
+    )
+    refused(
+        await send(
+            nc,
+            "enroll_member",
+            full_name="C",
+            role="propagandist",
+            unit_id="cell1",
+            external_code="NEW-1",
+        ),
+        "already_exists",
+        "ExternalCodeMustBeUnique",
+    )
     accepted(await send(nc, "change_member_code", member_id=hoa, external_code="NEW-2"))
-    await kv.put(kv_key("NEW-1"), json.dumps(
-        {"member_id": hoa, "code": "NEW-1", "reserved_at": hour_ago}).encode())
+    await kv.put(
+        kv_key("NEW-1"),
+        json.dumps({"member_id": hoa, "code": "NEW-1", "reserved_at": hour_ago}).encode(),
+    )
     await enroll(nc, "D", external_code="NEW-1")
 
 
-async def test_a_retired_member_changes_only_through_reenrolment(roster: None,
-                                                                 nc: Client) -> None:
+async def test_a_retired_member_changes_only_through_reenrolment(roster: None, nc: Client) -> None:
     hoa = await enroll(nc, effective_on="2022-10-01")
-    accepted(await send(nc, "retire_member", member_id=hoa, reason="nghỉ hưu",
-                        effective_on="2022-11-01"))
+    accepted(
+        await send(nc, "retire_member", member_id=hoa, reason="nghỉ hưu", effective_on="2022-11-01")
+    )
     before = await stored(nc)
     for command, fields in [
         ("set_member_core", {"core": True}),
@@ -224,32 +334,47 @@ async def test_a_retired_member_changes_only_through_reenrolment(roster: None,
         ("change_member_code", {"external_code": "X"}),
         ("retire_member", {}),
     ]:
-        refused(await send(nc, command, member_id=hoa, **fields), "rule_violated",
-                "RetiredMemberCannotBeChanged")
+        refused(
+            await send(nc, command, member_id=hoa, **fields),
+            "rule_violated",
+            "RetiredMemberCannotBeChanged",
+        )
     assert await stored(nc) == before
-    accepted(await send(nc, "reenroll_member", member_id=hoa, role="propagandist",
-                        unit_id="cell1"))
+    accepted(await send(nc, "reenroll_member", member_id=hoa, role="propagandist", unit_id="cell1"))
     accepted(await send(nc, "set_member_core", member_id=hoa, core=True))
-    refused(await send(nc, "reenroll_member", member_id=hoa, role="propagandist",
-                       unit_id="cell1"), "rule_violated", "MemberMustBeRetiredToReenrol")
+    refused(
+        await send(nc, "reenroll_member", member_id=hoa, role="propagandist", unit_id="cell1"),
+        "rule_violated",
+        "MemberMustBeRetiredToReenrol",
+    )
 
 
 async def test_reporters_belong_to_the_city_level(roster: None, nc: Client) -> None:
     before = await stored(nc)
-    refused(await send(nc, "enroll_member", full_name="A", role="reporter", unit_id="cell1"),
-            "rule_violated", "ReporterMustBelongToCityLevel")
+    refused(
+        await send(nc, "enroll_member", full_name="A", role="reporter", unit_id="cell1"),
+        "rule_violated",
+        "ReporterMustBelongToCityLevel",
+    )
     hoa = await enroll(nc)
-    refused(await send(nc, "change_member_role", member_id=hoa, role="reporter"),
-            "rule_violated", "ReporterMustBelongToCityLevel")
+    refused(
+        await send(nc, "change_member_role", member_id=hoa, role="reporter"),
+        "rule_violated",
+        "ReporterMustBelongToCityLevel",
+    )
     assert await stored(nc) == before + 1
     accepted(await send(nc, "transfer_member", member_id=hoa, to_unit_id="city"))
     accepted(await send(nc, "change_member_role", member_id=hoa, role="reporter"))
-    refused(await send(nc, "transfer_member", member_id=hoa, to_unit_id="cell1"),
-            "rule_violated", "ReporterMustBelongToCityLevel")
+    refused(
+        await send(nc, "transfer_member", member_id=hoa, to_unit_id="cell1"),
+        "rule_violated",
+        "ReporterMustBelongToCityLevel",
+    )
 
 
 async def test_the_centers_configuration_may_let_reporters_sit_in_units(
-        settings: Settings, nc: Client) -> None:
+    settings: Settings, nc: Client
+) -> None:
     async with roster_running(settings.with_(reporters_at_city_level_only=False), nc):
         await setup_units(nc)
         await enroll(nc, role="reporter", unit_id="cell1")
@@ -258,11 +383,12 @@ async def test_the_centers_configuration_may_let_reporters_sit_in_units(
 async def test_a_name_is_required_and_trimmed(roster: None, nc: Client) -> None:
     before = await stored(nc)
     for name in ("", "   "):
-        reply = refused(await send(nc, "enroll_member", full_name=name, role="propagandist",
-                                   unit_id="cell1"), "validation_failed")
+        reply = refused(
+            await send(nc, "enroll_member", full_name=name, role="propagandist", unit_id="cell1"),
+            "validation_failed",
+        )
         assert reply["details"][0]["field"] == "full_name"
-        refused(await send(nc, "register_unit", kind="party_cell", name=name),
-                "validation_failed")
+        refused(await send(nc, "register_unit", kind="party_cell", name=name), "validation_failed")
     assert await stored(nc) == before
     hoa = await enroll(nc, "   Nguyễn   Thị Hoa  ")
     assert (await query(nc, "get_member", member_id=hoa))["data"]["full_name"] == "Nguyễn Thị Hoa"
@@ -271,20 +397,49 @@ async def test_a_name_is_required_and_trimmed(roster: None, nc: Client) -> None:
 async def test_dates_may_be_past_but_not_future(roster: None, nc: Client) -> None:
     tomorrow = (today() + timedelta(days=1)).isoformat()
     before = await stored(nc)
-    refused(await send(nc, "enroll_member", full_name="A", role="propagandist", unit_id="cell1",
-                       effective_on=tomorrow), "rule_violated", "DateMustNotBeInTheFuture")
-    refused(await send(nc, "register_unit", kind="party_cell", name="B", effective_on=tomorrow),
-            "rule_violated", "DateMustNotBeInTheFuture")
+    refused(
+        await send(
+            nc,
+            "enroll_member",
+            full_name="A",
+            role="propagandist",
+            unit_id="cell1",
+            effective_on=tomorrow,
+        ),
+        "rule_violated",
+        "DateMustNotBeInTheFuture",
+    )
+    refused(
+        await send(nc, "register_unit", kind="party_cell", name="B", effective_on=tomorrow),
+        "rule_violated",
+        "DateMustNotBeInTheFuture",
+    )
     in_two_days = (datetime.now(UTC) + timedelta(days=2)).isoformat()
-    refused(await send(nc, "enroll_member", full_name="A", role="propagandist", unit_id="cell1",
-                       occurred_at=in_two_days), "rule_violated", "DateMustNotBeInTheFuture")
+    refused(
+        await send(
+            nc,
+            "enroll_member",
+            full_name="A",
+            role="propagandist",
+            unit_id="cell1",
+            occurred_at=in_two_days,
+        ),
+        "rule_violated",
+        "DateMustNotBeInTheFuture",
+    )
     assert await stored(nc) == before
     # Last month's change entered today: stored with the day it took effect.
     hoa = await enroll(nc, effective_on="2022-11-03")
-    refused(await send(nc, "retire_member", member_id=hoa, effective_on=tomorrow),
-            "rule_violated", "DateMustNotBeInTheFuture")
-    refused(await send(nc, "retire_member", member_id=hoa, effective_on="2022-10-01"),
-            "rule_violated", "ChangeMustNotPrecedeEnrolment")
+    refused(
+        await send(nc, "retire_member", member_id=hoa, effective_on=tomorrow),
+        "rule_violated",
+        "DateMustNotBeInTheFuture",
+    )
+    refused(
+        await send(nc, "retire_member", member_id=hoa, effective_on="2022-10-01"),
+        "rule_violated",
+        "ChangeMustNotPrecedeEnrolment",
+    )
     reply = accepted(await send(nc, "retire_member", member_id=hoa, effective_on="2022-11-20"))
     js = nc.jetstream()
     last = await js.get_last_msg("ROSTER", f"ev.roster.member.{reply}")
@@ -294,21 +449,36 @@ async def test_dates_may_be_past_but_not_future(roster: None, nc: Client) -> Non
     assert envelope["occurred_at"] == "2022-11-19T17:00:00.000000Z"  # local midnight, UTC+7
 
 
-@pytest.mark.parametrize("body, field", [
-    (b'{"command_id": "a", "role": "propagandist", "unit_id": "cell1"}', "full_name"),
-    (b'{"command_id": "a", "full_name": "A", "role": 7, "unit_id": "cell1"}', "role"),
-    (b'{"command_id": "a", "full_name": "A", "role": "propagandist", "unit_id": "cell1",'
-     b' "nickname": "x"}', "nickname"),
-    (b'{"command_id": "a", "full_name": "A", "role": "propagandist", "unit_id": "cell 1"}',
-     "unit_id"),
-    (b'{"command_id": "a", "full_name": "A", "role": "propagandist", "unit_id": "c",'
-     b' "effective_on": "03/11/2022x"}', "effective_on"),
-    (b'{"command_id": "a", "full_name": "A", "role": "propagandist", "unit_id": "c",'
-     b' "core": "maybe"}', "core"),
-    (b"{not json", ""),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (b'{"command_id": "a", "role": "propagandist", "unit_id": "cell1"}', "full_name"),
+        (b'{"command_id": "a", "full_name": "A", "role": 7, "unit_id": "cell1"}', "role"),
+        (
+            b'{"command_id": "a", "full_name": "A", "role": "propagandist", "unit_id": "cell1",'
+            b' "nickname": "x"}',
+            "nickname",
+        ),
+        (
+            b'{"command_id": "a", "full_name": "A", "role": "propagandist", "unit_id": "cell 1"}',
+            "unit_id",
+        ),
+        (
+            b'{"command_id": "a", "full_name": "A", "role": "propagandist", "unit_id": "c",'
+            b' "effective_on": "03/11/2022x"}',
+            "effective_on",
+        ),
+        (
+            b'{"command_id": "a", "full_name": "A", "role": "propagandist", "unit_id": "c",'
+            b' "core": "maybe"}',
+            "core",
+        ),
+        (b"{not json", ""),
+    ],
+)
 async def test_malformed_commands_get_field_details_and_write_nothing(
-        roster: None, nc: Client, body: bytes, field: str) -> None:
+    roster: None, nc: Client, body: bytes, field: str
+) -> None:
     from tests.support import request
 
     before = await stored(nc)
@@ -321,40 +491,67 @@ async def test_malformed_commands_get_field_details_and_write_nothing(
 
 
 async def test_lost_reservations_are_restored_from_the_stream_at_start(
-        settings: Settings, nc: Client) -> None:
+    settings: Settings, nc: Client
+) -> None:
     async with roster_running(settings, nc):
         await setup_units(nc)
         await enroll(nc, external_code="KEEP-1")
     await nc.jetstream().delete_key_value(BUCKET)
     fresh = settings.with_(data_dir=settings.data_dir.parent / "fresh")
     async with roster_running(fresh, nc):
-        refused(await send(nc, "enroll_member", full_name="B", role="propagandist",
-                           unit_id="cell1", external_code="KEEP-1"),
-                "already_exists", "ExternalCodeMustBeUnique")
+        refused(
+            await send(
+                nc,
+                "enroll_member",
+                full_name="B",
+                role="propagandist",
+                unit_id="cell1",
+                external_code="KEEP-1",
+            ),
+            "already_exists",
+            "ExternalCodeMustBeUnique",
+        )
 
 
 async def test_a_dissolve_retried_after_a_partial_transfer_finishes_without_duplicates(
-        roster: None, nc: Client) -> None:
-    from briefings.runtime.commands import derived_id
+    roster: None, nc: Client
+) -> None:
+    from contracts.calendar import derived_id
 
     accepted(await send(nc, "register_unit", unit_id="cell2", kind="party_cell", name="Chi bộ 2"))
     first = await enroll(nc, "Thành viên 1", effective_on="2022-11-01")
     second = await enroll(nc, "Thành viên 2", effective_on="2022-11-01")
     # The first attempt moved one member, then died before the rest.
-    accepted(await send(nc, "transfer_member",
-                        command_id=derived_id("dissolve-9", f"dissolve-transfer:{first}"),
-                        member_id=first, to_unit_id="cell2", effective_on="2022-11-30"))
+    accepted(
+        await send(
+            nc,
+            "transfer_member",
+            command_id=derived_id("dissolve-9", f"dissolve-transfer:{first}"),
+            member_id=first,
+            to_unit_id="cell2",
+            effective_on="2022-11-30",
+        )
+    )
     before = await stored(nc)
-    accepted(await send(nc, "dissolve_unit", command_id="dissolve-9", unit_id="cell1",
-                        transfer_to_unit_id="cell2", effective_on="2022-11-30"))
+    accepted(
+        await send(
+            nc,
+            "dissolve_unit",
+            command_id="dissolve-9",
+            unit_id="cell1",
+            transfer_to_unit_id="cell2",
+            effective_on="2022-11-30",
+        )
+    )
     assert await stored(nc) == before + 2  # the second member's transfer and the dissolution
     moved = (await query(nc, "list_members", unit_id="cell2"))["data"]
     assert sorted(m["member_id"] for m in moved) == sorted([first, second])
     assert all(m["version"] == 2 for m in moved)
 
 
-async def test_the_roster_projection_on_sqlite_and_postgresql(settings: Settings, nc: Client,
-                                                             database_url: str) -> None:
+async def test_the_roster_projection_on_sqlite_and_postgresql(
+    settings: Settings, nc: Client, database_url: str
+) -> None:
     async with roster_running(settings.with_(database_url=database_url), nc):
         await setup_units(nc)
         hoa = await enroll(nc, external_code="PG-1")

@@ -10,10 +10,10 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import ValidationError
 
-from briefings.runtime.domain import DomainError
 from contracts.replies import ErrorCode
 from contracts.reporting import SERVICE, Participation, ParticipationQuery
 from contracts.subjects import query_subject
+from runtime.domain import DomainError
 
 
 class ParticipationMustBeAvailable(DomainError):
@@ -37,18 +37,23 @@ class NatsParticipation:
         try:
             msg = await self.nc.request(subject, body, timeout=self.timeout)
         except NoRespondersError:
-            raise ParticipationMustBeAvailable(f"no reporting service answers {subject}",
-                                               subject=subject) from None
+            raise ParticipationMustBeAvailable(
+                f"no reporting service answers {subject}", subject=subject
+            ) from None
         except NatsTimeoutError:
-            raise ParticipationMustBeAvailable(f"no reply on {subject} in time",
-                                               subject=subject) from None
+            raise ParticipationMustBeAvailable(
+                f"no reply on {subject} in time", subject=subject
+            ) from None
         reply = json.loads(msg.data)
         if reply.get("ok") is not True:
             raise ParticipationMustBeAvailable(
                 f"reporting refused the participation query: {reply.get('message', reply)}",
-                subject=subject, reporting_code=reply.get("code"))
+                subject=subject,
+                reporting_code=reply.get("code"),
+            )
         try:
             return Participation.model_validate(reply["data"])
         except (KeyError, ValidationError) as exc:
-            raise ParticipationMustBeAvailable(f"unreadable participation reply: {exc}",
-                                               subject=subject) from None
+            raise ParticipationMustBeAvailable(
+                f"unreadable participation reply: {exc}", subject=subject
+            ) from None

@@ -24,9 +24,9 @@ from sqlalchemy import (
     update,
 )
 
-from briefings.runtime.eventstore import StoredEvent
 from contracts.awards import RecipientType
 from contracts.registry import registry
+from runtime.eventstore import StoredEvent
 from services.awards.domain import recipients as rh
 from services.awards.domain.awards import Award, KnownDecision
 
@@ -58,19 +58,29 @@ recipients = Table(
 )
 
 
-def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str,
-               state: BaseModel | None) -> None:
+def keep_views(
+    conn: Connection, aggregate_type: str, aggregate_id: str, state: BaseModel | None
+) -> None:
     """StateHook: replace the row of the award whose snapshot just changed."""
     if not isinstance(state, Award):
         return
     conn.execute(delete(awards).where(awards.c.award_id == aggregate_id))
-    conn.execute(insert(awards).values(
-        award_id=aggregate_id, recipient_type=state.recipient_type.value,
-        recipient_id=state.recipient_id, award_kind=state.award_kind, period=state.period,
-        decision_number=state.decision_number, decision_date=state.decision_date,
-        authority=state.authority, revoked=state.revoked,
-        revoke_decision_number=state.revoke_decision_number,
-        revoke_decision_date=state.revoke_decision_date, state=state.model_dump_json()))
+    conn.execute(
+        insert(awards).values(
+            award_id=aggregate_id,
+            recipient_type=state.recipient_type.value,
+            recipient_id=state.recipient_id,
+            award_kind=state.award_kind,
+            period=state.period,
+            decision_number=state.decision_number,
+            decision_date=state.decision_date,
+            authority=state.authority,
+            revoked=state.revoked,
+            revoke_decision_number=state.revoke_decision_number,
+            revoke_decision_date=state.revoke_decision_date,
+            state=state.model_dump_json(),
+        )
+    )
 
 
 def apply_roster_batch(conn: Connection, events: Sequence[StoredEvent]) -> None:
@@ -83,17 +93,22 @@ def apply_roster_batch(conn: Connection, events: Sequence[StoredEvent]) -> None:
         key = rh.recipient_of(event)
         if key is None:
             continue
-        where = ((recipients.c.recipient_type == key[0].value)
-                 & (recipients.c.recipient_id == key[1]))
+        where = (recipients.c.recipient_type == key[0].value) & (
+            recipients.c.recipient_id == key[1]
+        )
         row = conn.execute(select(recipients.c.history).where(where)).scalar()
         before = rh.RecipientHistory.model_validate_json(row) if row else None
         after = rh.evolve(before, event)
         if after is None:
             continue
         if row is None:
-            conn.execute(insert(recipients).values(recipient_type=key[0].value,
-                                                   recipient_id=key[1],
-                                                   history=after.model_dump_json()))
+            conn.execute(
+                insert(recipients).values(
+                    recipient_type=key[0].value,
+                    recipient_id=key[1],
+                    history=after.model_dump_json(),
+                )
+            )
         else:
             conn.execute(update(recipients).where(where).values(history=after.model_dump_json()))
 
@@ -102,12 +117,16 @@ class AwardViews:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def recipient(self, recipient_type: RecipientType,
-                  recipient_id: str) -> rh.RecipientHistory | None:
+    def recipient(
+        self, recipient_type: RecipientType, recipient_id: str
+    ) -> rh.RecipientHistory | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(recipients.c.history).where(
-                (recipients.c.recipient_type == recipient_type.value)
-                & (recipients.c.recipient_id == recipient_id))).scalar()
+            row = conn.execute(
+                select(recipients.c.history).where(
+                    (recipients.c.recipient_type == recipient_type.value)
+                    & (recipients.c.recipient_id == recipient_id)
+                )
+            ).scalar()
         return rh.RecipientHistory.model_validate_json(row) if row else None
 
     def decision(self, number: str) -> KnownDecision | None:
@@ -116,13 +135,20 @@ class AwardViews:
             granted = conn.execute(
                 select(awards.c.decision_date, awards.c.authority)
                 .where(awards.c.decision_number == number)
-                .order_by(awards.c.decision_date).limit(1)).first()
+                .order_by(awards.c.decision_date)
+                .limit(1)
+            ).first()
             if granted is not None:
-                return KnownDecision(decision_number=number, decision_date=granted.decision_date,
-                                     authority=granted.authority)
+                return KnownDecision(
+                    decision_number=number,
+                    decision_date=granted.decision_date,
+                    authority=granted.authority,
+                )
             revoked = conn.execute(
                 select(awards.c.revoke_decision_date)
-                .where(awards.c.revoke_decision_number == number).limit(1)).scalar()
+                .where(awards.c.revoke_decision_number == number)
+                .limit(1)
+            ).scalar()
         if revoked is None:
             return None
         return KnownDecision(decision_number=number, decision_date=revoked)
@@ -132,15 +158,17 @@ class AwardViews:
         return rows[0] if rows else None
 
     def awards_where(self, *conditions: Any) -> list[dict[str, Any]]:
-        query = select(awards.c.state).order_by(awards.c.period, awards.c.decision_date,
-                                                awards.c.award_id)
+        query = select(awards.c.state).order_by(
+            awards.c.period, awards.c.decision_date, awards.c.award_id
+        )
         for condition in conditions:
             query = query.where(condition)
         with self.engine.connect() as conn:
             return [_row(json.loads(r.state)) for r in conn.execute(query)]
 
-    def listing(self, period: str | None, recipient_id: str | None,
-             include_revoked: bool = True) -> list[dict[str, Any]]:
+    def listing(
+        self, period: str | None, recipient_id: str | None, include_revoked: bool = True
+    ) -> list[dict[str, Any]]:
         conditions: list[Any] = []
         if period is not None:
             conditions.append(awards.c.period == period)
@@ -154,9 +182,11 @@ class AwardViews:
         """Active award kinds per (recipient_type, recipient_id) for ``period``."""
         held: dict[tuple[str, str], list[str]] = {}
         with self.engine.connect() as conn:
-            for r in conn.execute(select(awards.c.recipient_type, awards.c.recipient_id,
-                                         awards.c.award_kind)
-                                  .where(awards.c.period == period, awards.c.revoked.is_(False))):
+            for r in conn.execute(
+                select(awards.c.recipient_type, awards.c.recipient_id, awards.c.award_kind).where(
+                    awards.c.period == period, awards.c.revoked.is_(False)
+                )
+            ):
                 held.setdefault((r.recipient_type, r.recipient_id), []).append(r.award_kind)
         return held
 
@@ -164,5 +194,3 @@ class AwardViews:
 def _row(state: dict[str, Any]) -> dict[str, Any]:
     state["status"] = "revoked" if state.get("revoked") else "granted"
     return state
-
-

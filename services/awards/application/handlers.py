@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from briefings.runtime.commands import CommandContext, Loaded, UnitOfWork, local_midnight
 from contracts import awards as c
+from contracts.calendar import local_midnight
 from contracts.replies import CommandAccepted
+from runtime.commands import CommandContext, Loaded, UnitOfWork
 from services.awards.adapters.views import AwardViews
 from services.awards.domain import awards
 from services.awards.domain.recipients import RecipientHistory
@@ -36,14 +37,16 @@ class AwardHandlers:
         await self.roster_caught_up()
         return self.views.recipient(cmd.recipient_type, cmd.recipient_id)
 
-    async def grant_award(self, cmd: c.GrantAward, ctx: CommandContext,
-                          uow: UnitOfWork) -> CommandAccepted:
+    async def grant_award(
+        self, cmd: c.GrantAward, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
         # Walk the slot's generations: revoked awards stay, the first free or active one decides.
         earlier: list[awards.Award] = []
         generation = 0
         while True:
-            award_id = awards.slot_award_id(cmd.recipient_type, cmd.recipient_id,
-                                            cmd.award_kind, cmd.period, generation)
+            award_id = awards.slot_award_id(
+                cmd.recipient_type, cmd.recipient_id, cmd.award_kind, cmd.period, generation
+            )
             loaded: Loaded[awards.Award] = await uow.load(awards.AWARD, award_id)
             if loaded.state is None or not loaded.state.revoked:
                 break
@@ -51,14 +54,23 @@ class AwardHandlers:
             generation += 1
         await self.awards_caught_up()
         events = awards.decide_grant(
-            loaded.state, earlier, cmd, award_id, await self._recipient(cmd),
-            self.views.decision(cmd.decision_number), self.config.award_kinds, ctx.today)
+            loaded.state,
+            earlier,
+            cmd,
+            award_id,
+            await self._recipient(cmd),
+            self.views.decision(cmd.decision_number),
+            self.config.award_kinds,
+            ctx.today,
+        )
         return await uow.record(loaded, events, local_midnight(cmd.decision_date))
 
-    async def revoke_award(self, cmd: c.RevokeAward, ctx: CommandContext,
-                           uow: UnitOfWork) -> CommandAccepted:
+    async def revoke_award(
+        self, cmd: c.RevokeAward, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
         award = await uow.load(awards.AWARD, cmd.award_id)
         await self.awards_caught_up()
-        events = awards.decide_revoke(award.state, cmd, self.views.decision(cmd.decision_number),
-                                      ctx.today)
+        events = awards.decide_revoke(
+            award.state, cmd, self.views.decision(cmd.decision_number), ctx.today
+        )
         return await uow.record(award, events, local_midnight(cmd.decision_date))

@@ -40,19 +40,31 @@ class AwardQueries:
 
     async def candidates(self, q: c.Candidates) -> dict[str, Any]:
         rules = c.CandidateRules(
-            min_attendance_rate=(q.min_attendance_rate if q.min_attendance_rate is not None
-                                 else self.defaults.min_attendance_rate),
+            min_attendance_rate=(
+                q.min_attendance_rate
+                if q.min_attendance_rate is not None
+                else self.defaults.min_attendance_rate
+            ),
             max_per_unit=q.max_per_unit or self.defaults.max_per_unit,
             core=q.core or c.CorePolicy.PREFERRED,
-            limit_individuals=q.limit_individuals, limit_collectives=q.limit_collectives)
+            limit_individuals=q.limit_individuals,
+            limit_collectives=q.limit_collectives,
+        )
         report = propose(await self.participation.participation(q.year), rules)
         # Annotate (not filter): what each proposed recipient already holds for the year.
         held = self.views.held(str(q.year))
-        report = report.model_copy(update={
-            "individuals": [p.model_copy(update={"already_holds": held.get(("individual",
-                                                                            p.member_id), [])})
-                            for p in report.individuals],
-            "collectives": [p.model_copy(update={"already_holds": held.get(("collective",
-                                                                            p.unit_id), [])})
-                            for p in report.collectives]})
+        report = report.model_copy(
+            update={
+                "individuals": [
+                    p.model_copy(
+                        update={"already_holds": held.get(("individual", p.member_id), [])}
+                    )
+                    for p in report.individuals
+                ],
+                "collectives": [
+                    p.model_copy(update={"already_holds": held.get(("collective", p.unit_id), [])})
+                    for p in report.collectives
+                ],
+            }
+        )
         return report.model_dump(mode="json")

@@ -57,18 +57,29 @@ class RecipientHistory(BaseModel):
 
 
 # Roster event types that change what the awards context knows; the rest are skipped unread.
-RELEVANT_TYPES = frozenset({
-    "UnitRegistered", "UnitRenamed", "UnitDissolved",
-    "MemberEnrolled", "MemberReenrolled", "MemberDetailsCorrected", "MemberRetired",
-})
+RELEVANT_TYPES = frozenset(
+    {
+        "UnitRegistered",
+        "UnitRenamed",
+        "UnitDissolved",
+        "MemberEnrolled",
+        "MemberReenrolled",
+        "MemberDetailsCorrected",
+        "MemberRetired",
+    }
+)
 
 
 def recipient_of(event: DomainEvent) -> tuple[RecipientType, str] | None:
     match event:
         case r.UnitRegistered() | r.UnitRenamed() | r.UnitDissolved():
             return RecipientType.COLLECTIVE, event.unit_id
-        case (r.MemberEnrolled() | r.MemberReenrolled() | r.MemberDetailsCorrected()
-              | r.MemberRetired()):
+        case (
+            r.MemberEnrolled()
+            | r.MemberReenrolled()
+            | r.MemberDetailsCorrected()
+            | r.MemberRetired()
+        ):
             return RecipientType.INDIVIDUAL, event.member_id
     return None
 
@@ -102,17 +113,22 @@ def evolve(state: RecipientHistory | None, event: DomainEvent) -> RecipientHisto
     match event:
         case r.UnitRegistered() | r.MemberEnrolled():
             name = event.name if isinstance(event, r.UnitRegistered) else event.full_name
-            return state.model_copy(update={
-                "spans": _open(state.spans, event.effective_on),
-                "names": _with_name(state.names, event.effective_on, name)})
+            return state.model_copy(
+                update={
+                    "spans": _open(state.spans, event.effective_on),
+                    "names": _with_name(state.names, event.effective_on, name),
+                }
+            )
         case r.MemberReenrolled():
             return state.model_copy(update={"spans": _open(state.spans, event.effective_on)})
         case r.UnitRenamed():
-            return state.model_copy(update={"names": _with_name(state.names, event.effective_on,
-                                                                event.name)})
+            return state.model_copy(
+                update={"names": _with_name(state.names, event.effective_on, event.name)}
+            )
         case r.MemberDetailsCorrected():
-            return state.model_copy(update={"names": _with_name(state.names, event.effective_on,
-                                                                event.full_name)})
+            return state.model_copy(
+                update={"names": _with_name(state.names, event.effective_on, event.full_name)}
+            )
         case r.UnitDissolved() | r.MemberRetired():
             return state.model_copy(update={"spans": _close(state.spans, event.effective_on)})
     return state

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from briefings.runtime.commands import Aggregates, CommandBus
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.follower import StreamFollower
-from briefings.runtime.service import ServiceHost
-from briefings.runtime.settings import Settings
-from briefings.runtime.sql import make_engine
-from briefings.runtime.statestore import StateStore
 from contracts import awards as c
 from contracts.reporting import Participation
 from contracts.subjects import event_streams
+from runtime.commands import Aggregates, CommandBus
+from runtime.eventstore import EventStore
+from runtime.follower import StreamFollower
+from runtime.service import ServiceHost
+from runtime.settings import Settings
+from runtime.sql import make_engine
+from runtime.statestore import StateStore
 from services.awards.adapters import views
 from services.awards.adapters.reporting import NatsParticipation
 from services.awards.application.handlers import AwardHandlers, AwardsConfig
@@ -42,8 +42,9 @@ class _Participation:
 
     async def participation(self, year: int) -> Participation:
         assert self.host.nc is not None
-        return await NatsParticipation(self.host.nc, self.host.settings.request_timeout
-                                       ).participation(year)
+        return await NatsParticipation(
+            self.host.nc, self.host.settings.request_timeout
+        ).participation(year)
 
 
 def build(settings: Settings) -> ServiceHost:
@@ -52,12 +53,18 @@ def build(settings: Settings) -> ServiceHost:
     store = StateStore(engine, NAME, [views.metadata])
     award_views = views.AwardViews(engine)
     followers = _Followers()
-    handlers = AwardHandlers(award_views, AwardsConfig(tuple(settings.award_kinds)),
-                             followers.roster_caught_up, followers.own_caught_up)
-    queries = AwardQueries(award_views, _Participation(host),
-                           CandidateDefaults(settings.candidate_min_rate,
-                                             settings.candidate_max_per_unit),
-                           followers.own_caught_up)
+    handlers = AwardHandlers(
+        award_views,
+        AwardsConfig(tuple(settings.award_kinds)),
+        followers.roster_caught_up,
+        followers.own_caught_up,
+    )
+    queries = AwardQueries(
+        award_views,
+        _Participation(host),
+        CandidateDefaults(settings.candidate_min_rate, settings.candidate_max_per_unit),
+        followers.own_caught_up,
+    )
 
     host.command(c.CONTEXT, "grant_award", c.GrantAward, handlers.grant_award)
     host.command(c.CONTEXT, "revoke_award", c.RevokeAward, handlers.revoke_award)
@@ -69,11 +76,17 @@ def build(settings: Settings) -> ServiceHost:
         await es.ensure_streams(event_streams(), settings.stream_replicas)
         aggregates = Aggregates(es, store, [AWARD], hooks=[views.keep_views])
         host.bus = CommandBus(es, store, aggregates)
-        followers.own = StreamFollower(es, store, "AWARDS", "own:AWARDS",
-                                       aggregates.apply_stream_batch,
-            relevant=aggregates.not_yet_applied)
-        followers.roster = StreamFollower(es, store, "ROSTER", "roster:ROSTER",
-                                          views.apply_roster_batch)
+        followers.own = StreamFollower(
+            es,
+            store,
+            "AWARDS",
+            "own:AWARDS",
+            aggregates.apply_stream_batch,
+            relevant=aggregates.not_yet_applied,
+        )
+        followers.roster = StreamFollower(
+            es, store, "ROSTER", "roster:ROSTER", views.apply_roster_batch
+        )
         for follower in (followers.own, followers.roster):
             await follower.start()
             host.on_stop.append(follower.stop)
@@ -83,10 +96,14 @@ def build(settings: Settings) -> ServiceHost:
         async def detail() -> dict[str, object]:
             assert followers.own is not None and followers.roster is not None
             return {
-                "AWARDS": {"applied": followers.own.position,
-                           "last": await es.stream_last_sequence("AWARDS")},
-                "ROSTER": {"applied": followers.roster.position,
-                           "last": await es.stream_last_sequence("ROSTER")},
+                "AWARDS": {
+                    "applied": followers.own.position,
+                    "last": await es.stream_last_sequence("AWARDS"),
+                },
+                "ROSTER": {
+                    "applied": followers.roster.position,
+                    "last": await es.stream_last_sequence("ROSTER"),
+                },
             }
 
         host.health_detail = detail

@@ -27,14 +27,14 @@ from sqlalchemy import (
     update,
 )
 
-from briefings.runtime.domain import DomainError
-from briefings.runtime.eventstore import StoredEvent
-from briefings.runtime.follower import StreamFollower
-from briefings.runtime.logging import get_logger
 from contracts import roster as r
 from contracts.registry import UnknownEventType, registry
 from contracts.replies import ErrorCode
 from contracts.subjects import parse_event_subject
+from runtime.domain import DomainError
+from runtime.eventstore import StoredEvent
+from runtime.follower import StreamFollower
+from runtime.logging import get_logger
 from services.events.domain.members import KnownMember, MemberStanding, apply_roster_event, name_key
 
 log = get_logger(__name__)
@@ -42,7 +42,8 @@ metadata = MetaData()
 
 # Prefixed "events_": services may share one database; the roster's own tables are "roster_*".
 known_members = Table(
-    "events_known_members", metadata,
+    "events_known_members",
+    metadata,
     Column("member_id", String(64), primary_key=True),
     Column("name_key", String(200), nullable=False, index=True),
     Column("external_code", String(64), index=True),
@@ -51,7 +52,8 @@ known_members = Table(
 )
 
 known_units = Table(
-    "events_known_units", metadata,
+    "events_known_units",
+    metadata,
     Column("unit_id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("active", Boolean, nullable=False),
@@ -62,11 +64,18 @@ FOLLOWER_NAME = "roster-lookup:ROSTER"
 
 
 def _save_member(conn: Connection, member: KnownMember, sequence: int, existed: bool) -> None:
-    values = {"name_key": name_key(member.full_name), "external_code": member.external_code,
-              "last_seq": sequence, "state": member.model_dump_json()}
+    values = {
+        "name_key": name_key(member.full_name),
+        "external_code": member.external_code,
+        "last_seq": sequence,
+        "state": member.model_dump_json(),
+    }
     if existed:
-        conn.execute(update(known_members).where(known_members.c.member_id == member.member_id)
-                     .values(values))
+        conn.execute(
+            update(known_members)
+            .where(known_members.c.member_id == member.member_id)
+            .values(values)
+        )
     else:
         conn.execute(insert(known_members).values(member_id=member.member_id, **values))
 
@@ -77,13 +86,19 @@ def apply_roster_batch(conn: Connection, events: Sequence[StoredEvent]) -> None:
         try:
             event = registry.decode(stored.envelope())
         except UnknownEventType:
-            log.warning("roster event type unknown here; skipped", subject=stored.subject,
-                        sequence=stored.sequence)
+            log.warning(
+                "roster event type unknown here; skipped",
+                subject=stored.subject,
+                sequence=stored.sequence,
+            )
             continue
         _, aggregate_type, aggregate_id = parse_event_subject(stored.subject)
         if aggregate_type == r.MEMBER:
-            row = conn.execute(select(known_members.c.state, known_members.c.last_seq)
-                               .where(known_members.c.member_id == aggregate_id)).first()
+            row = conn.execute(
+                select(known_members.c.state, known_members.c.last_seq).where(
+                    known_members.c.member_id == aggregate_id
+                )
+            ).first()
             if row is not None and row.last_seq >= stored.sequence:
                 continue
             before = KnownMember.model_validate_json(row.state) if row else None
@@ -95,20 +110,30 @@ def apply_roster_batch(conn: Connection, events: Sequence[StoredEvent]) -> None:
 
 
 def _apply_unit(conn: Connection, unit_id: str, event: Any, sequence: int) -> None:
-    row = conn.execute(select(known_units.c.last_seq)
-                       .where(known_units.c.unit_id == unit_id)).first()
+    row = conn.execute(
+        select(known_units.c.last_seq).where(known_units.c.unit_id == unit_id)
+    ).first()
     if row is not None and row.last_seq >= sequence:
         return
     match event:
         case r.UnitRegistered() if row is None:
-            conn.execute(insert(known_units).values(unit_id=unit_id, name=event.name, active=True,
-                                                    last_seq=sequence))
+            conn.execute(
+                insert(known_units).values(
+                    unit_id=unit_id, name=event.name, active=True, last_seq=sequence
+                )
+            )
         case r.UnitRenamed():
-            conn.execute(update(known_units).where(known_units.c.unit_id == unit_id)
-                         .values(name=event.name, last_seq=sequence))
+            conn.execute(
+                update(known_units)
+                .where(known_units.c.unit_id == unit_id)
+                .values(name=event.name, last_seq=sequence)
+            )
         case r.UnitDissolved():
-            conn.execute(update(known_units).where(known_units.c.unit_id == unit_id)
-                         .values(active=False, last_seq=sequence))
+            conn.execute(
+                update(known_units)
+                .where(known_units.c.unit_id == unit_id)
+                .values(active=False, last_seq=sequence)
+            )
 
 
 class RosterLookup:
@@ -125,8 +150,9 @@ class RosterLookup:
 
     def member(self, member_id: str) -> KnownMember | None:
         with self.engine.connect() as conn:
-            state = conn.execute(select(known_members.c.state)
-                                 .where(known_members.c.member_id == member_id)).scalar()
+            state = conn.execute(
+                select(known_members.c.state).where(known_members.c.member_id == member_id)
+            ).scalar()
         return KnownMember.model_validate_json(state) if state else None
 
     def members(self) -> list[KnownMember]:
@@ -136,8 +162,10 @@ class RosterLookup:
 
     def unit_names(self) -> dict[str, str]:
         with self.engine.connect() as conn:
-            return {row.unit_id: row.name
-                    for row in conn.execute(select(known_units.c.unit_id, known_units.c.name))}
+            return {
+                row.unit_id: row.name
+                for row in conn.execute(select(known_units.c.unit_id, known_units.c.name))
+            }
 
     def missing_units(self, unit_ids: Sequence[str]) -> list[str]:
         known = self.unit_names()
@@ -147,8 +175,9 @@ class RosterLookup:
         member = self.member(member_id)
         return member.standing_on(day) if member else None
 
-    async def standing_seen_through_roster(self, member_id: str,
-                                           day: date) -> MemberStanding | None:
+    async def standing_seen_through_roster(
+        self, member_id: str, day: date
+    ) -> MemberStanding | None:
         """The member on ``day`` once everything the roster had acknowledged is applied.
 
         Catching up always (not only before a refusal) also sees a retirement or transfer
@@ -157,8 +186,9 @@ class RosterLookup:
         if not await self.catch_up():
             found = self.standing(member_id, day)
             if found is None or not found.active:
-                raise RosterCopyIsBehind("the roster copy is behind; try again shortly",
-                                         member_id=member_id)
+                raise RosterCopyIsBehind(
+                    "the roster copy is behind; try again shortly", member_id=member_id
+                )
             return found
         return self.standing(member_id, day)
 
@@ -168,8 +198,9 @@ class RosterLookup:
             caught_up = await self.catch_up()
             missing = self.missing_units(unit_ids)
             if missing and not caught_up:
-                raise RosterCopyIsBehind("the roster copy is behind; try again shortly",
-                                         unit_ids=missing)
+                raise RosterCopyIsBehind(
+                    "the roster copy is behind; try again shortly", unit_ids=missing
+                )
         return missing
 
 

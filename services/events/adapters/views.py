@@ -25,7 +25,8 @@ from services.events.domain.conferences import Conference
 metadata = MetaData()
 
 conferences = Table(
-    "events_conferences", metadata,
+    "events_conferences",
+    metadata,
     Column("conference_id", String(64), primary_key=True),
     Column("status", String(16), nullable=False),
     Column("day", Date, nullable=False, index=True),
@@ -34,16 +35,23 @@ conferences = Table(
 )
 
 
-def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str,
-               state: BaseModel | None) -> None:
+def keep_views(
+    conn: Connection, aggregate_type: str, aggregate_id: str, state: BaseModel | None
+) -> None:
     """StateHook: replace the row of the conference whose snapshot just changed."""
     if not isinstance(state, Conference):
         return
     day = state.held_on or state.planned_on
     conn.execute(delete(conferences).where(conferences.c.conference_id == aggregate_id))
-    conn.execute(insert(conferences).values(
-        conference_id=aggregate_id, status=state.status.value, day=day, year=day.year,
-        state=state.model_dump_json()))
+    conn.execute(
+        insert(conferences).values(
+            conference_id=aggregate_id,
+            status=state.status.value,
+            day=day,
+            year=day.year,
+            state=state.model_dump_json(),
+        )
+    )
 
 
 class ConferenceViews:
@@ -52,8 +60,9 @@ class ConferenceViews:
 
     def conference(self, conference_id: str) -> Conference | None:
         with self.engine.connect() as conn:
-            state = conn.execute(select(conferences.c.state)
-                                 .where(conferences.c.conference_id == conference_id)).scalar()
+            state = conn.execute(
+                select(conferences.c.state).where(conferences.c.conference_id == conference_id)
+            ).scalar()
         return Conference.model_validate_json(state) if state else None
 
     def conferences(self, year: int | None = None) -> list[Conference]:

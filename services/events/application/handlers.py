@@ -9,24 +9,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
-from briefings.runtime.commands import (
-    CommandContext,
-    Loaded,
-    UnitOfWork,
-    derived_id,
-    local_midnight,
-)
 from contracts import events as c
+from contracts.calendar import derived_id, local_midnight
 from contracts.envelope import DomainEvent
 from contracts.replies import CommandAccepted
+from runtime.commands import CommandContext, Loaded, UnitOfWork
 from services.events.adapters.roster_lookup import RosterLookup
 from services.events.domain import conferences as conf
 from services.events.domain.conferences import CONFERENCE, Conference, NothingToChange
 
 
-async def _record(uow: UnitOfWork, loaded: Loaded[Conference],
-                  decide: Callable[[], list[DomainEvent]],
-                  day: date | None = None) -> CommandAccepted:
+async def _record(
+    uow: UnitOfWork,
+    loaded: Loaded[Conference],
+    decide: Callable[[], list[DomainEvent]],
+    day: date | None = None,
+) -> CommandAccepted:
     """Decide and record; a command that asks for what is already so replies ``unchanged``."""
     try:
         events = decide()
@@ -39,7 +37,8 @@ async def _record(uow: UnitOfWork, loaded: Loaded[Conference],
 class EventsHandlers:
     roster: RosterLookup
     _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
-        default_factory=weakref.WeakValueDictionary)
+        default_factory=weakref.WeakValueDictionary
+    )
 
     @asynccontextmanager
     async def _one_at_a_time(self, conference_id: str) -> AsyncIterator[None]:
@@ -52,59 +51,80 @@ class EventsHandlers:
         async with lock:
             yield
 
-    async def schedule_conference(self, cmd: c.ScheduleConference, ctx: CommandContext,
-                                  uow: UnitOfWork) -> CommandAccepted:
+    async def schedule_conference(
+        self, cmd: c.ScheduleConference, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
         conference_id = cmd.conference_id or derived_id(cmd.command_id, "conference")
         loaded = await uow.load(CONFERENCE, conference_id)
-        missing = (await self.roster.missing_units_seen_through_roster(cmd.invited_unit_ids)
-                   if loaded.state is None else [])
-        return await _record(uow, loaded, lambda: conf.decide_schedule(
-            loaded.state, cmd, conference_id, missing))
+        missing = (
+            await self.roster.missing_units_seen_through_roster(cmd.invited_unit_ids)
+            if loaded.state is None
+            else []
+        )
+        return await _record(
+            uow, loaded, lambda: conf.decide_schedule(loaded.state, cmd, conference_id, missing)
+        )
 
-    async def reschedule_conference(self, cmd: c.RescheduleConference, ctx: CommandContext,
-                                    uow: UnitOfWork) -> CommandAccepted:
+    async def reschedule_conference(
+        self, cmd: c.RescheduleConference, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
         async with self._one_at_a_time(cmd.conference_id):
             loaded = await uow.load(CONFERENCE, cmd.conference_id)
             return await _record(uow, loaded, lambda: conf.decide_reschedule(loaded.state, cmd))
 
-    async def hold_conference(self, cmd: c.HoldConference, ctx: CommandContext,
-                              uow: UnitOfWork) -> CommandAccepted:
+    async def hold_conference(
+        self, cmd: c.HoldConference, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
         async with self._one_at_a_time(cmd.conference_id):
             loaded = await uow.load(CONFERENCE, cmd.conference_id)
-            return await _record(uow, loaded,
-                                 lambda: conf.decide_hold(loaded.state, cmd, ctx.today),
-                                 cmd.held_on)
+            return await _record(
+                uow, loaded, lambda: conf.decide_hold(loaded.state, cmd, ctx.today), cmd.held_on
+            )
 
-    async def cancel_conference(self, cmd: c.CancelConference, ctx: CommandContext,
-                                uow: UnitOfWork) -> CommandAccepted:
+    async def cancel_conference(
+        self, cmd: c.CancelConference, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
         async with self._one_at_a_time(cmd.conference_id):
             loaded = await uow.load(CONFERENCE, cmd.conference_id)
-            return await _record(uow, loaded,
-                                 lambda: conf.decide_cancel(loaded.state, cmd, ctx.today))
+            return await _record(
+                uow, loaded, lambda: conf.decide_cancel(loaded.state, cmd, ctx.today)
+            )
 
-    async def record_attendance(self, cmd: c.RecordAttendance, ctx: CommandContext,
-                                uow: UnitOfWork) -> CommandAccepted:
+    async def record_attendance(
+        self, cmd: c.RecordAttendance, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
         async with self._one_at_a_time(cmd.conference_id):
             loaded = await uow.load(CONFERENCE, cmd.conference_id)
             held_on = conf.attendance_date(loaded.state, cmd.conference_id)
             member = await self.roster.standing_seen_through_roster(cmd.member_id, held_on)
-            return await _record(uow, loaded, lambda: conf.decide_record_attendance(
-                loaded.state, cmd, member), held_on)
+            return await _record(
+                uow,
+                loaded,
+                lambda: conf.decide_record_attendance(loaded.state, cmd, member),
+                held_on,
+            )
 
-    async def correct_attendance(self, cmd: c.CorrectAttendance, ctx: CommandContext,
-                                 uow: UnitOfWork) -> CommandAccepted:
+    async def correct_attendance(
+        self, cmd: c.CorrectAttendance, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
         async with self._one_at_a_time(cmd.conference_id):
             loaded = await uow.load(CONFERENCE, cmd.conference_id)
             held_on = conf.attendance_date(loaded.state, cmd.conference_id)
-            member = (await self.roster.standing_seen_through_roster(cmd.member_id, held_on)
-                      if cmd.attended else None)
-            return await _record(uow, loaded, lambda: conf.decide_correct_attendance(
-                loaded.state, cmd, member))
+            member = (
+                await self.roster.standing_seen_through_roster(cmd.member_id, held_on)
+                if cmd.attended
+                else None
+            )
+            return await _record(
+                uow, loaded, lambda: conf.decide_correct_attendance(loaded.state, cmd, member)
+            )
 
-    async def record_guest_attendance(self, cmd: c.RecordGuestAttendance, ctx: CommandContext,
-                                      uow: UnitOfWork) -> CommandAccepted:
+    async def record_guest_attendance(
+        self, cmd: c.RecordGuestAttendance, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
         async with self._one_at_a_time(cmd.conference_id):
             loaded = await uow.load(CONFERENCE, cmd.conference_id)
             held_on = conf.attendance_date(loaded.state, cmd.conference_id)
-            return await _record(uow, loaded,
-                                 lambda: conf.decide_record_guests(loaded.state, cmd), held_on)
+            return await _record(
+                uow, loaded, lambda: conf.decide_record_guests(loaded.state, cmd), held_on
+            )

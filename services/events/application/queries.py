@@ -33,13 +33,21 @@ class EventsQueries:
         members = []
         for member_id, unit_id in conference.attendees.items():
             known = self.roster.member(member_id)
-            members.append({"member_id": member_id,
-                            "full_name": known.full_name if known else None,
-                            "external_code": known.external_code if known else None,
-                            "unit_id": unit_id, "unit_name": units.get(unit_id or "")})
+            members.append(
+                {
+                    "member_id": member_id,
+                    "full_name": known.full_name if known else None,
+                    "external_code": known.external_code if known else None,
+                    "unit_id": unit_id,
+                    "unit_name": units.get(unit_id or ""),
+                }
+            )
         members.sort(key=lambda m: (m["unit_name"] or "", m["full_name"] or "", m["member_id"]))
-        return {"conference": summary(conference), "members": members,
-                "guests": {k.value: v for k, v in conference.guests.items()}}
+        return {
+            "conference": summary(conference),
+            "members": members,
+            "guests": {k.value: v for k, v in conference.guests.items()},
+        }
 
     async def match_sign_in_sheet(self, q: c.MatchSignInSheet) -> dict[str, Any]:
         conference = self.views.conference(q.conference_id)
@@ -48,5 +56,8 @@ class EventsQueries:
         await self.roster.catch_up()
         matcher = SheetMatcher(self.roster.members(), held_on, self.roster.unit_names())
         rows = matcher.match_all((r.row, r.external_code, r.full_name) for r in q.rows)
-        return {"conference_id": q.conference_id, "held_on": held_on.isoformat(),
-                "rows": [r.model_dump(mode="json") for r in rows]}
+        return {
+            "conference_id": q.conference_id,
+            "held_on": held_on.isoformat(),
+            "rows": [r.model_dump(mode="json") for r in rows],
+        }

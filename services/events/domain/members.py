@@ -86,34 +86,61 @@ class KnownMember(BaseModel):
                     unit_id = entry.unit_id
                 case Change.RETIRED:
                     active, retired_on = False, entry.effective_on
-        return MemberStanding(member_id=self.member_id, full_name=self.full_name,
-                              external_code=self.external_code, on=day, active=active,
-                              unit_id=unit_id, role=role, enrolled_on=enrolled_on,
-                              retired_on=retired_on)
+        return MemberStanding(
+            member_id=self.member_id,
+            full_name=self.full_name,
+            external_code=self.external_code,
+            on=day,
+            active=active,
+            unit_id=unit_id,
+            role=role,
+            enrolled_on=enrolled_on,
+            retired_on=retired_on,
+        )
 
 
-def apply_roster_event(member: KnownMember | None, event: DomainEvent,
-                       sequence: int) -> KnownMember | None:
+def apply_roster_event(
+    member: KnownMember | None, event: DomainEvent, sequence: int
+) -> KnownMember | None:
     """The member after one roster event; ``None`` stays ``None`` until an enrolment."""
     if isinstance(event, r.MemberEnrolled):
-        first = HistoryEntry(change=Change.ENROLLED, effective_on=event.effective_on,
-                             sequence=sequence, unit_id=event.unit_id, role=event.role)
-        return KnownMember(member_id=event.member_id, full_name=event.full_name,
-                           external_code=event.external_code, history=[first])
+        first = HistoryEntry(
+            change=Change.ENROLLED,
+            effective_on=event.effective_on,
+            sequence=sequence,
+            unit_id=event.unit_id,
+            role=event.role,
+        )
+        return KnownMember(
+            member_id=event.member_id,
+            full_name=event.full_name,
+            external_code=event.external_code,
+            history=[first],
+        )
     if member is None:
         return None
     entry: HistoryEntry | None = None
     update: dict[str, object] = {}
     match event:
         case r.MemberReenrolled():
-            entry = HistoryEntry(change=Change.REENROLLED, effective_on=event.effective_on,
-                                 sequence=sequence, unit_id=event.unit_id, role=event.role)
+            entry = HistoryEntry(
+                change=Change.REENROLLED,
+                effective_on=event.effective_on,
+                sequence=sequence,
+                unit_id=event.unit_id,
+                role=event.role,
+            )
         case r.MemberTransferred():
-            entry = HistoryEntry(change=Change.TRANSFERRED, effective_on=event.effective_on,
-                                 sequence=sequence, unit_id=event.to_unit_id)
+            entry = HistoryEntry(
+                change=Change.TRANSFERRED,
+                effective_on=event.effective_on,
+                sequence=sequence,
+                unit_id=event.to_unit_id,
+            )
         case r.MemberRetired():
-            entry = HistoryEntry(change=Change.RETIRED, effective_on=event.effective_on,
-                                 sequence=sequence)
+            entry = HistoryEntry(
+                change=Change.RETIRED, effective_on=event.effective_on, sequence=sequence
+            )
         case r.MemberDetailsCorrected():
             update["full_name"] = event.full_name
     # The code-change event is matched by name: it is the newest roster contract.

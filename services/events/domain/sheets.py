@@ -44,9 +44,14 @@ class SheetRowMatch(BaseModel):
 
 
 def _suggestion(s: MemberStanding, units: Mapping[str, str], why: str) -> dict[str, Any]:
-    return {"member_id": s.member_id, "full_name": s.full_name, "unit_id": s.unit_id,
-            "unit_name": units.get(s.unit_id or "", s.unit_id), "external_code": s.external_code,
-            "why": why}
+    return {
+        "member_id": s.member_id,
+        "full_name": s.full_name,
+        "unit_id": s.unit_id,
+        "unit_name": units.get(s.unit_id or "", s.unit_id),
+        "external_code": s.external_code,
+        "why": why,
+    }
 
 
 class SheetMatcher:
@@ -72,9 +77,12 @@ class SheetMatcher:
             if result.status is RowStatus.MATCHED and result.member_id:
                 first = seen.setdefault(result.member_id, row)
                 if first != row:
-                    result = result.model_copy(update={
-                        "status": RowStatus.DUPLICATE,
-                        "message": f"same member as row {first}; counted once"})
+                    result = result.model_copy(
+                        update={
+                            "status": RowStatus.DUPLICATE,
+                            "message": f"same member as row {first}; counted once",
+                        }
+                    )
             out.append(result)
         return out
 
@@ -86,38 +94,61 @@ class SheetMatcher:
             if len(found) == 1:
                 return self._matched_or_inactive(row, found[0], f"code {code}")
             if len(found) > 1:  # the roster keeps codes unique; never guess if it did not
-                return SheetRowMatch(row=row, status=RowStatus.AMBIGUOUS,
-                                     message=f"code {code} belongs to {len(found)} members",
-                                     suggestions=[_suggestion(s, self.units, "same code")
-                                                  for s in found])
-            return SheetRowMatch(row=row, status=RowStatus.UNMATCHED,
-                                 message=f"no member has code {code}",
-                                 suggestions=self._close(name) if name else [])
+                return SheetRowMatch(
+                    row=row,
+                    status=RowStatus.AMBIGUOUS,
+                    message=f"code {code} belongs to {len(found)} members",
+                    suggestions=[_suggestion(s, self.units, "same code") for s in found],
+                )
+            return SheetRowMatch(
+                row=row,
+                status=RowStatus.UNMATCHED,
+                message=f"no member has code {code}",
+                suggestions=self._close(name) if name else [],
+            )
         if not name:
-            return SheetRowMatch(row=row, status=RowStatus.UNMATCHED,
-                                 message="row has neither an external code nor a name")
+            return SheetRowMatch(
+                row=row,
+                status=RowStatus.UNMATCHED,
+                message="row has neither an external code nor a name",
+            )
         same = self.by_name.get(name_key(name), [])
         active = [s for s in same if s.active]
         if len(active) == 1:
             return self._matched_or_inactive(row, active[0], "name")
         if len(active) > 1:
             return SheetRowMatch(
-                row=row, status=RowStatus.AMBIGUOUS,
+                row=row,
+                status=RowStatus.AMBIGUOUS,
                 message=f"{len(active)} active members are named {name}; give the external code",
-                suggestions=[_suggestion(s, self.units, "same name") for s in active])
+                suggestions=[_suggestion(s, self.units, "same name") for s in active],
+            )
         if same:
             return self._matched_or_inactive(row, same[0], "name")
-        return SheetRowMatch(row=row, status=RowStatus.UNMATCHED,
-                             message=f"no member named {name} on {self.day}",
-                             suggestions=self._close(name))
+        return SheetRowMatch(
+            row=row,
+            status=RowStatus.UNMATCHED,
+            message=f"no member named {name} on {self.day}",
+            suggestions=self._close(name),
+        )
 
     def _matched_or_inactive(self, row: int, s: MemberStanding, by: str) -> SheetRowMatch:
         if not s.active:
             return SheetRowMatch(
-                row=row, status=RowStatus.INACTIVE, member_id=s.member_id, full_name=s.full_name,
-                message=f"{s.full_name} was not on the roster on {self.day} ({s.why_inactive()})")
-        return SheetRowMatch(row=row, status=RowStatus.MATCHED, member_id=s.member_id,
-                             full_name=s.full_name, unit_id=s.unit_id, message=f"matched by {by}")
+                row=row,
+                status=RowStatus.INACTIVE,
+                member_id=s.member_id,
+                full_name=s.full_name,
+                message=f"{s.full_name} was not on the roster on {self.day} ({s.why_inactive()})",
+            )
+        return SheetRowMatch(
+            row=row,
+            status=RowStatus.MATCHED,
+            member_id=s.member_id,
+            full_name=s.full_name,
+            unit_id=s.unit_id,
+            message=f"matched by {by}",
+        )
 
     def _close(self, name: str, limit: int = 5) -> list[dict[str, Any]]:
         """Active members whose name is the same without diacritics, or close in spelling."""

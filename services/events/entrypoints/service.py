@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from briefings.runtime.commands import Aggregates, CommandBus
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.follower import StreamFollower
-from briefings.runtime.service import ServiceHost
-from briefings.runtime.settings import Settings
-from briefings.runtime.sql import make_engine
-from briefings.runtime.statestore import StateStore
 from contracts import events as c
 from contracts.subjects import event_streams
+from runtime.commands import Aggregates, CommandBus
+from runtime.eventstore import EventStore
+from runtime.follower import StreamFollower
+from runtime.service import ServiceHost
+from runtime.settings import Settings
+from runtime.sql import make_engine
+from runtime.statestore import StateStore
 from services.events.adapters import roster_lookup, views
 from services.events.application.handlers import EventsHandlers
 from services.events.application.queries import EventsQueries
@@ -44,10 +44,17 @@ def build(settings: Settings) -> EventsHost:
         await es.ensure_streams(event_streams(), settings.stream_replicas)
         aggregates = Aggregates(es, store, [CONFERENCE], hooks=[views.keep_views])
         host.bus = CommandBus(es, store, aggregates)
-        own = StreamFollower(es, store, "EVENTS", "own:EVENTS", aggregates.apply_stream_batch,
-            relevant=aggregates.not_yet_applied)
-        roster_follower = StreamFollower(es, store, "ROSTER", roster_lookup.FOLLOWER_NAME,
-                                         roster_lookup.apply_roster_batch)
+        own = StreamFollower(
+            es,
+            store,
+            "EVENTS",
+            "own:EVENTS",
+            aggregates.apply_stream_batch,
+            relevant=aggregates.not_yet_applied,
+        )
+        roster_follower = StreamFollower(
+            es, store, "ROSTER", roster_lookup.FOLLOWER_NAME, roster_lookup.apply_roster_batch
+        )
         roster.follower = roster_follower
         for follower in (own, roster_follower):
             await follower.start()
@@ -58,8 +65,12 @@ def build(settings: Settings) -> EventsHost:
             followers = {}
             for follower in (own, roster_follower):
                 last = await es.stream_last_sequence(follower.stream)
-                followers[follower.name] = {"stream": follower.stream, "applied": follower.position,
-                                            "last": last, "lag": max(0, last - follower.position)}
+                followers[follower.name] = {
+                    "stream": follower.stream,
+                    "applied": follower.position,
+                    "last": last,
+                    "lag": max(0, last - follower.position),
+                }
             return {"followers": followers}
 
         host.health_detail = detail

@@ -22,9 +22,9 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
-from briefings.runtime.deadletter import DeadLetter, set_aside
-from briefings.runtime.eventstore import StoredEvent
-from briefings.runtime.logging import get_logger
+from runtime.deadletter import DeadLetter, set_aside
+from runtime.eventstore import StoredEvent
+from runtime.logging import get_logger
 from services.reporting.adapters.projection import Decoded, Projection, Unappliable, decode
 
 log = get_logger(__name__)
@@ -223,9 +223,7 @@ class StreamConsumer:
         while True:
             try:
                 if decoded is None:
-                    decoded, written, error = await asyncio.to_thread(
-                        self._decode_and_write, fresh
-                    )
+                    decoded, written, error = await asyncio.to_thread(self._decode_and_write, fresh)
                     if written:
                         break
                     if error is not None:

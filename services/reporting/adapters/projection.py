@@ -17,12 +17,12 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Table, insert, select
 
-from briefings.runtime.eventstore import StoredEvent
 from contracts import awards as a
 from contracts import events as e
 from contracts import roster as r
 from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.registry import NewerSchemaVersion, UnknownEventType, registry
+from runtime.eventstore import StoredEvent
 from services.reporting.adapters.tables import Tables, tables
 from services.reporting.domain import digest
 
@@ -343,8 +343,12 @@ class Projection:
             conn,
             self.t.positions,
             [
-                {"stream": s, "sequence": cuts[s].sequence, "events": cuts[s].events,
-                 "digest": cuts[s].digest}
+                {
+                    "stream": s,
+                    "sequence": cuts[s].sequence,
+                    "events": cuts[s].events,
+                    "digest": cuts[s].digest,
+                }
                 for s in moved
             ],
         )

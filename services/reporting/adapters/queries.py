@@ -126,10 +126,14 @@ def _members(conn: Connection, t: Tables, period: Period) -> History:
         .where((m.c.effective_on <= before) & m.c.field.in_(STATE_FIELDS))
         .subquery()
     )
-    pivot = select(
-        ranked.c.member_id,
-        *(func.max(case((ranked.c.field == f, ranked.c.value))).label(f) for f in STATE_FIELDS),
-    ).where(ranked.c.rn == 1).group_by(ranked.c.member_id)
+    pivot = (
+        select(
+            ranked.c.member_id,
+            *(func.max(case((ranked.c.field == f, ranked.c.value))).label(f) for f in STATE_FIELDS),
+        )
+        .where(ranked.c.rn == 1)
+        .group_by(ranked.c.member_id)
+    )
     base: dict[str, dict[str, str | None]] = {
         row[0]: dict(zip(STATE_FIELDS, row[1:], strict=True)) for row in conn.execute(pivot)
     }
@@ -163,4 +167,3 @@ def _members(conn: Connection, t: Tables, period: Period) -> History:
     history = History.of(changes, "member_id")
     history.base, history.base_day, history.names = base, before, names
     return history
-

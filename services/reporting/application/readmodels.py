@@ -11,15 +11,6 @@ from typing import Any
 
 from sqlalchemy import Engine, inspect
 
-from briefings.runtime.deadletter import (
-    DeadLetter,
-    ensure_dlq_stream,
-    letter_subject,
-    record_resolution,
-)
-from briefings.runtime.domain import Conflict, DomainError, NotFound
-from briefings.runtime.eventstore import EventStore, StoredEvent
-from briefings.runtime.logging import get_logger
 from contracts.reporting import (
     AnnualSummaryQuery,
     Participation,
@@ -27,6 +18,15 @@ from contracts.reporting import (
     RetryDeadLetter,
 )
 from contracts.subjects import DLQ_STREAM, event_streams
+from runtime.deadletter import (
+    DeadLetter,
+    ensure_dlq_stream,
+    letter_subject,
+    record_resolution,
+)
+from runtime.domain import Conflict, DomainError, NotFound
+from runtime.eventstore import EventStore, StoredEvent
+from runtime.logging import get_logger
 from services.reporting.adapters.consumer import Generation, consumer_name
 from services.reporting.adapters.projection import STREAMS, Decoded, Projection, Unappliable, decode
 from services.reporting.adapters.tables import tables

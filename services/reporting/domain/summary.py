@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from briefings.runtime.domain import DomainError
+from runtime.domain import DomainError
 
 ROLES = ("reporter", "propagandist")
 KINDS = ("information", "thematic", "review")

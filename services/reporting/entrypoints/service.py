@@ -14,15 +14,15 @@ from typing import Any
 from faststream.nats.annotations import NatsMessage
 from pydantic import BaseModel
 
-from briefings.runtime.domain import DomainError
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.logging import get_logger
-from briefings.runtime.service import ServiceHost, domain_error, parse_request
-from briefings.runtime.settings import Settings
-from briefings.runtime.sql import make_engine
 from contracts import reporting as c
 from contracts.replies import ErrorCode, ErrorReply
 from contracts.subjects import command_subject
+from runtime.domain import DomainError
+from runtime.eventstore import EventStore
+from runtime.logging import get_logger
+from runtime.service import ServiceHost, domain_error, parse_request
+from runtime.settings import Settings
+from runtime.sql import make_engine
 from services.reporting.adapters.consumer import tune_gc
 from services.reporting.application.readmodels import ReportingApp
 

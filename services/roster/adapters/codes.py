@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from briefings.runtime.eventstore import ConcurrencyConflict
+from runtime.eventstore import ConcurrencyConflict
 from services.roster.domain.members import code_key
 
 BUCKET = "roster_external_codes"
@@ -46,8 +46,12 @@ class CodeReservations:
         try:
             self._kv = await js.key_value(self.bucket)
         except BucketNotFoundError:
-            self._kv = await js.create_key_value(bucket=self.bucket, history=1, replicas=replicas,
-                                                 description="roster external codes -> member")
+            self._kv = await js.create_key_value(
+                bucket=self.bucket,
+                history=1,
+                replicas=replicas,
+                description="roster external codes -> member",
+            )
 
     @property
     def kv(self) -> KeyValue:
@@ -66,8 +70,9 @@ class CodeReservations:
         """Reserve ``code`` for ``member_id``; returns the member the code belongs to after the
         attempt (``member_id`` on success, another member's id when the code is taken)."""
         key = kv_key(code)
-        value = json.dumps({"member_id": member_id, "code": code,
-                            "reserved_at": now.isoformat()}).encode()
+        value = json.dumps(
+            {"member_id": member_id, "code": code, "reserved_at": now.isoformat()}
+        ).encode()
         for _ in range(8):
             try:
                 await self.kv.create(key, value)
@@ -99,8 +104,13 @@ class CodeReservations:
         (a bucket lost or created after the events); returns how many were added."""
         added = 0
         for member_id, code in held:
-            value = json.dumps({"member_id": member_id, "code": code,
-                                "reserved_at": datetime.min.replace(tzinfo=UTC).isoformat()})
+            value = json.dumps(
+                {
+                    "member_id": member_id,
+                    "code": code,
+                    "reserved_at": datetime.min.replace(tzinfo=UTC).isoformat(),
+                }
+            )
             try:
                 await self.kv.create(kv_key(code), value.encode())
                 added += 1

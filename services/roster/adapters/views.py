@@ -66,24 +66,47 @@ def _upsert(conn: Connection, table: Table, key: str, row: dict[str, Any]) -> No
         ins = dialect.insert(table)
         stmt = ins.on_conflict_do_update(
             index_elements=[key],
-            set_={c.name: ins.excluded[c.name] for c in table.columns if c.name != key})
+            set_={c.name: ins.excluded[c.name] for c in table.columns if c.name != key},
+        )
         _UPSERTS[(conn.dialect.name, table.name)] = stmt
     conn.execute(stmt, row)
 
 
-def keep_views(conn: Connection, aggregate_type: str, aggregate_id: str,
-               state: BaseModel | None) -> None:
+def keep_views(
+    conn: Connection, aggregate_type: str, aggregate_id: str, state: BaseModel | None
+) -> None:
     """StateHook: replace the row of the aggregate whose snapshot just changed."""
     if isinstance(state, Member):
-        _upsert(conn, members, "member_id", dict(
-            member_id=aggregate_id, full_name=state.full_name, name_key=name_key(state.full_name),
-            role=state.role.value, unit_id=state.unit_id, external_code=state.external_code,
-            core=state.core, active=state.active, state=state.model_dump_json()))
+        _upsert(
+            conn,
+            members,
+            "member_id",
+            dict(
+                member_id=aggregate_id,
+                full_name=state.full_name,
+                name_key=name_key(state.full_name),
+                role=state.role.value,
+                unit_id=state.unit_id,
+                external_code=state.external_code,
+                core=state.core,
+                active=state.active,
+                state=state.model_dump_json(),
+            ),
+        )
     elif isinstance(state, Unit):
-        _upsert(conn, units, "unit_id", dict(
-            unit_id=aggregate_id, name=state.name, kind=state.kind.value,
-            external_code=state.external_code, active=state.active,
-            state=state.model_dump_json()))
+        _upsert(
+            conn,
+            units,
+            "unit_id",
+            dict(
+                unit_id=aggregate_id,
+                name=state.name,
+                kind=state.kind.value,
+                external_code=state.external_code,
+                active=state.active,
+                state=state.model_dump_json(),
+            ),
+        )
 
 
 class RosterViews:
@@ -108,8 +131,9 @@ class RosterViews:
         if self.snapshots is None:
             return select(table.c.state)
         snaps = self.snapshots
-        joined = table.outerjoin(snaps, (snaps.c.aggregate_type == aggregate_type)
-                                 & (snaps.c.aggregate_id == id_column))
+        joined = table.outerjoin(
+            snaps, (snaps.c.aggregate_type == aggregate_type) & (snaps.c.aggregate_id == id_column)
+        )
         return select(table.c.state, snaps.c.version).select_from(joined)
 
     def _member_select(self) -> Any:
@@ -126,8 +150,9 @@ class RosterViews:
         rows = self._rows(self._unit_select().where(units.c.unit_id == unit_id))
         return rows[0] if rows else None
 
-    def members(self, unit_id: str | None = None,
-                include_retired: bool = False) -> list[dict[str, Any]]:
+    def members(
+        self, unit_id: str | None = None, include_retired: bool = False
+    ) -> list[dict[str, Any]]:
         query = self._member_select().order_by(members.c.name_key, members.c.member_id)
         if unit_id is not None:
             query = query.where(members.c.unit_id == unit_id)
@@ -137,9 +162,14 @@ class RosterViews:
 
     def active_member_ids(self, unit_id: str) -> list[str]:
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(
-                select(members.c.member_id).where(members.c.unit_id == unit_id,
-                                                  members.c.active.is_(True)))]
+            return [
+                r[0]
+                for r in conn.execute(
+                    select(members.c.member_id).where(
+                        members.c.unit_id == unit_id, members.c.active.is_(True)
+                    )
+                )
+            ]
 
     def units(self, include_dissolved: bool = False) -> list[dict[str, Any]]:
         query = self._unit_select().order_by(units.c.name)

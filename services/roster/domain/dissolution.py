@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from briefings.runtime.domain import DomainError
 from contracts import roster as c
+from runtime.domain import DomainError
 from services.roster.domain.members import Member, change_date, check_role_fits_unit
 from services.roster.domain.units import (
     Unit,
@@ -20,9 +20,14 @@ class TransferTargetMustDifferFromDissolvedUnit(DomainError):
     pass
 
 
-def plan_dissolution(state: Unit | None, cmd: c.DissolveUnit, active: Sequence[Member],
-                     target: Unit | None, today: date,
-                     reporters_at_city_level_only: bool) -> list[Member]:
+def plan_dissolution(
+    state: Unit | None,
+    cmd: c.DissolveUnit,
+    active: Sequence[Member],
+    target: Unit | None,
+    today: date,
+    reporters_at_city_level_only: bool,
+) -> list[Member]:
     """The members to transfer before the unit is dissolved (empty: dissolve at once).
 
     Every member is checked against the target up front, so a refused dissolution moves nobody.
@@ -35,7 +40,8 @@ def plan_dissolution(state: Unit | None, cmd: c.DissolveUnit, active: Sequence[M
         return []
     if cmd.transfer_to_unit_id == cmd.unit_id:
         raise TransferTargetMustDifferFromDissolvedUnit(
-            "the transfer target must be another unit", unit_id=cmd.unit_id)
+            "the transfer target must be another unit", unit_id=cmd.unit_id
+        )
     destination = require_active(target, cmd.transfer_to_unit_id)
     for member in active:
         check_role_fits_unit(member.role, destination, reporters_at_city_level_only)

@@ -7,9 +7,9 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict
 
-from briefings.runtime.domain import AggregateKind, AlreadyExists, DomainError, NotFound
 from contracts import roster as c
 from contracts.envelope import DomainEvent
+from runtime.domain import AggregateKind, AlreadyExists, DomainError, NotFound
 
 
 class Unit(BaseModel):
@@ -59,8 +59,11 @@ class NameIsRequired(DomainError):
 
 def not_in_future(day: date, today: date) -> date:
     if day > today:
-        raise DateMustNotBeInTheFuture(f"{day} is in the future (today is {today})",
-                                       date=day.isoformat(), today=today.isoformat())
+        raise DateMustNotBeInTheFuture(
+            f"{day} is in the future (today is {today})",
+            date=day.isoformat(),
+            today=today.isoformat(),
+        )
     return day
 
 
@@ -75,14 +78,20 @@ def required_name(name: str) -> str:
 def evolve(state: Unit | None, event: DomainEvent) -> Unit:
     match event:
         case c.UnitRegistered():
-            return Unit(unit_id=event.unit_id, kind=event.kind, name=event.name,
-                        parent_id=event.parent_id, external_code=event.external_code,
-                        registered_on=event.effective_on)
+            return Unit(
+                unit_id=event.unit_id,
+                kind=event.kind,
+                name=event.name,
+                parent_id=event.parent_id,
+                external_code=event.external_code,
+                registered_on=event.effective_on,
+            )
         case c.UnitRenamed() if state is not None:
             return state.model_copy(update={"name": event.name})
         case c.UnitDissolved() if state is not None:
-            return state.model_copy(update={"dissolved_on": event.effective_on,
-                                            "dissolve_reason": event.reason})
+            return state.model_copy(
+                update={"dissolved_on": event.effective_on, "dissolve_reason": event.reason}
+            )
     raise ValueError(f"{type(event).__name__} does not apply to unit state {state!r}")
 
 
@@ -93,25 +102,35 @@ def require_active(unit: Unit | None, unit_id: str) -> Unit:
     if unit is None:
         raise UnitMustExist(f"unit {unit_id} does not exist", unit_id=unit_id)
     if not unit.active:
-        raise UnitMustBeActive(f"unit {unit.name!r} was dissolved on {unit.dissolved_on}",
-                               unit_id=unit_id)
+        raise UnitMustBeActive(
+            f"unit {unit.name!r} was dissolved on {unit.dissolved_on}", unit_id=unit_id
+        )
     return unit
 
 
-def decide_register(state: Unit | None, cmd: c.RegisterUnit, unit_id: str, parent: Unit | None,
-                    today: date) -> list[DomainEvent]:
+def decide_register(
+    state: Unit | None, cmd: c.RegisterUnit, unit_id: str, parent: Unit | None, today: date
+) -> list[DomainEvent]:
     if state is not None:
         raise UnitIsAlreadyRegistered(f"unit {unit_id} is already registered", unit_id=unit_id)
     name = required_name(cmd.name)
     if cmd.parent_id is not None:
         if cmd.parent_id == unit_id:
-            raise UnitCannotBeItsOwnParent(f"unit {unit_id} cannot be its own parent",
-                                           unit_id=unit_id)
+            raise UnitCannotBeItsOwnParent(
+                f"unit {unit_id} cannot be its own parent", unit_id=unit_id
+            )
         require_active(parent, cmd.parent_id)
     effective = not_in_future(cmd.effective_on or today, today)
-    return [c.UnitRegistered(unit_id=unit_id, kind=cmd.kind, name=name,
-                             parent_id=cmd.parent_id, external_code=cmd.external_code,
-                             effective_on=effective)]
+    return [
+        c.UnitRegistered(
+            unit_id=unit_id,
+            kind=cmd.kind,
+            name=name,
+            parent_id=cmd.parent_id,
+            external_code=cmd.external_code,
+            effective_on=effective,
+        )
+    ]
 
 
 def decide_rename(state: Unit | None, cmd: c.RenameUnit, today: date) -> list[DomainEvent]:
@@ -120,12 +139,16 @@ def decide_rename(state: Unit | None, cmd: c.RenameUnit, today: date) -> list[Do
     effective = not_in_future(cmd.effective_on or today, today)
     if unit.name == name:
         return []
-    return [c.UnitRenamed(unit_id=cmd.unit_id, name=name, previous_name=unit.name,
-                          effective_on=effective)]
+    return [
+        c.UnitRenamed(
+            unit_id=cmd.unit_id, name=name, previous_name=unit.name, effective_on=effective
+        )
+    ]
 
 
-def decide_dissolve(state: Unit | None, cmd: c.DissolveUnit, active_members: Mapping[str, str],
-                    today: date) -> list[DomainEvent]:
+def decide_dissolve(
+    state: Unit | None, cmd: c.DissolveUnit, active_members: Mapping[str, str], today: date
+) -> list[DomainEvent]:
     """``active_members``: id -> full name of the unit's members still active."""
     unit = require_active(state, cmd.unit_id)
     effective = not_in_future(cmd.effective_on or today, today)
@@ -134,6 +157,8 @@ def decide_dissolve(state: Unit | None, cmd: c.DissolveUnit, active_members: Map
         raise UnitWithActiveMembersCannotBeDissolved(
             f"unit {unit.name!r} still has {len(active_members)} active member(s): {names}; "
             "transfer or retire them, or give a transfer target",
-            unit_id=cmd.unit_id, active_member_ids=list(active_members),
-            active_member_names=list(active_members.values()))
+            unit_id=cmd.unit_id,
+            active_member_ids=list(active_members),
+            active_member_names=list(active_members.values()),
+        )
     return [c.UnitDissolved(unit_id=cmd.unit_id, reason=cmd.reason, effective_on=effective)]

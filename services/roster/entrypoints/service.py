@@ -6,15 +6,15 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from briefings.runtime.commands import Aggregates, CommandBus
-from briefings.runtime.eventstore import EventStore
-from briefings.runtime.follower import StreamFollower
-from briefings.runtime.service import ServiceHost
-from briefings.runtime.settings import Settings
-from briefings.runtime.sql import make_engine
-from briefings.runtime.statestore import StateStore
 from contracts import roster as c
 from contracts.subjects import event_streams
+from runtime.commands import Aggregates, CommandBus
+from runtime.eventstore import EventStore
+from runtime.follower import StreamFollower
+from runtime.service import ServiceHost
+from runtime.settings import Settings
+from runtime.sql import make_engine
+from runtime.statestore import StateStore
 from services.roster.adapters import views
 from services.roster.adapters.codes import DEFAULT_GRACE, CodeReservations
 from services.roster.application.handlers import RosterConfig, RosterHandlers
@@ -54,8 +54,14 @@ def build(settings: Settings) -> ServiceHost:
         await handlers.codes.open(es.js, settings.stream_replicas)
         aggregates = Aggregates(es, store, [UNIT, MEMBER], hooks=[views.keep_views])
         host.bus = CommandBus(es, store, aggregates)
-        follower = StreamFollower(es, store, "ROSTER", "own:ROSTER", aggregates.apply_stream_batch,
-            relevant=aggregates.not_yet_applied)
+        follower = StreamFollower(
+            es,
+            store,
+            "ROSTER",
+            "own:ROSTER",
+            aggregates.apply_stream_batch,
+            relevant=aggregates.not_yet_applied,
+        )
         await follower.start()
         await follower.catch_up()
         host.on_stop.append(follower.stop)
@@ -67,7 +73,9 @@ def build(settings: Settings) -> ServiceHost:
         # The stream is the truth about who holds a code: restore reservations it implies.
         await handlers.codes.backfill(
             (m["member_id"], m["external_code"])
-            for m in roster_views.members(include_retired=True) if m.get("external_code"))
+            for m in roster_views.members(include_retired=True)
+            if m.get("external_code")
+        )
 
         async def detail() -> dict[str, object]:
             last = await es.stream_last_sequence("ROSTER")

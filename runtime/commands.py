@@ -15,41 +15,29 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from briefings.runtime.domain import AggregateKind, DomainError
-from briefings.runtime.eventstore import ConcurrencyConflict, EventStore, StoredEvent
-from briefings.runtime.statestore import SnapshotRow, StateStore
+from contracts.calendar import CENTER_TZ
 from contracts.canonical import GENESIS_HASH, sha256_hex
 from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.registry import registry
 from contracts.replies import Command, CommandAccepted
 from contracts.subjects import event_subject, parse_event_subject
+from runtime.domain import AggregateKind, DomainError
+from runtime.eventstore import ConcurrencyConflict, EventStore, StoredEvent
+from runtime.statestore import SnapshotRow, StateStore
 
 S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=Command)
 
-CENTER_TZ = timezone(timedelta(hours=7))
-"""The Center's local time (Vietnam, UTC+7): a bare date took effect at its local midnight."""
-
-COMMAND_ID_NAMESPACE = uuid.UUID("6f1d7c1e-7d0b-4a53-9f5e-1b2f1e0c2a10")
 MAX_CONFLICT_RETRIES = 8
 
 FAULT_CRASH_AFTER_APPEND = "crash_after_append"
 """``BRIEFINGS_FAULT`` value for tests/reliability only: the process dies (exit 137, as if
 killed) right after an append is acknowledged, before the snapshot, the outcome and the reply."""
-
-
-def derived_id(command_id: str, purpose: str = "") -> str:
-    """A stable aggregate id for a create command: a retried command targets the same subject."""
-    return str(uuid.uuid5(COMMAND_ID_NAMESPACE, f"{purpose}:{command_id}"))
-
-
-def local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), CENTER_TZ)
 
 
 @dataclass(frozen=True)
@@ -216,8 +204,16 @@ class Aggregates:
         if not verify:
             if snapshot is None:
                 return Loaded(kind, aggregate_id, subject, None, 0, 0, GENESIS_HASH, existed=False)
-            return Loaded(kind, aggregate_id, subject, self.state_of(kind, snapshot),
-                          snapshot.version, snapshot.last_seq, snapshot.last_hash, existed=True)
+            return Loaded(
+                kind,
+                aggregate_id,
+                subject,
+                self.state_of(kind, snapshot),
+                snapshot.version,
+                snapshot.last_seq,
+                snapshot.last_hash,
+                existed=True,
+            )
         current = await self.es.last_sequence(kind.stream, subject)
         caught_up = False
         if current > (snapshot.last_seq if snapshot else 0):
@@ -317,8 +313,7 @@ class UnitOfWork:
         if not todo:
             return
         es = self.bus.es
-        currents = await asyncio.gather(
-            *(es.last_sequence(x.kind.stream, x.subject) for x in todo))
+        currents = await asyncio.gather(*(es.last_sequence(x.kind.stream, x.subject) for x in todo))
         for loaded, current in zip(todo, currents, strict=True):
             if current != loaded.last_seq:
                 raise StaleRead(loaded.subject, loaded.last_seq, "moved on since its snapshot")
@@ -474,8 +469,9 @@ class CommandBus:
             if known is not None:
                 return CommandAccepted.model_validate({**known, "replayed": True})
             for attempt in range(MAX_CONFLICT_RETRIES):
-                uow = UnitOfWork(self, CommandContext(command, self.clock()),
-                                 optimistic=attempt == 0)
+                uow = UnitOfWork(
+                    self, CommandContext(command, self.clock()), optimistic=attempt == 0
+                )
                 try:
                     try:
                         return await handler(command, uow.ctx, uow)

@@ -12,10 +12,10 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js import api as js_api
 
-from briefings.runtime.deadletter import DeadLetter, classify, ensure_dlq_stream, set_aside
-from briefings.runtime.eventstore import EventStore, StoredEvent
-from briefings.runtime.logging import get_logger
-from briefings.runtime.statestore import StateStore
+from runtime.deadletter import DeadLetter, classify, ensure_dlq_stream, set_aside
+from runtime.eventstore import EventStore, StoredEvent
+from runtime.logging import get_logger
+from runtime.statestore import StateStore
 
 ApplyBatch = Callable[[Any, Sequence[StoredEvent]], None]
 """``(connection, events)``: apply events newer than the stored position, in the transaction."""
@@ -109,8 +109,9 @@ class StreamFollower:
                 self._failures = 0
             except Exception:
                 self._failures += 1
-                log.exception("follower batch failed; retrying", follower=self.name,
-                              failures=self._failures)
+                log.exception(
+                    "follower batch failed; retrying", follower=self.name, failures=self._failures
+                )
                 if self._failures >= MAX_BATCH_FAILURES and await self._set_aside_poison(batch):
                     self._failures = 0
                 else:
@@ -131,12 +132,19 @@ class StreamFollower:
                 await self._apply_batch([msg])
             except (ValueError, LookupError) as exc:
                 letter = DeadLetter(
-                    consumer=f"{self._service}.{self.name}", error=str(exc)[:1000],
-                    reason=classify(msg.data), data=msg.data, stream=self.stream,
-                    sequence=seq, subject=msg.subject, deliveries=self._failures,
+                    consumer=f"{self._service}.{self.name}",
+                    error=str(exc)[:1000],
+                    reason=classify(msg.data),
+                    data=msg.data,
+                    stream=self.stream,
+                    sequence=seq,
+                    subject=msg.subject,
+                    deliveries=self._failures,
                     headers={k: str(v) for k, v in (msg.headers or {}).items()},
-                    dead_letter_id=str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                                  f"{self._service}.{self.name}/{seq}")))
+                    dead_letter_id=str(
+                        uuid.uuid5(uuid.NAMESPACE_URL, f"{self._service}.{self.name}/{seq}")
+                    ),
+                )
                 try:
                     await ensure_dlq_stream(self.es.js)
                     await set_aside(self.es.js, letter)

@@ -23,9 +23,9 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from briefings.runtime.eventstore import EventStore, stream_config
-from briefings.runtime.logging import get_logger
 from contracts.subjects import DLQ_STREAM, command_subject, dead_letter_subject
+from runtime.eventstore import EventStore, stream_config
+from runtime.logging import get_logger
 
 log = get_logger(__name__)
 
@@ -74,11 +74,17 @@ class DeadLetter:
     def from_json(cls, raw: bytes) -> DeadLetter:
         body = json.loads(raw)
         return cls(
-            consumer=body["consumer"], error=body["error"], reason=body["reason"],
-            data=base64.b64decode(body["data_b64"]), stream=body.get("stream"),
-            sequence=body.get("sequence"), subject=body.get("subject"),
-            deliveries=int(body.get("deliveries", 1)), headers=body.get("headers") or {},
-            dead_letter_id=body["dead_letter_id"], set_aside_at=body.get("set_aside_at", ""),
+            consumer=body["consumer"],
+            error=body["error"],
+            reason=body["reason"],
+            data=base64.b64decode(body["data_b64"]),
+            stream=body.get("stream"),
+            sequence=body.get("sequence"),
+            subject=body.get("subject"),
+            deliveries=int(body.get("deliveries", 1)),
+            headers=body.get("headers") or {},
+            dead_letter_id=body["dead_letter_id"],
+            set_aside_at=body.get("set_aside_at", ""),
         )
 
 
@@ -118,14 +124,23 @@ async def set_aside(js: JetStreamContext, letter: DeadLetter) -> int:
     The caller acknowledges the original message only after this returns.
     """
     ack = await js.publish(
-        letter_subject(letter.consumer), letter.to_json(),
-        stream=DLQ_STREAM.name, headers={"Nats-Msg-Id": letter.dead_letter_id},
+        letter_subject(letter.consumer),
+        letter.to_json(),
+        stream=DLQ_STREAM.name,
+        headers={"Nats-Msg-Id": letter.dead_letter_id},
     )
     SET_ASIDE_COUNTS[(letter.consumer, letter.reason)] += 1
-    log.warning("message set aside", consumer=letter.consumer, reason=letter.reason,
-                error=letter.error, stream=letter.stream, sequence=letter.sequence,
-                dlq_sequence=ack.seq, dead_letter_id=letter.dead_letter_id,
-                set_aside_total=sum(SET_ASIDE_COUNTS.values()))
+    log.warning(
+        "message set aside",
+        consumer=letter.consumer,
+        reason=letter.reason,
+        error=letter.error,
+        stream=letter.stream,
+        sequence=letter.sequence,
+        dlq_sequence=ack.seq,
+        dead_letter_id=letter.dead_letter_id,
+        set_aside_total=sum(SET_ASIDE_COUNTS.values()),
+    )
     return int(ack.seq)
 
 
@@ -142,15 +157,26 @@ def retry_subject(consumer: str) -> str:
     return command_subject(consumer.split(".", 1)[0], "dlq_retry")
 
 
-async def record_resolution(js: JetStreamContext, letter: DeadLetter, outcome: str,
-                            reason: str = "", actor: str = "") -> int:
+async def record_resolution(
+    js: JetStreamContext, letter: DeadLetter, outcome: str, reason: str = "", actor: str = ""
+) -> int:
     """``outcome`` is ``retried`` or ``discarded``; the letter itself stays in the stream."""
-    body = {"dead_letter_id": letter.dead_letter_id, "outcome": outcome, "reason": reason,
-            "actor": actor, "at": datetime.now(UTC).isoformat()}
-    ack = await js.publish(resolution_subject(letter.consumer), json.dumps(body).encode(),
-                           stream=DLQ_STREAM.name)
-    log.info("dead letter resolved", consumer=letter.consumer, outcome=outcome,
-             dead_letter_id=letter.dead_letter_id)
+    body = {
+        "dead_letter_id": letter.dead_letter_id,
+        "outcome": outcome,
+        "reason": reason,
+        "actor": actor,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    ack = await js.publish(
+        resolution_subject(letter.consumer), json.dumps(body).encode(), stream=DLQ_STREAM.name
+    )
+    log.info(
+        "dead letter resolved",
+        consumer=letter.consumer,
+        outcome=outcome,
+        dead_letter_id=letter.dead_letter_id,
+    )
     return int(ack.seq)
 
 
@@ -187,10 +213,16 @@ class LetterEntry:
     def summary(self) -> dict[str, Any]:
         letter = self.letter
         return {
-            "dead_letter_id": letter.dead_letter_id, "consumer": letter.consumer,
-            "reason": letter.reason, "status": self.status, "deliveries": letter.deliveries,
-            "stream": letter.stream, "sequence": letter.sequence, "subject": letter.subject,
-            "error": letter.error, "set_aside_at": letter.set_aside_at,
+            "dead_letter_id": letter.dead_letter_id,
+            "consumer": letter.consumer,
+            "reason": letter.reason,
+            "status": self.status,
+            "deliveries": letter.deliveries,
+            "stream": letter.stream,
+            "sequence": letter.sequence,
+            "subject": letter.subject,
+            "error": letter.error,
+            "set_aside_at": letter.set_aside_at,
             "dlq_sequence": self.sequence,
         }
 
@@ -237,9 +269,14 @@ async def read_letters(es: EventStore, consumer: str | None = None) -> list[Lett
         elif stored.subject.endswith(".resolution"):
             try:
                 body = json.loads(stored.data)
-                res = Resolution(str(body["dead_letter_id"]), str(body["outcome"]),
-                                 str(body.get("reason", "")), str(body.get("actor", "")),
-                                 str(body.get("at", "")), stored.sequence)
+                res = Resolution(
+                    str(body["dead_letter_id"]),
+                    str(body["outcome"]),
+                    str(body.get("reason", "")),
+                    str(body.get("actor", "")),
+                    str(body.get("at", "")),
+                    stored.sequence,
+                )
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("unreadable dlq resolution", dlq_sequence=stored.sequence, error=str(exc))
                 continue
@@ -249,8 +286,11 @@ async def read_letters(es: EventStore, consumer: str | None = None) -> list[Lett
         for letter_id, (letter, seq) in letters.items()
     ]
     if consumer:
-        entries = [e for e in entries
-                   if e.letter.consumer == consumer or e.letter.consumer.startswith(consumer + ".")]
+        entries = [
+            e
+            for e in entries
+            if e.letter.consumer == consumer or e.letter.consumer.startswith(consumer + ".")
+        ]
     return sorted(entries, key=lambda e: e.sequence)
 
 
@@ -263,14 +303,16 @@ def find_letter(entries: list[LetterEntry], dead_letter_id: str) -> LetterEntry:
     exact = [e for e in entries if e.letter.dead_letter_id == dead_letter_id]
     if exact:
         return exact[0]
-    matches = [e for e in entries
-               if dead_letter_id and e.letter.dead_letter_id.startswith(dead_letter_id)]
+    matches = [
+        e for e in entries if dead_letter_id and e.letter.dead_letter_id.startswith(dead_letter_id)
+    ]
     if len(matches) == 1:
         return matches[0]
     if not matches:
         raise LetterNotFound(f"no dead letter {dead_letter_id!r}")
     raise LetterNotFound(
-        f"{dead_letter_id!r} names {len(matches)} dead letters; give more of the id")
+        f"{dead_letter_id!r} names {len(matches)} dead letters; give more of the id"
+    )
 
 
 async def get_letter(es: EventStore, dead_letter_id: str) -> LetterEntry:
@@ -281,15 +323,24 @@ def counts(entries: list[LetterEntry]) -> list[dict[str, Any]]:
     """Per consumer: total, open, retried, discarded, and open letters by reason."""
     table: dict[str, dict[str, Any]] = {}
     for entry in entries:
-        row = table.setdefault(entry.letter.consumer, {
-            "consumer": entry.letter.consumer, "total": 0, "open": 0, "retried": 0,
-            "discarded": 0, "open_by_reason": Counter()})
+        row = table.setdefault(
+            entry.letter.consumer,
+            {
+                "consumer": entry.letter.consumer,
+                "total": 0,
+                "open": 0,
+                "retried": 0,
+                "discarded": 0,
+                "open_by_reason": Counter(),
+            },
+        )
         row["total"] += 1
         row[entry.status if entry.status in ("open", *RESOLUTIONS) else "open"] += 1
         if entry.is_open:
             row["open_by_reason"][entry.letter.reason] += 1
-    return [{**row, "open_by_reason": dict(row["open_by_reason"])}
-            for _, row in sorted(table.items())]
+    return [
+        {**row, "open_by_reason": dict(row["open_by_reason"])} for _, row in sorted(table.items())
+    ]
 
 
 class LetterAlreadyResolved(Exception):

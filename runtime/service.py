@@ -23,12 +23,6 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from pydantic import BaseModel, ValidationError
 
-from briefings.runtime.commands import CommandBus, Handler
-from briefings.runtime.connection import connect, connect_options
-from briefings.runtime.domain import DomainError
-from briefings.runtime.eventstore import ConcurrencyConflict, EventStore
-from briefings.runtime.logging import get_logger
-from briefings.runtime.settings import Settings
 from contracts.replies import (
     Command,
     CommandAccepted,
@@ -40,6 +34,12 @@ from contracts.replies import (
     QueryResult,
 )
 from contracts.subjects import command_subject, health_subject, query_subject
+from runtime.commands import CommandBus, Handler
+from runtime.connection import connect, connect_options
+from runtime.domain import DomainError
+from runtime.eventstore import ConcurrencyConflict, EventStore
+from runtime.logging import get_logger
+from runtime.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 QueryFn = Callable[[Any], Awaitable[Any]]

@@ -1,6 +1,6 @@
 """Catch-up throughput: the projection against plain nats-py consumption of the same stream.
 
-    .venv/bin/python -m services.reporting.bench [events] [database-url]
+    .venv/bin/python -m bench.catchup [events] [database-url]
 
 Starts its own nats-server in a temp folder, stores about ``events`` events, then measures
 (1) a plain nats-py pull consumer (fetch 1000, one ack per batch, no parsing) and (2) the
@@ -18,8 +18,8 @@ from pathlib import Path
 import nats
 from nats.js import api as js_api
 
-from briefings.runtime.nats_server import NatsServer
-from briefings.runtime.sql import make_engine
+from runtime.nats_server import NatsServer
+from runtime.sql import make_engine
 from services.reporting.adapters.consumer import Generation, tune_gc
 from services.reporting.adapters.projection import STREAMS, Projection
 

@@ -7,7 +7,7 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 
-from briefings.runtime.settings import Settings
+from runtime.settings import Settings
 
 MAX_PAYLOAD_HINT = 1024 * 1024
 
