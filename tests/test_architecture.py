@@ -67,3 +67,15 @@ def test_the_linter_catches_a_violation(tmp_path: Path) -> None:
         bad.unlink()
     assert result.returncode != 0
     assert "services.roster._planted_violation" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["check", "."], ["format", "--check", "."]])
+def test_ruff_is_clean(args: list[str]) -> None:
+    """`ruff check` and `ruff format --check` run in CI through the suite."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ruff"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
