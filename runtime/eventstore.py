@@ -1,7 +1,8 @@
 """JetStream as the event store: one stream per context, one subject per aggregate.
 
 Appends carry ``Nats-Expected-Last-Subject-Sequence`` (optimistic concurrency) and
-``Nats-Msg-Id`` = event id (a retried publish is stored once).
+``Nats-Msg-Id`` = event id (a retried publish is stored once), and the event's type and
+schema version as headers (contracts/headers.py) for subscribers that filter without decoding.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from nats.js import api as js_api
 from nats.js.errors import BadRequestError, NotFoundError
 
 from contracts.envelope import EventEnvelope
+from contracts.headers import event_headers
 from contracts.subjects import StreamSpec
 
 WRONG_LAST_SEQUENCE = 10071
@@ -45,6 +47,7 @@ class StoredEvent:
     data: bytes
     msg_id: str | None = None
     time: datetime | None = None
+    headers: dict[str, str] | None = None
 
     def envelope(self) -> EventEnvelope:
         return EventEnvelope.from_bytes(self.data)
@@ -120,6 +123,7 @@ class EventStore:
             msg.data or b"",
             headers.get("Nats-Msg-Id"),
             msg.time,
+            dict(headers),
         )
 
     async def read_subject(
@@ -149,6 +153,7 @@ class EventStore:
                             headers.get("Nats-Subject", subject),
                             msg.data,
                             headers.get("Nats-Msg-Id"),
+                            headers=dict(headers),
                         )
                     )
                     got += 1
@@ -184,6 +189,7 @@ class EventStore:
         self, stream: str, subject: str, msg_id: str, data: bytes, expected: int
     ) -> int:
         headers = {
+            **event_headers(data),
             "Nats-Msg-Id": msg_id,
             "Nats-Expected-Last-Subject-Sequence": str(expected),
         }
@@ -264,6 +270,7 @@ class EventStore:
                     msg.data,
                     (msg.headers or {}).get("Nats-Msg-Id"),
                     meta.timestamp,
+                    dict(msg.headers or {}),
                 )
                 if seq >= end:
                     return
