@@ -105,7 +105,7 @@ async def project(url: str, database_url: str, schema: str, year: int) -> dict[s
     from runtime.sql import make_engine
     from services.reporting.adapters.consumer import Generation
     from services.reporting.adapters.projection import Projection
-    from services.reporting.api import ReadModel
+    from services.reporting.read_model import ReadModel
 
     kwargs: dict[str, Any] = {}
     if schema:

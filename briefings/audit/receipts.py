@@ -18,15 +18,16 @@ from typing import Any
 
 from briefings.audit.records import parse_time
 from briefings.audit.replay import Cut, Replay
+from briefings.report.formats import render_summary
 from contracts.canonical import sha256_hex
 from contracts.reporting import RECEIPT_FORMAT, AnnualSummaryQuery
-from services.reporting import api as reporting
+from services.reporting import read_model as reporting
 
 OLD_FORMATS = ("briefings-report-receipt/1",)
 
 
 def render(replay: Replay, query: AnnualSummaryQuery, fmt: str = "text", lang: str = "en") -> str:
-    return reporting.render_summary(replay.summary(query), fmt, lang)
+    return render_summary(replay.summary(query), fmt, lang)
 
 
 def output_digest(output: str) -> str:

@@ -24,7 +24,7 @@ from contracts.canonical import format_datetime, sha256_hex
 from contracts.reporting import AnnualSummaryQuery
 from runtime.eventstore import StoredEvent
 from runtime.sql import make_engine
-from services.reporting import api as reporting
+from services.reporting import read_model as reporting
 from services.reporting.domain import digest
 
 BATCH = 2000

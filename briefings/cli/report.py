@@ -11,9 +11,9 @@ import typer
 
 from briefings.audit import receipts
 from briefings.cli.client import call, console, err_console, print_json, print_table
+from briefings.report.formats import render_summary
 from contracts.calendar import CENTER_TZ
 from contracts.subjects import query_subject
-from services.reporting.api import render_summary
 
 app = typer.Typer(help="Reports from the read models (the year-end summary).", no_args_is_help=True)
 
@@ -39,7 +39,7 @@ def annual(
         None, "--as-of", help="only what was recorded by then (date or date-time)"
     ),
     fmt: str = typer.Option("text", "--format", "-f", help="text, markdown, json or html"),
-    lang: str = typer.Option("en", "--lang", help="vi or en"),
+    lang: str = typer.Option("vi", "--lang", help="vi (default) or en"),
     output: Path = typer.Option(None, "--output", "-o", help="write to this file"),
     receipt_out: Path = typer.Option(
         None, "--receipt-out", help="write the report's receipt here (audit check-receipt)"

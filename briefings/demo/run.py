@@ -14,11 +14,11 @@ from nats.js.errors import NotFoundError
 from briefings.client import Client_, RequestFailed
 from briefings.demo.generator import DEFAULT_SEED, YEAR, plan_year
 from briefings.demo.load import DemoLoadFailed, is_store_empty, load_with_progress
+from briefings.report.formats import render_summary
 from briefings.terminal import console, err_console
 from contracts.subjects import CONTEXTS, query_subject, stream_name
 from runtime.connection import connect
 from runtime.settings import Settings
-from services.reporting.api import render_summary
 
 
 class ReportingLagging(Exception):

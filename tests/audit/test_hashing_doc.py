@@ -83,7 +83,7 @@ def test_worked_example_of_receipt_digests() -> None:
     read model keeps them."""
     from contracts.reporting import AnnualSummaryQuery
     from runtime.eventstore import StoredEvent
-    from services.reporting.api import ReadModel, memory_engine, receipt_basis
+    from services.reporting.read_model import ReadModel, memory_engine, receipt_basis
 
     text = PAGE.read_text(encoding="utf-8")
     lines, hashes = _example()

@@ -24,12 +24,12 @@ from briefings.audit import receipts
 from briefings.audit.export import export_live
 from briefings.audit.replay import replay_live
 from briefings.audit.source import STREAMS
+from briefings.report.formats import render_summary
 from contracts.canonical import canonical_json
 from contracts.subjects import event_streams
 from runtime.eventstore import EventStore
 from runtime.nats_server import NatsServer
 from runtime.settings import Settings
-from services.reporting.api import render_summary
 from tests.audit.history import (
     index_of,
     january_corrections,

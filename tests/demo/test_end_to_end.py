@@ -19,11 +19,11 @@ import pytest_asyncio
 from briefings.demo.generator import Plan, Step, plan_year
 from briefings.demo.load import DemoLoadFailed, load_plan
 from briefings.demo.run import annual_summary, prepare, stream_ends, wait_until_reported
+from briefings.report.formats import render_summary
 from contracts import events as e
 from contracts.subjects import SERVICES
 from runtime.nats_server import NatsServer
 from runtime.settings import Settings
-from services.reporting.api import render_summary
 from tests.support import ROOT, ServiceProcess, connect, settings_for, wait_healthy
 
 pytestmark = pytest.mark.timeout(300)

@@ -26,7 +26,7 @@ from contracts.subjects import CONTEXTS, stream_name
 from runtime.eventstore import EventStore
 from runtime.settings import Settings
 from runtime.sql import make_engine
-from services.reporting.api import ReadModel, memory_engine
+from services.reporting.read_model import ReadModel, memory_engine
 from tests.reliability.conftest import Report
 from tests.reliability.helpers import FaultyService, stream_envelopes
 from tests.support import connect, request, wait_healthy

@@ -16,7 +16,7 @@ from runtime.deadletter import read_letters
 from runtime.eventstore import EventStore
 from runtime.settings import Settings
 from runtime.sql import make_engine
-from services.reporting.api import ReadModel, memory_engine
+from services.reporting.read_model import ReadModel, memory_engine
 from tests.reliability.conftest import Report
 from tests.reliability.helpers import FaultyService
 from tests.reliability.seed import publish_all, year_of_events

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from briefings.report.formats import render_summary
 from contracts.reporting import AnnualSummaryQuery
-from services.reporting.api import ReadModel, memory_engine, render_summary
+from services.reporting.read_model import ReadModel, memory_engine
 from tests.reporting.factories import sample_year
 
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")

@@ -14,7 +14,7 @@ from contracts.subjects import event_streams
 from runtime.eventstore import EventStore
 from runtime.settings import Settings
 from runtime.sql import make_engine
-from services.reporting.api import ReadModel
+from services.reporting.read_model import ReadModel
 from tests.reporting.factories import busy_years, publish
 from tests.reporting.test_rebuild import _clean, _status, _switched, _tables
 from tests.support import ServiceProcess, request, wait_healthy

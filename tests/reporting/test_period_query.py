@@ -10,7 +10,6 @@ import pytest
 from contracts.reporting import AnnualSummaryQuery
 from runtime.sql import make_engine
 from services.reporting.adapters import queries
-from services.reporting.api import ReadModel, memory_engine
 from services.reporting.domain.summary import (
     Facts,
     Period,
@@ -18,6 +17,7 @@ from services.reporting.domain.summary import (
     participation,
     period_of,
 )
+from services.reporting.read_model import ReadModel, memory_engine
 from tests.reporting.factories import busy_years, mixed_history
 
 QUERIES = [

@@ -14,7 +14,7 @@ from contracts import roster as r
 from contracts.reporting import AnnualSummaryQuery
 from runtime.eventstore import StoredEvent
 from runtime.sql import make_engine
-from services.reporting.api import ReadModel, memory_engine
+from services.reporting.read_model import ReadModel, memory_engine
 from tests.reporting.factories import Streams, sample_year
 
 Y2022 = AnnualSummaryQuery(year=2022)

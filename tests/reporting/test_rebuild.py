@@ -14,7 +14,7 @@ from contracts.subjects import event_streams
 from runtime.eventstore import EventStore
 from runtime.settings import Settings
 from runtime.sql import make_engine
-from services.reporting.api import PROJECTION_VERSION, Meta, ReadModel, memory_engine
+from services.reporting.read_model import PROJECTION_VERSION, Meta, ReadModel, memory_engine
 from tests.reporting.factories import busy_years, publish
 from tests.support import request, running_service, wait_healthy
 

@@ -16,8 +16,8 @@ from contracts.envelope import hash_of_stored
 from contracts.reporting import AnnualSummaryQuery
 from runtime.eventstore import StoredEvent
 from runtime.sql import make_engine
-from services.reporting.api import ReadModel, memory_engine, snapshot
 from services.reporting.domain import digest
+from services.reporting.read_model import ReadModel, memory_engine, snapshot
 from tests.reporting.factories import sample_year
 
 Y2022 = AnnualSummaryQuery(year=2022)

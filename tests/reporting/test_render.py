@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import date
 
 import pytest
 
+from briefings.report.formats import render_summary, sentences
+from briefings.report.vi import en_about, vi_about, vi_date_long, vi_int
 from contracts.reporting import AnnualSummaryQuery
-from services.reporting.api import ReadModel, memory_engine, render_summary
-from services.reporting.domain.render import en_about, vi_about, vi_int
+from services.reporting.read_model import ReadModel, memory_engine
 from tests.reporting.factories import sample_year
 
 ARTICLE = (
     "Từ đầu năm đến nay, Trung tâm đã tổ chức 08 hội nghị thông tin và 02 hội nghị chuyên đề "
+    "cho hơn 1.700 lượt báo cáo viên, tuyên truyền viên cơ sở thuộc các chi, đảng bộ trực "
+    "thuộc Thành ủy."
+)
+
+
+PAST = (
+    "Trong năm 2022, Trung tâm đã tổ chức 08 hội nghị thông tin và 02 hội nghị chuyên đề "
     "cho hơn 1.700 lượt báo cáo viên, tuyên truyền viên cơ sở thuộc các chi, đảng bộ trực "
     "thuộc Thành ủy."
 )
@@ -34,6 +44,17 @@ def test_vietnamese_numbers(n: int, text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("day", "text"),
+    [
+        (date(2022, 12, 9), "ngày 09 tháng 12 năm 2022"),
+        (date(2022, 1, 14), "ngày 14 tháng 01 năm 2022"),
+    ],
+)
+def test_the_date_line_form(day: date, text: str) -> None:
+    assert vi_date_long(day) == text
+
+
+@pytest.mark.parametrize(
     ("n", "vi", "en"),
     [
         (1712, "hơn 1.700", "more than 1,700"),
@@ -47,7 +68,8 @@ def test_rounded_down_figures_say_more_than(n: int, vi: str, en: str) -> None:
 
 
 def test_the_vietnamese_summary_is_written_as_the_center_writes_it(summary: dict) -> None:
-    text = render_summary(summary, "text", "vi")
+    # Written on the day of the review (an issued report's date): the article's words.
+    text = " ".join(sentences(summary, "vi", today=date(2022, 12, 9)))
     assert (
         "Hiện nay, đội ngũ báo cáo viên của thành phố có 19 đồng chí; tuyên truyền viên chi, "
         "đảng bộ cơ sở 189 đồng chí."
@@ -60,6 +82,35 @@ def test_the_vietnamese_summary_is_written_as_the_center_writes_it(summary: dict
     ) in text
 
 
+def test_a_closed_period_is_not_written_in_the_present(summary: dict) -> None:
+    """No "Hiện nay" / "đến nay" for a past period (a summary without a date of writing, or
+    written after the period ended)."""
+    for text in (
+        render_summary(summary, "text", "vi"),
+        " ".join(sentences(summary, "vi", today=date(2023, 1, 20))),
+    ):
+        assert "Hiện nay" not in text and "đến nay" not in text
+        assert (
+            "Đến ngày 31/12/2022, đội ngũ báo cáo viên của thành phố có 19 đồng chí; tuyên "
+            "truyền viên chi, đảng bộ cơ sở 189 đồng chí."
+        ) in text
+        assert PAST in text
+    english = render_summary(summary, "text", "en")
+    assert "On 31 December 2022 the city had 19 reporters" in english
+    assert "In 2022, the Center held 8 information conferences" in english
+
+
+def test_vietnamese_is_the_default_language(summary: dict) -> None:
+    assert render_summary(summary) == render_summary(summary, "text", "vi")
+
+
+def test_vietnamese_tables_write_dates_and_figures_the_vietnamese_way(summary: dict) -> None:
+    text = render_summary(summary, "text", "vi")
+    assert "14/01/2022" in text and "2022-01-14" not in text
+    assert "1.712" in text  # member attendances: grouped, never zero-padded in a table
+    assert re.search(r"^thôi tham gia +1$", text, re.M)  # was "01" in a table
+
+
 def test_english(summary: dict) -> None:
     text = render_summary(summary, "text", "en")
     assert "19 reporters and 189 grassroots propagandists" in text
@@ -68,8 +119,8 @@ def test_english(summary: dict) -> None:
 
 def test_markdown_and_json(summary: dict) -> None:
     md = render_summary(summary, "markdown", "vi")
-    assert md.startswith("# Tổng hợp công tác thông tin thời sự năm 2022") and ARTICLE in md
-    assert "| 2022-12-09 | Hội nghị 12/2022 | thông tin, tổng kết |" in md
+    assert md.startswith("# Tổng hợp công tác thông tin thời sự năm 2022") and PAST in md
+    assert "| 09/12/2022 | Hội nghị 12/2022 | thông tin, tổng kết |" in md
     data = json.loads(render_summary(summary, "json"))
     assert data == json.loads(json.dumps(summary))
     assert list(data) == [

@@ -30,7 +30,8 @@ from runtime.logging import get_logger
 from services.reporting.adapters.consumer import Generation, consumer_name
 from services.reporting.adapters.projection import STREAMS, Decoded, Projection, Unappliable, decode
 from services.reporting.adapters.tables import tables
-from services.reporting.api import PROJECTION_VERSION, Meta, ReadModel, replay_as_of
+from services.reporting.as_of import replay_as_of
+from services.reporting.read_model import PROJECTION_VERSION, Meta, ReadModel
 
 log = get_logger(__name__)
 GENERATION_TABLE = re.compile(r"^reporting_g(\d+)_")

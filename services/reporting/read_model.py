@@ -1,6 +1,8 @@
-"""The reporting read model as a library: apply stored events, ask for the summary.
+"""The reporting read model: apply stored events, ask for the summary and its receipt.
 
-Used by the reporting service and by the auditors' offline replay into a temporary database.
+Used by the reporting service and by the auditors' offline replay into a temporary database
+(what was known at an instant: services/reporting/as_of.py; the summary's wording and
+documents: briefings/report/).
 
 - ``ReadModel(engine)`` creates its tables (the live generation recorded in
   ``reporting_meta``; generation 1 on an empty database).
@@ -11,15 +13,13 @@ Used by the reporting service and by the auditors' offline replay into a tempora
 - ``annual_summary_with_receipt(query)``: the summary and its receipt basis (the cut, the
   events digest, the projection version), read in one database snapshot.
 - ``as_of``: the model answers from what was applied to it and only echoes ``as_of``. To ask
-  "what was known at T", replay the streams into a fresh model with ``replay_as_of`` (events
-  whose envelope ``recorded_at`` is at or before T); the service does this in memory.
+  "what was known at T", replay the streams into a fresh model with ``as_of.replay_as_of``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, select
@@ -34,7 +34,6 @@ from services.reporting.adapters.projection import Projection, StreamCut, Unappl
 from services.reporting.adapters.queries import period_facts
 from services.reporting.adapters.tables import meta, meta_metadata
 from services.reporting.domain import digest as _digest
-from services.reporting.domain import render as _render
 from services.reporting.domain.summary import (
     Facts,
     Period,
@@ -207,29 +206,3 @@ def memory_engine() -> Engine:
     return create_engine(
         "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
     )
-
-
-def recorded_by(stored: StoredEvent, as_of: datetime) -> bool:
-    """Known at ``as_of``: recorded at or before it (unreadable ones are kept for apply to
-    report). The audit replay's rule too, so both read the same cut."""
-    return _digest.admitted(_digest.envelope_of(stored.data), as_of)
-
-
-def replay_as_of(events: Iterable[StoredEvent], as_of: datetime, batch: int = 2000) -> ReadModel:
-    """A fresh in-memory model of the events known at ``as_of``."""
-    model = ReadModel(memory_engine())
-    chunk: list[StoredEvent] = []
-    for stored in events:
-        if recorded_by(stored, as_of):
-            chunk.append(stored)
-        if len(chunk) >= batch:
-            model.apply(chunk)
-            chunk = []
-    if chunk:
-        model.apply(chunk)
-    return model
-
-
-def render_summary(summary: dict[str, Any], fmt: str = "text", lang: str = "en") -> str:
-    """``text`` (default), ``markdown``, ``json`` (stable keys) or ``html`` (self-contained)."""
-    return _render.render(summary, fmt, lang)

@@ -1,7 +1,8 @@
 """The annual summary as text, Markdown, JSON or a self-contained HTML page; vi or en.
 
-Vietnamese follows the Center's own writing: two-digit counts (``08``), a dot between
-thousands (``1.700``), and "hơn" before a figure rounded down.
+Vietnamese follows the Center's own writing (briefings/report/vi.py): two-digit counts in
+prose (``08``), a dot between thousands (``1.700``), "hơn" before a figure rounded down,
+dates as ``14/01/2022``. The issued Party-format report is briefings/report/document.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import html
 import json
 from datetime import date
 from typing import Any
+
+from briefings.report.vi import en_about, en_date, vi_about, vi_date, vi_dec, vi_int, vi_num, vi_pct
 
 FORMATS = ("text", "markdown", "json", "html")
 LANGS = ("vi", "en")
@@ -134,36 +137,8 @@ LABELS = {
 }
 
 
-# ---------------------------------------------------------------- numbers
-
-
-def vi_int(n: int) -> str:
-    """``1700`` → ``1.700``; counts under 100 with two digits (``08``)."""
-    return f"{n:02d}" if 0 <= n < 100 else f"{n:,}".replace(",", ".")
-
-
-def rounded_down(n: int) -> int:
-    """The round figure a report gives: hundreds from 1,000, tens from 100."""
-    if n >= 1000:
-        return n // 100 * 100
-    if n >= 100:
-        return n // 10 * 10
-    return n
-
-
-def vi_about(n: int) -> str:
-    r = rounded_down(n)
-    return f"hơn {vi_int(r)}" if r < n else vi_int(n)
-
-
-def en_about(n: int) -> str:
-    r = rounded_down(n)
-    return f"more than {r:,}" if r < n else f"{n:,}"
-
-
 def _vi_date(iso: str) -> str:
-    d = date.fromisoformat(iso)
-    return f"{d.day:02d}/{d.month:02d}/{d.year}"
+    return vi_date(iso)
 
 
 def _period_label(s: dict[str, Any], lang: str) -> str:
@@ -178,25 +153,43 @@ def _period_label(s: dict[str, Any], lang: str) -> str:
 # -------------------------------------------------------------- sentences
 
 
-def sentences(s: dict[str, Any], lang: str) -> list[str]:
-    """The summary in the Center's prose: roster, conferences and attendances, awards."""
+def _ongoing(p: dict[str, Any], today: date | None) -> bool:
+    """Written while the period runs (the article's "Hiện nay", "đến nay"); otherwise, and
+    when no date of writing is given, the prose speaks of a closed period."""
+    return today is not None and date.fromisoformat(p["start"]) <= today <= date.fromisoformat(
+        p["end"]
+    )
+
+
+def sentences(s: dict[str, Any], lang: str, today: date | None = None) -> list[str]:
+    """The summary in the Center's prose: roster, conferences and attendances, awards.
+    ``today``: the date of writing (an issued report's date)."""
     end = s["roster"]["at_end"]
     kinds = s["conferences"]["by_kind"]
     info, thematic = kinds.get("information", 0), kinds.get("thematic", 0)
     attendances = s["attendance"]["member_attendances"]
     aw = s["awards"]
     p = s["period"]
+    ongoing = _ongoing(p, today)
+    whole_year = p.get("year") is not None
     if lang == "vi":
         held = [f"{vi_int(info)} hội nghị thông tin"] if info or not thematic else []
         if thematic:
             held.append(f"{vi_int(thematic)} hội nghị chuyên đề")
-        since = (
-            "Từ đầu năm đến nay"
-            if p.get("year") is not None
-            else f"Từ ngày {_vi_date(p['start'])} đến ngày {_vi_date(p['end'])}"
-        )
+        if ongoing:
+            now = "Hiện nay"
+            since = (
+                "Từ đầu năm đến nay" if whole_year else f"Từ ngày {_vi_date(p['start'])} đến nay"
+            )
+        else:
+            now = f"Đến ngày {_vi_date(p['end'])}"
+            since = (
+                f"Trong năm {p['year']}"
+                if whole_year
+                else f"Từ ngày {_vi_date(p['start'])} đến ngày {_vi_date(p['end'])}"
+            )
         out = [
-            "Hiện nay, đội ngũ báo cáo viên của thành phố có "
+            f"{now}, đội ngũ báo cáo viên của thành phố có "
             f"{vi_int(end.get('reporter', 0))} đồng chí; tuyên truyền viên chi, đảng bộ cơ sở "
             f"{vi_int(end.get('propagandist', 0))} đồng chí.",
             f"{since}, Trung tâm đã tổ chức {' và '.join(held)} cho {vi_about(attendances)} lượt "
@@ -206,7 +199,7 @@ def sentences(s: dict[str, Any], lang: str) -> list[str]:
             aw.get("collective_party_units") == aw["collective"]
             and aw.get("individual_core_propagandists") == aw["individual"]
         )
-        year = f" năm {p['year']}" if p.get("year") is not None else ""
+        year = f" năm {p['year']}" if whole_year else ""
         if (aw["collective"] or aw["individual"]) and as_article:
             out.append(
                 "Giám đốc Trung tâm Chính trị thành phố khen thưởng cho tập thể đội ngũ tuyên "
@@ -223,15 +216,24 @@ def sentences(s: dict[str, Any], lang: str) -> list[str]:
     held_en = [f"{info} information conference{'s' if info != 1 else ''}"]
     if thematic:
         held_en.append(f"{thematic} thematic conference{'s' if thematic != 1 else ''}")
-    since_en = (
-        f"Since the beginning of {p['year']}"
-        if p.get("year") is not None
-        else f"From {p['start']} to {p['end']}"
-    )
+    if ongoing:
+        has = "The city has"
+        since_en = (
+            f"Since the beginning of {p['year']}" if whole_year else f"Since {en_date(p['start'])}"
+        )
+        held_verb = "has held"
+    else:
+        has = f"On {en_date(p['end'])} the city had"
+        since_en = (
+            f"In {p['year']}"
+            if whole_year
+            else f"From {en_date(p['start'])} to {en_date(p['end'])}"
+        )
+        held_verb = "held"
     out = [
-        f"The city has {end.get('reporter', 0)} reporters and {end.get('propagandist', 0)} "
-        "grassroots propagandists on its roster.",
-        f"{since_en}, the Center has held {' and '.join(held_en)} for {en_about(attendances)} "
+        f"{has} {end.get('reporter', 0)} reporters and "
+        f"{end.get('propagandist', 0)} grassroots propagandists on its roster.",
+        f"{since_en}, the Center {held_verb} {' and '.join(held_en)} for {en_about(attendances)} "
         "attendances of reporters and propagandists.",
     ]
     if aw["collective"] or aw["individual"]:
@@ -247,13 +249,16 @@ def sentences(s: dict[str, Any], lang: str) -> list[str]:
 
 def _sections(s: dict[str, Any], lang: str) -> list[tuple[str, list[str], list[list[str]]]]:
     L = LABELS[lang]
-    num = vi_int if lang == "vi" else (lambda n: f"{n:,}")
+    num = vi_num if lang == "vi" else (lambda n: f"{n:,}")
 
     def dec(x: float) -> str:
-        return f"{x:.2f}".replace(".", ",") if lang == "vi" else f"{x:.2f}"
+        return vi_dec(x) if lang == "vi" else f"{x:.2f}"
 
     def pct(x: float) -> str:
-        return f"{x * 100:.1f}%".replace(".", ",") if lang == "vi" else f"{x * 100:.1f}%"
+        return vi_pct(x) if lang == "vi" else f"{x * 100:.1f}%"
+
+    def day(iso: str) -> str:
+        return vi_date(iso) if lang == "vi" else iso
 
     def kind_names(kinds: list[str]) -> str:
         return ", ".join(L.get(k, k) for k in kinds)
@@ -266,7 +271,7 @@ def _sections(s: dict[str, Any], lang: str) -> list[tuple[str, list[str], list[l
     changes = [[L.get(k, k), num(v)] for k, v in s["roster"]["changes"].items()]
     confs = [
         [
-            c["held_on"],
+            day(c["held_on"]),
             c["title"],
             kind_names(c["kinds"]),
             "; ".join(
@@ -304,13 +309,15 @@ def _sections(s: dict[str, Any], lang: str) -> list[tuple[str, list[str], list[l
         ]
         for u in a["by_unit"]
     ]
-    months = [[m["month"], num(m["members"]), num(m["guests"])] for m in a["by_month"]]
+    months = [
+        [_month(m["month"], lang), num(m["members"]), num(m["guests"])] for m in a["by_month"]
+    ]
     awards = [
         [
             w["recipient_name"],
             L[w["recipient_type"]],
             w["title"],
-            f"{w['decision_number']} ({w['decision_date']})",
+            f"{w['decision_number']} ({day(w['decision_date'])})",
         ]
         for w in s["awards"]["list"]
     ]
@@ -348,6 +355,11 @@ def _sections(s: dict[str, Any], lang: str) -> list[tuple[str, list[str], list[l
         ),
         (L["top"], [L["name"], L["role"], L["unit"], L["attended"], L["eligible"], L["rate"]], top),
     ]
+
+
+def _month(ym: str, lang: str) -> str:
+    """``2022-01`` → ``01/2022`` in Vietnamese."""
+    return f"{ym[5:]}/{ym[:4]}" if lang == "vi" else ym
 
 
 def _title(s: dict[str, Any], lang: str) -> str:
@@ -392,25 +404,53 @@ def to_markdown(s: dict[str, Any], lang: str) -> str:
     return "\n".join(parts)
 
 
-def _bars(title: str, items: list[tuple[str, int]], chart_id: str) -> str:
-    """A horizontal bar chart as inline SVG: no script, no network, prints as is."""
+def _wrap(label: str, width: int) -> list[str]:
+    """Break a label at spaces into lines of at most ``width`` characters (a longer word
+    gets a line of its own): a chart never cuts a unit's name."""
+    lines: list[str] = []
+    for word in label.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def bar_chart(
+    title: str,
+    items: list[tuple[str, int]],
+    chart_id: str,
+    num: Any = str,
+    label_chars: int = 30,
+) -> str:
+    """A horizontal bar chart as inline SVG: no script, no network, prints as is. Long labels
+    wrap onto more lines (each row as tall as its label); black bars with the value written
+    beside them, so it reads in black and white; the drawing scales to the page's width."""
     top = max([v for _, v in items] + [1])
-    row_h, label_w, bar_w = 22, 260, 380
-    height = row_h * len(items) + 10
-    bars = []
-    for i, (label, value) in enumerate(items):
-        y = 5 + i * row_h
+    line_h, label_w, bar_w, value_w = 14, 8 * label_chars, 360, 70
+    rows, y = [], 4
+    for label, value in items:
+        lines = _wrap(label, label_chars)
+        h = max(22, line_h * len(lines) + 8)
         w = round(bar_w * value / top)
-        bars.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>'
-            f'<rect x="{label_w}" y="{y + 3}" width="{w}" height="{row_h - 6}" fill="#b22222"/>'
-            f'<text x="{label_w + w + 4}" y="{y + 15}" class="v">{value}</text>'
+        first = y + h / 2 - line_h * (len(lines) - 1) / 2 + 4
+        spans = "".join(
+            f'<tspan x="{label_w - 6}" y="{first + i * line_h:g}">{html.escape(t)}</tspan>'
+            for i, t in enumerate(lines)
         )
+        rows.append(
+            f'<text text-anchor="end">{spans}</text>'
+            f'<rect x="{label_w}" y="{y + h / 2 - 7:g}" width="{w}" height="14" fill="#333" '
+            'stroke="#000"/>'
+            f'<text x="{label_w + w + 4}" y="{y + h / 2 + 4:g}" class="v">{num(value)}</text>'
+        )
+        y += h
+    width, height = label_w + bar_w + value_w, y + 4
     return (
-        f'<figure id="{chart_id}"><figcaption>{html.escape(title)}</figcaption>'
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 60}" '
-        f'height="{height}" role="img" aria-label="{html.escape(title)}">{"".join(bars)}'
-        "</svg></figure>"
+        f'<figure id="{chart_id}" class="chart"><figcaption>{html.escape(title)}</figcaption>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height:g}" '
+        f'width="100%" style="max-width:{width}px" role="img" '
+        f'aria-label="{html.escape(title)}" font-size="12">{"".join(rows)}</svg></figure>'
     )
 
 
@@ -435,19 +475,23 @@ def to_html(s: dict[str, Any], lang: str) -> str:
         "awards-collective": f"{L['awards']}: {L['collective']}",
         "awards-individual": f"{L['awards']}: {L['individual']}",
     }
-    num = vi_int if lang == "vi" else (lambda n: f"{n:,}")
+    num = vi_num if lang == "vi" else (lambda n: f"{n:,}")
     figures_html = "".join(
         f'<div class="fig"><span class="n" id="fig-{k}" data-value="{v}">{num(v)}</span>'
         f'<span class="l">{html.escape(label[k])}</span></div>'
         for k, v in key_figures.items()
     )
-    charts = _bars(
+    charts = bar_chart(
         L["by_month"],
-        [(m["month"], m["members"] + m["guests"]) for m in a["by_month"]],
+        [(_month(m["month"], lang), m["members"] + m["guests"]) for m in a["by_month"]],
         "chart-month",
+        num,
     )
-    charts += _bars(
-        L["by_unit"], [(u["unit_name"], u["attendances"]) for u in a["by_unit"][:25]], "chart-unit"
+    charts += bar_chart(
+        L["by_unit"],
+        [(u["unit_name"], u["attendances"]) for u in a["by_unit"][:25]],
+        "chart-unit",
+        num,
     )
     tables = []
     for title, head, rows in _sections(s, lang):
@@ -473,7 +517,8 @@ h1{{color:#8b0000;font-size:1.5em}} h2{{font-size:1.15em;border-bottom:1px solid
 table{{border-collapse:collapse;width:100%;font-size:.9em}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left}}
 svg text{{font-size:12px}} svg .v{{fill:#333}} figure{{margin:1em 0}} figcaption{{font-weight:bold}}
-@media print{{section,figure{{break-inside:avoid}}}}
+@page{{size:A4;margin:20mm 15mm 20mm 30mm}}
+@media print{{body{{margin:0;max-width:none}} section,figure{{break-inside:avoid}}}}
 </style></head><body>
 <h1>{html.escape(_title(s, lang))}</h1>
 <div class="prose">{prose}</div>
@@ -485,7 +530,13 @@ svg text{{font-size:12px}} svg .v{{fill:#333}} figure{{margin:1em 0}} figcaption
 """
 
 
-def render(summary: dict[str, Any], fmt: str = "text", lang: str = "en") -> str:
+def render_summary(summary: dict[str, Any], fmt: str = "text", lang: str = "vi") -> str:
+    """``text`` (default), ``markdown``, ``json`` (stable keys) or ``html`` (self-contained);
+    Vietnamese by default, ``en`` on request."""
+    return render(summary, fmt, lang)
+
+
+def render(summary: dict[str, Any], fmt: str = "text", lang: str = "vi") -> str:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     if lang not in LANGS:
