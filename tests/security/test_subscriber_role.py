@@ -1,0 +1,277 @@
+"""The subscriber role (issue #20) against a real nats-server with deploy/nats/nats.conf: it
+follows the event streams through its own durable consumers and every other action is
+refused by the server, with the data unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+import pytest_asyncio
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import api as js_api
+
+from contracts.subjects import event_streams
+from runtime.deadletter import ensure_dlq_stream
+from runtime.eventstore import EventStore
+from runtime.nats_server import NatsServer, free_port
+from tests.deploy.compose import NATS_DIR, filled_env, nats_users
+
+# The template's names: its consumers are subscriber_<purpose>, its inboxes its own.
+SUBSCRIBER = "subscriber"
+OWN = "subscriber_follower"
+INBOX = "_INBOX_subscriber"
+OTHERS = "reporting_g1_ROSTER"  # reporting's durable consumer
+
+
+class Principal:
+    """One user's connection that records the server's permission refusals."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.nc: Client | None = None
+        self.errors: list[str] = []
+        self._changed = asyncio.Event()
+
+    async def connect(self, url: str, password: str, **options: object) -> Principal:
+        async def on_error(exc: Exception) -> None:
+            self.errors.append(str(exc))
+            self._changed.set()
+
+        self.nc = await nats.connect(
+            url,
+            user=self.user,
+            password=password,
+            error_cb=on_error,
+            max_reconnect_attempts=0,
+            connect_timeout=5,
+            **options,  # type: ignore[arg-type]
+        )
+        return self
+
+    @property
+    def client(self) -> Client:
+        assert self.nc is not None
+        return self.nc
+
+    async def refused(self, kind: str, subject: str, timeout: float = 10) -> str:
+        """Wait for the server's ``Permissions Violation for <kind> to "<subject>"``."""
+        needle = f'permissions violation for {kind} to "{subject}"'.lower()
+        async with asyncio.timeout(timeout):
+            while True:
+                for err in self.errors:
+                    if needle in err.lower():
+                        return err
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def try_publish(self, subject: str, body: bytes = b"{}") -> str:
+        await self.client.publish(subject, body, reply=self.client.new_inbox())
+        await self.client.flush()
+        return await self.refused("Publish", subject)
+
+    async def close(self) -> None:
+        if self.nc is not None:
+            await self.nc.close()
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, str]]]:
+    env = filled_env()
+    server = NatsServer(
+        tmp_path / "nats",
+        config_file=NATS_DIR / "nats.conf",
+        extra_args=["-m", str(free_port())],
+        env=env,
+        log_file=tmp_path / "nats.log",
+    ).start()
+    yield server, {user: env[var] for user, var in nats_users().items()}
+    server.stop()
+
+
+@pytest_asyncio.fixture
+async def who(
+    secured: tuple[NatsServer, dict[str, str]],
+) -> AsyncIterator[dict[str, Principal]]:
+    """Streams made by the operator, one event in each stream, reporting's durable consumer,
+    and the subscriber connected with its own inbox prefix."""
+    server, passwords = secured
+    users = ("operator", "roster", "events", "awards", "reporting")
+    principals = {u: await Principal(u).connect(server.url, passwords[u]) for u in users}
+    principals[SUBSCRIBER] = await Principal(SUBSCRIBER).connect(
+        server.url, passwords[SUBSCRIBER], inbox_prefix=INBOX
+    )
+    op = principals["operator"].client
+    es = EventStore(op)
+    await es.ensure_streams(event_streams())
+    await ensure_dlq_stream(es.js)
+    for context, subject in (
+        ("roster", "ev.roster.unit.u1"),
+        ("events", "ev.events.conference.c1"),
+        ("awards", "ev.awards.award.a1"),
+    ):
+        js = principals[context].client.jetstream()
+        await js.publish(subject, b'{"seed": true}', stream=context.upper())
+    await (
+        principals["reporting"]
+        .client.jetstream()
+        .add_consumer(
+            "ROSTER",
+            js_api.ConsumerConfig(durable_name=OTHERS, ack_policy=js_api.AckPolicy.ALL),
+        )
+    )
+    yield principals
+    for p in principals.values():
+        await p.close()
+
+
+async def messages(who: dict[str, Principal], stream: str) -> int:
+    info = await who["operator"].client.jetstream().stream_info(stream)
+    return int(info.state.messages)
+
+
+# ------------------------------------------------------------------ what it may do
+
+
+async def test_the_subscriber_follows_every_event_stream_with_its_own_durable(
+    who: dict[str, Principal],
+) -> None:
+    sub = who[SUBSCRIBER]
+    js = sub.client.jetstream()
+    for stream, context in (("ROSTER", "roster"), ("EVENTS", "events"), ("AWARDS", "awards")):
+        pull = await js.pull_subscribe(f"ev.{context}.>", durable=OWN, stream=stream)
+        [msg] = await pull.fetch(1, timeout=5)
+        assert json.loads(msg.data) == {"seed": True}
+        await msg.ack_sync()
+        info = await js.consumer_info(stream, OWN)
+        assert info.ack_floor.stream_seq == 1
+        await pull.unsubscribe()
+    # it may remove its own consumer (to follow again from the first event)
+    assert await js.delete_consumer("AWARDS", OWN)
+    assert sub.errors == []
+
+
+# --------------------------------------------------------------- what it may not do
+
+
+@pytest.mark.parametrize(
+    ("subject", "stream"),
+    [
+        ("ev.roster.member.forged", "ROSTER"),
+        ("ev.events.conference.forged", "EVENTS"),
+        ("ev.awards.award.forged", "AWARDS"),
+        ("dlq.reporting.ROSTER.letter", "DLQ"),
+    ],
+)
+async def test_the_subscriber_cannot_write_an_event_or_a_dead_letter(
+    who: dict[str, Principal], subject: str, stream: str
+) -> None:
+    before = await messages(who, stream)
+    sub = who[SUBSCRIBER]
+    with pytest.raises((NatsTimeoutError, NoRespondersError)):
+        await sub.client.jetstream(timeout=1).publish(subject, b'{"forged": true}', stream=stream)
+    await sub.refused("Publish", subject)
+    assert await messages(who, stream) == before
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "cmd.roster.register_unit",
+        "cmd.awards.grant_award",
+        "cmd.reporting.rebuild",
+        "qry.reporting.annual_summary",
+        "qry.roster.list_members",
+        "health.roster",
+        "$KV.roster_external_codes.c_x",
+    ],
+)
+async def test_the_subscriber_sends_no_command_query_or_kv_write(
+    who: dict[str, Principal], subject: str
+) -> None:
+    await who[SUBSCRIBER].try_publish(subject)
+
+
+async def test_the_subscriber_cannot_touch_another_consumer(who: dict[str, Principal]) -> None:
+    """Reporting's durable consumer: not created over, updated, read, driven, acked for or
+    deleted; and no consumer of its own name on a stream that is no event stream."""
+    sub = who[SUBSCRIBER]
+    config = js_api.ConsumerConfig(
+        durable_name=OTHERS, ack_policy=js_api.AckPolicy.ALL, headers_only=True
+    )
+    body = json.dumps({"stream_name": "ROSTER", "config": config.as_dict()}).encode()
+    for subject in (
+        f"$JS.API.CONSUMER.DURABLE.CREATE.ROSTER.{OTHERS}",
+        f"$JS.API.CONSUMER.CREATE.ROSTER.{OTHERS}",
+        f"$JS.API.CONSUMER.CREATE.ROSTER.{OTHERS}.ev.roster.>",
+        f"$JS.API.CONSUMER.INFO.ROSTER.{OTHERS}",
+        f"$JS.API.CONSUMER.DELETE.ROSTER.{OTHERS}",
+        f"$JS.API.CONSUMER.MSG.NEXT.ROSTER.{OTHERS}",
+        f"$JS.ACK.ROSTER.{OTHERS}.1.1.1.0.0",
+        "$JS.API.CONSUMER.CREATE.ROSTER",  # an unnamed (ephemeral) consumer
+        "$JS.API.CONSUMER.LIST.ROSTER",
+        "$JS.API.CONSUMER.NAMES.ROSTER",
+        f"$JS.API.CONSUMER.CREATE.DLQ.{OWN}",
+        f"$JS.API.CONSUMER.CREATE.DLQ.{OWN}.dlq.>",
+        f"$JS.API.CONSUMER.CREATE.KV_roster_external_codes.{OWN}",
+    ):
+        await sub.try_publish(subject, body)
+    info = await who["reporting"].client.jetstream().consumer_info("ROSTER", OTHERS)
+    assert info.ack_floor.stream_seq == 0 and info.num_pending == 1
+    assert not info.config.headers_only
+    assert info.config.ack_policy == js_api.AckPolicy.ALL
+
+
+async def test_the_subscriber_cannot_change_or_read_around_a_stream(
+    who: dict[str, Principal],
+) -> None:
+    """No stream create/update (limits, subjects, transforms, sources, mirrors), delete,
+    purge or message delete; no direct reads outside its consumers."""
+    op_js = who["operator"].client.jetstream()
+    before = await op_js.stream_info("AWARDS")
+    sub = who[SUBSCRIBER]
+    cut = {**before.config.as_dict(), "max_msgs": 3, "discard": "old"}
+    transform = {
+        **before.config.as_dict(),
+        "subjects": ["ev.awards.>", "cmd.forge.>"],
+        "subject_transform": {"src": "cmd.forge.>", "dest": "ev.roster.>"},
+    }
+    mirror = {"name": "SHADOW", "mirror": {"name": "AWARDS"}}
+    sourced = {**before.config.as_dict(), "sources": [{"name": "ROSTER"}]}
+    for subject, request in (
+        ("$JS.API.STREAM.UPDATE.AWARDS", cut),
+        ("$JS.API.STREAM.UPDATE.AWARDS", transform),
+        ("$JS.API.STREAM.UPDATE.AWARDS", sourced),
+        ("$JS.API.STREAM.CREATE.SHADOW", mirror),
+        ("$JS.API.STREAM.DELETE.AWARDS", {}),
+        ("$JS.API.STREAM.PURGE.AWARDS", {}),
+        ("$JS.API.STREAM.MSG.DELETE.AWARDS", {"seq": 1}),
+        ("$JS.API.STREAM.MSG.GET.AWARDS", {"seq": 1}),
+        ("$JS.API.DIRECT.GET.AWARDS", {"seq": 1}),
+        ("$JS.API.DIRECT.GET.AWARDS.ev.awards.award.a1", {}),
+        ("$JS.API.STREAM.INFO.DLQ", {}),
+        ("$JS.API.STREAM.INFO.KV_roster_external_codes", {}),
+    ):
+        await sub.try_publish(subject, json.dumps(request).encode())
+    after = await op_js.stream_info("AWARDS")
+    assert after.config == before.config
+    assert after.state.messages == before.state.messages == 1
+    names = {s.config.name for s in await op_js.streams_info()}
+    assert "SHADOW" not in names
+
+
+@pytest.mark.parametrize("subject", ["_INBOX.>", "ev.>", "cmd.>", "qry.>", "$JS.ACK.>", ">"])
+async def test_the_subscriber_cannot_listen_outside_its_inbox(
+    who: dict[str, Principal], subject: str
+) -> None:
+    """Not other clients' replies (query results), nor the raw subjects."""
+    sub = who[SUBSCRIBER]
+    await sub.client.subscribe(subject)
+    await sub.client.flush()
+    await sub.refused("Subscription", subject)
