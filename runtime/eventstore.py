@@ -3,6 +3,7 @@
 Appends carry ``Nats-Expected-Last-Subject-Sequence`` (optimistic concurrency) and
 ``Nats-Msg-Id`` = event id (a retried publish is stored once), and the event's type and
 schema version as headers (contracts/headers.py) for subscribers that filter without decoding.
+Implements ``runtime.eventport.EventStorePort``; NATS errors become the port's errors.
 """
 
 from __future__ import annotations
@@ -10,47 +11,43 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js import api as js_api
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 
 from contracts.envelope import EventEnvelope
 from contracts.headers import event_headers
 from contracts.subjects import StreamSpec
+from runtime.eventport import (
+    DUPLICATE_WINDOW_SECONDS,
+    MAX_MESSAGE_BYTES,
+    ConcurrencyConflict,
+    MessageTooLarge,
+    StoredEvent,
+    StreamNotFound,
+    WrongStream,
+)
+
+__all__ = ["ConcurrencyConflict", "EventStore", "StoredEvent", "stream_config"]
 
 WRONG_LAST_SEQUENCE = 10071
-STREAM_NOT_FOUND = 10059
+STREAM_MISMATCH = 10060
+MESSAGE_TOO_LARGE = 10054
 
 
-class ConcurrencyConflict(Exception):
-    """Someone else appended to the aggregate since it was loaded."""
+class JetStreamStreamNotFound(StreamNotFound, NotFoundError):
+    """The port's error, still a nats ``NotFoundError`` for callers written against nats-py."""
 
-    def __init__(self, subject: str, expected: int, detail: str = "") -> None:
-        super().__init__(f"{subject}: expected last sequence {expected} {detail}".strip())
-        self.subject = subject
-        self.expected = expected
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An event as JetStream holds it: its bytes plus where and when it was stored."""
-
-    stream: str
-    sequence: int
-    subject: str
-    data: bytes
-    msg_id: str | None = None
-    time: datetime | None = None
-    headers: dict[str, str] | None = None
-
-    def envelope(self) -> EventEnvelope:
-        return EventEnvelope.from_bytes(self.data)
+    def __init__(self, stream: str) -> None:
+        StreamNotFound.__init__(self, stream)
+        self.code = 404
+        self.err_code = 10059
+        self.description = f"stream {stream} not found"
 
 
 def stream_config(spec: StreamSpec, replicas: int = 1) -> js_api.StreamConfig:
@@ -63,12 +60,12 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> js_api.StreamConfig:
         max_age=0,
         max_bytes=-1,
         max_msgs=-1,
-        max_msg_size=256 * 1024,
+        max_msg_size=MAX_MESSAGE_BYTES,
         num_replicas=replicas,
         deny_delete=True,
         deny_purge=True,
         allow_direct=True,
-        duplicate_window=120,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
     )
 
 
@@ -97,7 +94,10 @@ class EventStore:
             await self.ensure_stream(spec, replicas)
 
     async def stream_last_sequence(self, stream: str) -> int:
-        info = await self.js.stream_info(stream)
+        try:
+            info = await self.js.stream_info(stream)
+        except NotFoundError as exc:
+            raise JetStreamStreamNotFound(stream) from exc
         return int(info.state.last_seq)
 
     # ---------------------------------------------------------------- subjects
@@ -108,6 +108,8 @@ class EventStore:
             msg = await self.js.get_last_msg(stream, subject, direct=True)
         except NotFoundError:
             return 0
+        except NoRespondersError as exc:  # no stream answers direct gets under that name
+            raise JetStreamStreamNotFound(stream) from exc
         return int(msg.seq or 0)
 
     async def last_event(self, stream: str, subject: str) -> StoredEvent | None:
@@ -115,6 +117,8 @@ class EventStore:
             msg = await self.js.get_last_msg(stream, subject, direct=True)
         except NotFoundError:
             return None
+        except NoRespondersError as exc:
+            raise JetStreamStreamNotFound(stream) from exc
         headers = msg.headers or {}
         return StoredEvent(
             stream,
@@ -143,6 +147,8 @@ class EventStore:
                 while True:
                     msg = await sub.next_msg(timeout=self.timeout)
                     status = _status(msg)
+                    if status == "503":
+                        raise JetStreamStreamNotFound(stream)  # no responders: no such stream
                     if status is not None:
                         break  # 204: end of batch; 404: nothing (more) for that subject
                     headers = msg.headers or {}
@@ -199,7 +205,14 @@ class EventStore:
                     subject, data, timeout=self.timeout, stream=stream, headers=headers
                 )
                 return int(ack.seq)
+            except NoStreamResponseError as exc:
+                raise WrongStream(stream, subject) from exc
             except BadRequestError as exc:
+                if exc.err_code == MESSAGE_TOO_LARGE:
+                    raise MessageTooLarge(subject, len(data)) from exc
+                if exc.err_code == STREAM_MISMATCH:
+                    await self.stream_last_sequence(stream)  # StreamNotFound if it is that
+                    raise WrongStream(stream, subject) from exc
                 if exc.err_code != WRONG_LAST_SEQUENCE:
                     raise
                 # The retry trap: our own earlier attempt may have landed.
@@ -240,6 +253,10 @@ class EventStore:
         An ordered push consumer: ~100k msgs/s, flow-controlled, no acks.
         """
         end = until if until is not None else await self.stream_last_sequence(stream)
+        if subject is not None:
+            # Filtered, the consumer never delivers ``end`` itself unless it matches: stop at
+            # the last matching message instead of waiting for one that never comes.
+            end = min(end, await self.last_sequence(stream, subject))
         if end < start:
             return
         queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=queue_size)
