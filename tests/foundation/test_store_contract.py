@@ -107,11 +107,9 @@ async def test_direct_get_of_the_last_event(store: EventStorePort) -> None:
 async def test_stored_events_carry_their_type_headers(store: EventStorePort) -> None:
     envelope = b'{"type":"UnitRenamed","schema_version":2}'
     await store.append_encoded("ROSTER", A, [("e1", envelope)], 0)
-    for found in (
-        await store.last_event("ROSTER", A),
-        (await store.read_subject("ROSTER", A))[0],
-        [e async for e in store.iterate("ROSTER")][0],
-    ):
+    read = await store.read_subject("ROSTER", A)
+    iterated = [e async for e in store.iterate("ROSTER")]
+    for found in (await store.last_event("ROSTER", A), *read, *iterated):
         assert found is not None and found.headers is not None
         assert found.headers[EVENT_TYPE_HEADER] == "UnitRenamed"
         assert found.headers[EVENT_VERSION_HEADER] == "2"
