@@ -160,6 +160,7 @@ def asyncapi_documents() -> dict[str, dict[str, Any]]:
     import tempfile
     from pathlib import Path
 
+    from contracts.asyncapi_events import with_events
     from runtime.settings import Settings
 
     docs: dict[str, dict[str, Any]] = {}
@@ -167,7 +168,9 @@ def asyncapi_documents() -> dict[str, dict[str, Any]]:
         for name, module_name in SERVICE_MODULES.items():
             module = importlib.import_module(module_name)
             host = module.build(Settings(data_dir=Path(tmp)))
-            docs[name] = host.asyncapi()
+            # FastStream documents the requests a service receives; the events it appends
+            # go through the event store and are added from the contracts.
+            docs[name] = with_events(host.asyncapi(), name)
     return docs
 
 
