@@ -17,7 +17,7 @@ from bench.common import Row, cpu_seconds, median, percentile, service_process
 from contracts import roster as c
 from contracts.envelope import EventEnvelope
 from contracts.subjects import event_streams, event_subject
-from runtime.commands import Aggregates
+from runtime.aggregates import Aggregates
 from runtime.eventstore import EventStore
 from runtime.sql import make_engine
 from runtime.statestore import StateStore

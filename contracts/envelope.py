@@ -38,6 +38,14 @@ class EventEnvelope(BaseModel):
     correlation_id: str
     causation_id: str = Field(description="The command or event that caused it")
     command_id: str | None = Field(default=None, description="The command that wrote it")
+    command_digest: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        exclude_if=lambda value: value is None,
+        description="SHA-256 of the command that wrote it (runtime/commands.py): binds "
+        "command_id to that command. Added later: absent (never null) when not known, so "
+        "events without it keep their bytes and hashes",
+    )
     actor: str
     prev_hash: str = Field(
         default=GENESIS_HASH,

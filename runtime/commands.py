@@ -1,10 +1,14 @@
-"""The command bus: idempotency, load (snapshot + newer events), decide, append, reply.
+"""The command bus: idempotency, load (``runtime.aggregates``), decide, append, reply.
 
 Handlers are application code:
 
     async def enroll_member(cmd: EnrollMember, ctx: CommandContext, uow: UnitOfWork):
         member = await uow.load(MEMBER, member_id)
         return await uow.record(member, members.decide_enroll(member.state, cmd, ...))
+
+An idempotency key is bound to its command: the outcome stored under ``command_id`` keeps the
+command's digest (``command_digest``), every event the command writes carries it too, and the
+same id with another command is refused (``conflict``, rule ``command_id_reused``).
 """
 
 from __future__ import annotations
@@ -16,19 +20,18 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from contracts.calendar import CENTER_TZ
-from contracts.canonical import GENESIS_HASH, sha256_hex
+from contracts.canonical import canonical_json, sha256_hex
 from contracts.envelope import DomainEvent, EventEnvelope
-from contracts.registry import registry
 from contracts.replies import Command, CommandAccepted
-from contracts.subjects import event_subject, parse_event_subject
-from runtime.domain import AggregateKind, DomainError
-from runtime.eventstore import ConcurrencyConflict, EventStore, StoredEvent
-from runtime.statestore import SnapshotRow, StateStore
+from runtime.aggregates import DIGEST_KEY, Aggregates, Loaded
+from runtime.domain import AggregateKind, Conflict, DomainError
+from runtime.eventport import ConcurrencyConflict, EventStorePort
+from runtime.statestore import StateStore
 
 S = TypeVar("S", bound=BaseModel)
 C = TypeVar("C", bound=Command)
@@ -57,22 +60,28 @@ class CommandContext:
         return day if day is not None else self.today
 
 
-@dataclass
-class Loaded(Generic[S]):
-    kind: AggregateKind[S]
-    aggregate_id: str
-    subject: str
-    state: S | None
-    version: int
-    last_seq: int
-    last_hash: str
-    existed: bool
-    caught_up: bool = False
-    """True when newer events than the snapshot were read: they may carry this command's id."""
+TRANSPORT_FIELDS = frozenset({"command_id", "correlation_id"})
+"""Fields a retry may change without being another command: the key itself, and the tracing
+id a client may renew per attempt. Everything else (the command's type, its fields, ``actor``,
+``occurred_at``) is the command."""
+
+
+def command_digest(command: Command) -> str:
+    """SHA-256 of the canonical command (contracts/canonical.py) without its transport fields.
+
+    Fields at their defaults are left out, so a field added to a contract later (with a
+    default) does not turn the retry of an older command into another command.
+    """
+    body = command.model_dump(mode="json", exclude=set(TRANSPORT_FIELDS), exclude_defaults=True)
+    return sha256_hex(canonical_json({"command": type(command).__name__, "fields": body}))
+
+
+class CommandIdReused(Conflict):
+    """The command id names an earlier, different command: nothing is done."""
 
     @property
-    def exists(self) -> bool:
-        return self.state is not None
+    def rule(self) -> str:
+        return "command_id_reused"
 
 
 class AlreadyHandled(Exception):
@@ -81,204 +90,18 @@ class AlreadyHandled(Exception):
         self.reply = reply
 
 
-def outcome_of(
-    command_id: str, kind_type: str, aggregate_id: str, version: int, event_ids: Sequence[str]
-) -> dict[str, Any]:
-    return CommandAccepted(
-        command_id=command_id,
-        aggregate_type=kind_type,
-        aggregate_id=aggregate_id,
-        version=version,
-        event_ids=[uuid.UUID(e) for e in event_ids],
-    ).model_dump(mode="json")
-
-
-StateHook = Callable[[Any, str, str, BaseModel | None], None]
-"""``(connection, aggregate_type, aggregate_id, state)``: keep a query table in step."""
-
-
-class Aggregates:
-    """Loading and folding aggregates through snapshots; shared by the bus and the follower."""
-
-    def __init__(
-        self,
-        es: EventStore,
-        store: StateStore,
-        kinds: Sequence[AggregateKind[Any]],
-        hooks: Sequence[StateHook] = (),
-    ) -> None:
-        self.es = es
-        self.store = store
-        self.kinds = {k.type: k for k in kinds}
-        self.hooks = list(hooks)
-        # Parsed states by subject, valid for the sequence they were parsed at.
-        self._states: dict[str, tuple[int, Any]] = {}
-        # Event ids appended by this process whose snapshot is not saved yet.
-        self.in_flight: set[str] = set()
-
-    def kind(self, aggregate_type: str) -> AggregateKind[Any]:
-        return self.kinds[aggregate_type]
-
-    def apply_stored(
-        self,
-        conn: Any,
-        kind: AggregateKind[Any],
-        aggregate_id: str,
-        stored: Sequence[StoredEvent],
-        snapshot: SnapshotRow | None,
-    ) -> SnapshotRow:
-        """Fold ``stored`` (newer than ``snapshot``) into a new snapshot, within ``conn``."""
-        state = (
-            kind.state_type.model_validate_json(snapshot.state)
-            if snapshot and snapshot.state != "null"
-            else None
+def replay(known: dict[str, Any], command: Command, digest: str) -> CommandAccepted:
+    """The stored outcome of ``command``'s id, if it is the same command; else refused."""
+    stored = known.get(DIGEST_KEY)
+    if stored is not None and stored != digest:
+        raise CommandIdReused(
+            f"command id {command.command_id} was used for another command",
+            command_id=command.command_id,
+            aggregate_type=known.get("aggregate_type"),
+            aggregate_id=known.get("aggregate_id"),
         )
-        version = snapshot.version if snapshot else 0
-        last_seq = snapshot.last_seq if snapshot else 0
-        last_hash = snapshot.last_hash if snapshot else GENESIS_HASH
-        for event in stored:
-            if event.sequence <= last_seq:
-                continue
-            envelope = event.envelope()
-            state = kind.evolve(state, registry.decode(envelope))
-            version = envelope.aggregate_version
-            last_seq = event.sequence
-            last_hash = envelope.hash()
-            if envelope.command_id:
-                self.store.save_outcome(
-                    conn,
-                    envelope.command_id,
-                    outcome_of(
-                        envelope.command_id,
-                        kind.type,
-                        aggregate_id,
-                        version,
-                        [str(envelope.event_id)],
-                    ),
-                )
-        row = SnapshotRow(
-            subject=event_subject(kind.context, kind.type, aggregate_id),
-            aggregate_type=kind.type,
-            aggregate_id=aggregate_id,
-            version=version,
-            last_seq=last_seq,
-            last_hash=last_hash,
-            state=state.model_dump_json() if state is not None else "null",
-        )
-        self.store.save_snapshot(conn, row, existed=snapshot is not None)
-        for hook in self.hooks:
-            hook(conn, kind.type, aggregate_id, state)
-        return row
-
-    def not_yet_applied(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
-        """The events no cached snapshot already covers (a follower's ``relevant``)."""
-        todo = []
-        for event in events:
-            if event.msg_id in self.in_flight:
-                continue  # the bus that appended it is about to save it
-            cached = self.store.cached_snapshot(event.subject)
-            if cached is None or cached.last_seq < event.sequence:
-                todo.append(event)
-        return todo
-
-    def apply_stream_batch(self, conn: Any, events: Sequence[StoredEvent]) -> None:
-        """Bring snapshots up to date with events read from the stream (a follower's apply)."""
-        for event in events:
-            _, aggregate_type, aggregate_id = parse_event_subject(event.subject)
-            kind = self.kinds.get(aggregate_type)
-            if kind is None:
-                continue
-            snapshot = self.store.snapshot(event.subject, conn)
-            if snapshot is not None and snapshot.last_seq >= event.sequence:
-                continue
-            self.apply_stored(conn, kind, aggregate_id, [event], snapshot)
-
-    async def load(
-        self, kind: AggregateKind[S], aggregate_id: str, verify: bool = True
-    ) -> Loaded[S]:
-        """The aggregate from its snapshot, brought up to the subject's last sequence. With
-        ``verify=False`` the snapshot is taken as it is (no round trip): the caller must check
-        the subject's last sequence before it acts on the state (see ``UnitOfWork``)."""
-        subject = event_subject(kind.context, kind.type, aggregate_id)
-        snapshot = self.store.snapshot(subject)
-        if not verify:
-            if snapshot is None:
-                return Loaded(kind, aggregate_id, subject, None, 0, 0, GENESIS_HASH, existed=False)
-            return Loaded(
-                kind,
-                aggregate_id,
-                subject,
-                self.state_of(kind, snapshot),
-                snapshot.version,
-                snapshot.last_seq,
-                snapshot.last_hash,
-                existed=True,
-            )
-        current = await self.es.last_sequence(kind.stream, subject)
-        caught_up = False
-        if current > (snapshot.last_seq if snapshot else 0):
-            newer = await self.es.read_subject(
-                kind.stream, subject, after=snapshot.last_seq if snapshot else 0
-            )
-            if newer:
-                caught_up = True
-                with self.store.engine.begin() as conn:
-                    fresh = self.store.snapshot(subject, conn)
-                    snapshot = self.apply_stored(conn, kind, aggregate_id, newer, fresh)
-        if snapshot is None:
-            return Loaded(kind, aggregate_id, subject, None, 0, 0, GENESIS_HASH, existed=False)
-        return Loaded(
-            kind,
-            aggregate_id,
-            subject,
-            self.state_of(kind, snapshot),
-            snapshot.version,
-            snapshot.last_seq,
-            snapshot.last_hash,
-            existed=True,
-            caught_up=caught_up,
-        )
-
-    def state_of(self, kind: AggregateKind[S], snapshot: SnapshotRow) -> S | None:
-        cached = self._states.get(snapshot.subject)
-        if cached is not None and cached[0] == snapshot.last_seq:
-            return cached[1]
-        state = (
-            kind.state_type.model_validate_json(snapshot.state)
-            if snapshot.state != "null"
-            else None
-        )
-        self._states[snapshot.subject] = (snapshot.last_seq, state)
-        if len(self._states) > StateStore.CACHE_SIZE:
-            self._states.pop(next(iter(self._states)))
-        return state
-
-    def save_state(
-        self,
-        conn: Any,
-        loaded: Loaded[S],
-        state: S | None,
-        version: int,
-        last_seq: int,
-        last_hash: str,
-        outcome: dict[str, Any] | None,
-    ) -> None:
-        """Persist a state the caller already folded (the bus's own write: nothing to re-read)."""
-        row = SnapshotRow(
-            subject=loaded.subject,
-            aggregate_type=loaded.kind.type,
-            aggregate_id=loaded.aggregate_id,
-            version=version,
-            last_seq=last_seq,
-            last_hash=last_hash,
-            state=state.model_dump_json() if state is not None else "null",
-        )
-        self.store.save_snapshot(conn, row, existed=loaded.existed)
-        self._states[loaded.subject] = (last_seq, state)
-        if outcome is not None:
-            self.store.save_outcome(conn, outcome["command_id"], outcome, known_new=True)
-        for hook in self.hooks:
-            hook(conn, loaded.kind.type, loaded.aggregate_id, state)
+    reply = {k: v for k, v in known.items() if k != DIGEST_KEY}
+    return CommandAccepted.model_validate({**reply, "replayed": True})
 
 
 class StaleRead(ConcurrencyConflict):
@@ -304,6 +127,21 @@ class UnitOfWork:
     recorded: list[dict[str, Any]] = field(default_factory=list)
     optimistic: bool = False
     unverified: list[Loaded[Any]] = field(default_factory=list)
+    digest: str | None = None
+    """The command's digest, written into every event and the stored outcome."""
+    outcomes_seen: int = 0
+    """``StateStore.outcomes_saved`` when the bus found no outcome for this command id."""
+
+    def already_recorded(self) -> None:
+        """Raise AlreadyHandled when this command's outcome reached the store since the bus
+        looked: another instance wrote it, and this instance's follower (or a load) applied
+        it. A decision on that state would refuse (``already_exists``) or write twice."""
+        store = self.bus.store
+        if self.recorded or store.outcomes_saved == self.outcomes_seen:
+            return
+        known = store.outcome(self.ctx.command.command_id)
+        if known is not None:
+            raise AlreadyHandled(known)
 
     async def verify(self, written: str | None = None) -> None:
         """Raise StaleRead when an aggregate read without a check has moved on (``written``:
@@ -341,6 +179,7 @@ class UnitOfWork:
         command = self.ctx.command
         if not events:
             await self.verify()  # "nothing to change" must be said of current states
+            self.already_recorded()  # ... and not of this very command's earlier effect
             return CommandAccepted(
                 command_id=command.command_id,
                 aggregate_type=loaded.kind.type,
@@ -367,6 +206,7 @@ class UnitOfWork:
                 correlation_id=self.ctx.correlation_id,
                 causation_id=command.command_id,
                 command_id=command.command_id,
+                command_digest=self.digest,
                 actor=command.actor,
                 prev_hash=prev_hash,
                 payload=event.model_dump(mode="json"),
@@ -397,6 +237,7 @@ class UnitOfWork:
         command = self.ctx.command
         await self.verify(written=loaded.subject)
         self.unverified.clear()
+        self.already_recorded()
         sequences = await self.bus.es.append_encoded(
             loaded.kind.stream, loaded.subject, encoded, loaded.last_seq
         )
@@ -412,6 +253,8 @@ class UnitOfWork:
             message=message,
         )
         outcome = reply.model_dump(mode="json")
+        if self.digest is not None:
+            outcome[DIGEST_KEY] = self.digest
         with self.bus.store.engine.begin() as conn:
             current = self.bus.store.cached_snapshot(loaded.subject)
             # The service's own follower may have applied this very event while the append's
@@ -439,7 +282,7 @@ Handler = Callable[[Any, CommandContext, UnitOfWork], Awaitable[CommandAccepted]
 class CommandBus:
     def __init__(
         self,
-        es: EventStore,
+        es: EventStorePort,
         store: StateStore,
         aggregates: Aggregates,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -453,9 +296,11 @@ class CommandBus:
         self.fault = os.environ.get("BRIEFINGS_FAULT", "")
 
     async def handle(self, command: Command, handler: Handler) -> CommandAccepted:
+        digest = command_digest(command)
+        seen = self.store.outcomes_saved
         known = self.store.outcome(command.command_id)
         if known is not None:
-            return CommandAccepted.model_validate({**known, "replayed": True})
+            return replay(known, command, digest)
         # One command per command id at a time in this process: a concurrent retry waits.
         lock = self._locks.get(command.command_id)
         if lock is None:
@@ -467,19 +312,24 @@ class CommandBus:
             # (load only re-checks outcomes when it read newer events).
             known = self.store.outcome(command.command_id) if waited else None
             if known is not None:
-                return CommandAccepted.model_validate({**known, "replayed": True})
+                return replay(known, command, digest)
             for attempt in range(MAX_CONFLICT_RETRIES):
                 uow = UnitOfWork(
-                    self, CommandContext(command, self.clock()), optimistic=attempt == 0
+                    self,
+                    CommandContext(command, self.clock()),
+                    optimistic=attempt == 0,
+                    digest=digest,
+                    outcomes_seen=seen,
                 )
                 try:
                     try:
                         return await handler(command, uow.ctx, uow)
                     except DomainError:
                         await uow.verify()  # a refusal must be of current states
+                        uow.already_recorded()  # ... and not of this command's own effect
                         raise
                 except AlreadyHandled as done:
-                    return CommandAccepted.model_validate({**done.reply, "replayed": True})
+                    return replay(done.reply, command, digest)
                 except ConcurrencyConflict:
                     if attempt == MAX_CONFLICT_RETRIES - 1:
                         raise

@@ -99,6 +99,9 @@ class StateStore:
             md.create_all(engine)
         self._snapshots: OrderedDict[str, SnapshotRow] = OrderedDict()
         self._outcomes: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.outcomes_saved = 0
+        """Counts ``save_outcome`` calls: the bus re-reads an outcome it found missing only
+        when this moved since (another instance's command, applied meanwhile)."""
         # Statements built once: building Core expressions per call costs more than running them.
         snap, out, pos = self.tables.snapshots, self.tables.outcomes, self.tables.positions
         self._select_snapshot = select(snap).where(snap.c.subject == bindparam("key"))
@@ -175,6 +178,7 @@ class StateStore:
     ) -> None:
         """Record what ``command_id`` did; ``known_new`` skips the look-up (the bus checked)."""
         self._outcomes.pop(command_id, None)
+        self.outcomes_saved += 1
         existing = (
             None if known_new else conn.execute(self._select_outcome, {"key": command_id}).scalar()
         )

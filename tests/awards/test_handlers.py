@@ -10,7 +10,8 @@ from nats.aio.client import Client
 
 from contracts import awards as c
 from contracts.subjects import event_streams
-from runtime.commands import Aggregates, CommandBus
+from runtime.aggregates import Aggregates
+from runtime.commands import CommandBus
 from runtime.eventstore import EventStore
 from runtime.follower import StreamFollower
 from runtime.settings import Settings

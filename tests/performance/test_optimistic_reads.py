@@ -17,7 +17,8 @@ from nats.aio.client import Client
 from contracts import roster as c
 from contracts.replies import CommandAccepted
 from contracts.subjects import event_streams, event_subject
-from runtime.commands import Aggregates, CommandBus
+from runtime.aggregates import Aggregates
+from runtime.commands import CommandBus
 from runtime.eventstore import EventStore
 from runtime.sql import make_engine
 from runtime.statestore import StateStore

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from contracts import awards as c
 from contracts.calendar import local_midnight
 from contracts.replies import CommandAccepted
-from runtime.commands import CommandContext, Loaded, UnitOfWork
+from runtime.aggregates import Loaded
+from runtime.commands import CommandContext, UnitOfWork
 from services.awards.adapters.views import AwardViews
 from services.awards.domain import awards
 from services.awards.domain.recipients import RecipientHistory

@@ -5,7 +5,8 @@ from __future__ import annotations
 from contracts import awards as c
 from contracts.reporting import Participation
 from contracts.subjects import event_streams
-from runtime.commands import Aggregates, CommandBus
+from runtime.aggregates import Aggregates
+from runtime.commands import CommandBus
 from runtime.eventstore import EventStore
 from runtime.follower import StreamFollower
 from runtime.service import ServiceHost

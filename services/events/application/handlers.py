@@ -13,7 +13,8 @@ from contracts import events as c
 from contracts.calendar import derived_id, local_midnight
 from contracts.envelope import DomainEvent
 from contracts.replies import CommandAccepted
-from runtime.commands import CommandContext, Loaded, UnitOfWork
+from runtime.aggregates import Loaded
+from runtime.commands import CommandContext, UnitOfWork
 from services.events.adapters.roster_lookup import RosterLookup
 from services.events.domain import conferences as conf
 from services.events.domain.conferences import CONFERENCE, Conference, NothingToChange

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from contracts import events as c
 from contracts.subjects import event_streams
-from runtime.commands import Aggregates, CommandBus
+from runtime.aggregates import Aggregates
+from runtime.commands import CommandBus
 from runtime.eventstore import EventStore
 from runtime.follower import StreamFollower
 from runtime.service import ServiceHost

@@ -8,7 +8,8 @@ from typing import Any
 
 from contracts import roster as c
 from contracts.subjects import event_streams
-from runtime.commands import Aggregates, CommandBus
+from runtime.aggregates import Aggregates
+from runtime.commands import CommandBus
 from runtime.eventstore import EventStore
 from runtime.follower import StreamFollower
 from runtime.service import ServiceHost
