@@ -51,7 +51,7 @@ class Principal:
             error_cb=on_error,
             max_reconnect_attempts=0,
             connect_timeout=5,
-            **options,  # type: ignore[arg-type]
+            **options,
         )
         return self
 

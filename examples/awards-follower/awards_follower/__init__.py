@@ -1,0 +1,1 @@
+"""Follows the briefings AWARDS stream into a SQLite table of awards."""

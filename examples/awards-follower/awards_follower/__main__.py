@@ -1,0 +1,3 @@
+from awards_follower.app import main
+
+main()
