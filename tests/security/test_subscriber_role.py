@@ -23,9 +23,9 @@ from runtime.eventstore import EventStore
 from runtime.nats_server import NatsServer, free_port
 from tests.deploy.compose import NATS_DIR, filled_env, nats_users
 
-# The template's names: its consumers are subscriber_<purpose>, its inboxes its own.
+# The template's names: one durable per stream, subscriber_<STREAM>; its own inboxes.
 SUBSCRIBER = "subscriber"
-OWN = "subscriber_follower"
+OWN = "subscriber_AWARDS"
 INBOX = "_INBOX_subscriber"
 OTHERS = "reporting_g1_ROSTER"  # reporting's durable consumer
 
@@ -145,11 +145,12 @@ async def test_the_subscriber_follows_every_event_stream_with_its_own_durable(
     sub = who[SUBSCRIBER]
     js = sub.client.jetstream()
     for stream, context in (("ROSTER", "roster"), ("EVENTS", "events"), ("AWARDS", "awards")):
-        pull = await js.pull_subscribe(f"ev.{context}.>", durable=OWN, stream=stream)
+        own = f"{SUBSCRIBER}_{stream}"
+        pull = await js.pull_subscribe(f"ev.{context}.>", durable=own, stream=stream)
         [msg] = await pull.fetch(1, timeout=5)
         assert json.loads(msg.data) == {"seed": True}
         await msg.ack_sync()
-        info = await js.consumer_info(stream, OWN)
+        info = await js.consumer_info(stream, own)
         assert info.ack_floor.stream_seq == 1
         await pull.unsubscribe()
     # it may remove its own consumer (to follow again from the first event)
@@ -217,9 +218,10 @@ async def test_the_subscriber_cannot_touch_another_consumer(who: dict[str, Princ
         "$JS.API.CONSUMER.CREATE.ROSTER",  # an unnamed (ephemeral) consumer
         "$JS.API.CONSUMER.LIST.ROSTER",
         "$JS.API.CONSUMER.NAMES.ROSTER",
-        f"$JS.API.CONSUMER.CREATE.DLQ.{OWN}",
-        f"$JS.API.CONSUMER.CREATE.DLQ.{OWN}.dlq.>",
-        f"$JS.API.CONSUMER.CREATE.KV_roster_external_codes.{OWN}",
+        f"$JS.API.CONSUMER.CREATE.ROSTER.{OWN}",  # its AWARDS name on another stream
+        f"$JS.API.CONSUMER.CREATE.DLQ.{SUBSCRIBER}_DLQ",
+        f"$JS.API.CONSUMER.CREATE.DLQ.{SUBSCRIBER}_DLQ.dlq.>",
+        f"$JS.API.CONSUMER.CREATE.KV_roster_external_codes.{SUBSCRIBER}_KV",
     ):
         await sub.try_publish(subject, body)
     info = await who["reporting"].client.jetstream().consumer_info("ROSTER", OTHERS)

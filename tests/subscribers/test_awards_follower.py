@@ -34,7 +34,7 @@ from tests.deploy.compose import NATS_DIR, filled_env, nats_users
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "awards-follower"
-DURABLE = "subscriber_follower"
+DURABLE = "subscriber_AWARDS"
 
 
 @dataclass

@@ -44,7 +44,7 @@ def env(name: str, default: str | None = None) -> str:
 
 
 NATS_URL = env("NATS_URL", "nats://127.0.0.1:4222")
-DURABLE = env("DURABLE", "subscriber_follower")
+DURABLE = env("DURABLE", "subscriber_AWARDS")
 INBOX_PREFIX = env("INBOX_PREFIX", "_INBOX_subscriber")
 store = Store(Path(env("DB", "awards-follower.db")))
 
