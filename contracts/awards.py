@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.envelope import DomainEvent
 from contracts.registry import registry
 from contracts.replies import Command, Query
-from contracts.types import Identifier, Name, ShortText
+from contracts.types import (
+    BusinessDate,
+    ExternalCode,
+    Identifier,
+    Name,
+    ShortText,
+    StoredName,
+    StoredText,
+)
 
 CONTEXT = "awards"
 AWARD = "award"
@@ -39,12 +47,12 @@ class AwardGranted(DomainEvent):
         default="", description="As the roster named it on the decision date"
     )
     award_kind: str = Field(min_length=1, max_length=64)
-    title: Name
+    title: StoredName
     period: str = Field(pattern=PERIOD_PATTERN)
-    reason: ShortText = ""
+    reason: StoredText = ""
     decision_number: str = Field(min_length=1, max_length=64)
     decision_date: date
-    authority: ShortText = ""
+    authority: StoredText = ""
 
 
 @registry.register
@@ -52,7 +60,7 @@ class AwardRevoked(DomainEvent):
     event_type = "AwardRevoked"
     aggregate_type = AWARD
     award_id: Identifier
-    reason: ShortText = ""
+    reason: StoredText = ""
     decision_number: str = Field(min_length=1, max_length=64)
     decision_date: date
 
@@ -66,20 +74,20 @@ class GrantAward(Command):
 
     recipient_type: RecipientType
     recipient_id: Identifier
-    award_kind: str = Field(default="certificate_of_merit", min_length=1, max_length=64)
+    award_kind: ExternalCode = "certificate_of_merit"
     title: Name
     period: str = Field(pattern=PERIOD_PATTERN)
     reason: ShortText = ""
-    decision_number: str = Field(min_length=1, max_length=64)
-    decision_date: date
+    decision_number: ExternalCode
+    decision_date: BusinessDate
     authority: ShortText = "Giám đốc Trung tâm Chính trị thành phố"
 
 
 class RevokeAward(Command):
     award_id: Identifier
     reason: ShortText = ""
-    decision_number: str = Field(min_length=1, max_length=64)
-    decision_date: date
+    decision_number: ExternalCode
+    decision_date: BusinessDate
 
 
 COMMANDS: dict[str, type[Command]] = {

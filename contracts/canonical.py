@@ -25,15 +25,52 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
+RULE_DUPLICATE_KEY = "json.duplicate_key"
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice: which value is meant is not knowable."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise DuplicateKey(f"the key {key!r} appears twice in one object")
+        obj[key] = value
+    return obj
+
+
+def refuse_duplicate_keys(body: bytes | str) -> None:
+    """Raise ``DuplicateKey`` when any object of the JSON ``body`` repeats a key (JSON
+    parsers disagree on which one wins; ours kept the last). Other errors are left to the
+    model's own parse, which reports them field by field."""
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except DuplicateKey:
+        raise
+    except (ValueError, RecursionError):
+        return
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def format_datetime(value: datetime) -> str:
-    """Timestamps: UTC, microseconds always written, ``Z`` suffix."""
+    """Timestamps: UTC, four-digit year, microseconds always written, ``Z`` suffix.
+
+    Not ``strftime("%Y")``: it does not pad years below 1000 (``202-04-30T…``), a text no
+    ISO 8601 reader takes. ``isoformat`` always writes four digits.
+    """
     if value.tzinfo is None:
         raise ValueError("timestamps must carry a time zone")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
+
+
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
+"""The one text form of a stored timestamp (``format_datetime``)."""
 
 
 def format_date(value: date) -> str:

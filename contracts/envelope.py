@@ -23,9 +23,14 @@ class DomainEvent(BaseModel):
 
 
 class EventEnvelope(BaseModel):
-    """One stored event. Its canonical JSON is exactly what JetStream holds."""
+    """One stored event. Its canonical JSON is exactly what the services write to JetStream.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Strict: ``"aggregate_version": "1"`` is not 1. Read stored bytes with ``from_bytes``
+    (JSON mode: ids and timestamps are strings there); the chain hash of a stored event is
+    the SHA-256 of its bytes as stored (``hash_of_bytes``), never of a re-encoding.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     event_id: UUID
     type: str
@@ -58,13 +63,20 @@ class EventEnvelope(BaseModel):
         return canonical_json(self.model_dump(mode="json"))
 
     def hash(self) -> str:
+        """The hash of the bytes this envelope encodes to (for one the code just built)."""
         return sha256_hex(self.to_canonical())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EventEnvelope:
-        return cls.model_validate_json(data)
+        return cls.model_validate_json(data, strict=True)
+
+
+def hash_of_bytes(data: bytes) -> str:
+    """The chain hash of a stored event: SHA-256 of its bytes exactly as stored."""
+    return sha256_hex(data)
 
 
 def hash_of_stored(data: bytes) -> str:
-    """The hash of a stored event, recomputed from its bytes as an auditor would."""
+    """The receipt item hash of stored bytes: SHA-256 of their canonical form
+    (contracts/HASHING.md §6), the same whatever the stored whitespace."""
     return sha256_hex(canonical_json(json.loads(data)))

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.envelope import DomainEvent
 from contracts.registry import registry
 from contracts.replies import Command, Query
-from contracts.types import Identifier, Name, ShortText
+from contracts.types import (
+    BusinessDate,
+    Identifier,
+    Name,
+    ShortText,
+    StoredName,
+    StoredText,
+)
 
 CONTEXT = "events"
 CONFERENCE = "conference"
@@ -31,8 +38,17 @@ class GuestCategory(StrEnum):
     OTHER = "other"
 
 
-class Presenter(BaseModel):
+class StoredPresenter(BaseModel):
+    """A presenter as events store it."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: StoredName
+    affiliation: StoredText = ""
+
+
+class Presenter(StoredPresenter):
+    """A presenter as a command names it (the door's text rules); an event takes it as is."""
 
     name: Name
     affiliation: ShortText = ""
@@ -50,12 +66,12 @@ class ConferenceScheduled(DomainEvent):
     aggregate_type = CONFERENCE
     conference_id: Identifier
     kinds: Kinds = Field(min_length=1)
-    title: Name
+    title: StoredName
     planned_on: date
-    venue: ShortText = ""
-    organiser: ShortText = ""
-    presenters: list[Presenter] = Field(default_factory=list)
-    topics: list[ShortText] = Field(default_factory=list)
+    venue: StoredText = ""
+    organiser: StoredText = ""
+    presenters: list[StoredPresenter] = Field(default_factory=list)
+    topics: list[StoredText] = Field(default_factory=list)
     invited_unit_ids: list[Identifier] = Field(default_factory=list)
 
 
@@ -66,8 +82,8 @@ class ConferenceRescheduled(DomainEvent):
     conference_id: Identifier
     planned_on: date
     previous_planned_on: date
-    venue: ShortText | None = None
-    reason: ShortText = ""
+    venue: StoredText | None = None
+    reason: StoredText = ""
 
 
 @registry.register
@@ -79,11 +95,11 @@ class ConferenceHeld(DomainEvent):
     conference_id: Identifier
     kinds: Kinds = Field(min_length=1)
     held_on: date
-    title: Name
-    venue: ShortText = ""
-    organiser: ShortText = ""
-    presenters: list[Presenter] = Field(default_factory=list)
-    topics: list[ShortText] = Field(default_factory=list)
+    title: StoredName
+    venue: StoredText = ""
+    organiser: StoredText = ""
+    presenters: list[StoredPresenter] = Field(default_factory=list)
+    topics: list[StoredText] = Field(default_factory=list)
 
 
 @registry.register
@@ -91,7 +107,7 @@ class ConferenceCancelled(DomainEvent):
     event_type = "ConferenceCancelled"
     aggregate_type = CONFERENCE
     conference_id: Identifier
-    reason: ShortText = ""
+    reason: StoredText = ""
     cancelled_on: date
 
 
@@ -115,7 +131,7 @@ class AttendanceCorrected(DomainEvent):
     conference_id: Identifier
     member_id: Identifier
     attended: bool
-    reason: ShortText = ""
+    reason: StoredText = ""
     unit_id: Identifier | None = Field(
         default=None,
         description="When restoring (attended true): the member's unit on the conference date",
@@ -131,7 +147,7 @@ class GuestAttendanceRecorded(DomainEvent):
     conference_id: Identifier
     category: GuestCategory
     headcount: int = Field(ge=0, le=100_000)
-    note: ShortText = ""
+    note: StoredText = ""
 
 
 # -------------------------------------------------------------------- commands
@@ -143,7 +159,7 @@ class ScheduleConference(Command):
     )
     kinds: Kinds = Field(min_length=1)
     title: Name
-    planned_on: date
+    planned_on: BusinessDate
     venue: ShortText = ""
     organiser: ShortText = "Trung tâm Chính trị thành phố"
     presenters: list[Presenter] = Field(default_factory=list, max_length=50)
@@ -153,20 +169,20 @@ class ScheduleConference(Command):
 
 class RescheduleConference(Command):
     conference_id: Identifier
-    planned_on: date
+    planned_on: BusinessDate
     venue: ShortText | None = None
     reason: ShortText = ""
 
 
 class HoldConference(Command):
     conference_id: Identifier
-    held_on: date
+    held_on: BusinessDate
 
 
 class CancelConference(Command):
     conference_id: Identifier
     reason: ShortText = ""
-    cancelled_on: date | None = None
+    cancelled_on: BusinessDate | None = None
 
 
 class RecordAttendance(Command):
@@ -218,8 +234,8 @@ class SheetRow(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     row: int = Field(ge=1, description="Line number in the sheet, for the clerk")
-    external_code: ShortText | None = None
-    full_name: ShortText | None = None
+    external_code: StoredText | None = None
+    full_name: StoredText | None = None
 
 
 class MatchSignInSheet(Query):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +61,9 @@ class EventRegistry:
                 raise UnknownEventType(f"no upcaster for {envelope.type} v{version}")
             payload = upcast(payload)
             version += 1
-        return cls.model_validate(payload)
+        # JSON mode and strict: what was stored as text is read as text, never coerced
+        # ("1" is not 1, 1 is not true); dates and enum values are JSON strings there.
+        return cls.model_validate_json(json.dumps(payload, ensure_ascii=False), strict=True)
 
 
 registry = EventRegistry()

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.types import UtcDatetime
+from contracts.types import BusinessInstant, Name, Token
 
 
 class ErrorCode(StrEnum):
@@ -73,14 +73,12 @@ class Command(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    command_id: str = Field(
-        min_length=1,
-        max_length=128,
-        description="Client-chosen; a repeat returns the first outcome",
+    command_id: Token = Field(
+        min_length=1, description="Client-chosen; a repeat returns the first outcome"
     )
-    actor: str = Field(default="unknown", min_length=1, max_length=200)
-    correlation_id: str | None = Field(default=None, max_length=128)
-    occurred_at: UtcDatetime | None = Field(
+    actor: Name = "unknown"
+    correlation_id: Token | None = None
+    occurred_at: BusinessInstant | None = Field(
         default=None, description="When it happened in the world; the service's clock if absent"
     )
 

@@ -10,7 +10,16 @@ from pydantic import Field
 from contracts.envelope import DomainEvent
 from contracts.registry import registry
 from contracts.replies import Command, Query
-from contracts.types import ExternalCode, Identifier, Name, ShortText
+from contracts.types import (
+    BusinessDate,
+    ExternalCode,
+    Identifier,
+    Name,
+    ShortText,
+    StoredCode,
+    StoredName,
+    StoredText,
+)
 
 CONTEXT = "roster"
 UNIT = "unit"
@@ -37,9 +46,9 @@ class UnitRegistered(DomainEvent):
     aggregate_type = UNIT
     unit_id: Identifier
     kind: UnitKind
-    name: Name
+    name: StoredName
     parent_id: Identifier | None = None
-    external_code: ExternalCode | None = None
+    external_code: StoredCode | None = None
     effective_on: date
 
 
@@ -48,7 +57,7 @@ class UnitRenamed(DomainEvent):
     event_type = "UnitRenamed"
     aggregate_type = UNIT
     unit_id: Identifier
-    name: Name
+    name: StoredName
     previous_name: str
     effective_on: date
 
@@ -58,7 +67,7 @@ class UnitDissolved(DomainEvent):
     event_type = "UnitDissolved"
     aggregate_type = UNIT
     unit_id: Identifier
-    reason: ShortText = ""
+    reason: StoredText = ""
     effective_on: date
 
 
@@ -70,11 +79,11 @@ class MemberEnrolled(DomainEvent):
     event_type = "MemberEnrolled"
     aggregate_type = MEMBER
     member_id: Identifier
-    full_name: Name
+    full_name: StoredName
     role: Role
     unit_id: Identifier
-    external_code: ExternalCode | None = None
-    contact: ShortText | None = None
+    external_code: StoredCode | None = None
+    contact: StoredText | None = None
     core: bool = False
     effective_on: date
 
@@ -96,8 +105,8 @@ class MemberDetailsCorrected(DomainEvent):
     event_type = "MemberDetailsCorrected"
     aggregate_type = MEMBER
     member_id: Identifier
-    full_name: Name
-    contact: ShortText | None = None
+    full_name: StoredName
+    contact: StoredText | None = None
     effective_on: date
 
 
@@ -108,7 +117,7 @@ class MemberExternalCodeChanged(DomainEvent):
     event_type = "MemberExternalCodeChanged"
     aggregate_type = MEMBER
     member_id: Identifier
-    external_code: ExternalCode | None = None
+    external_code: StoredCode | None = None
     previous_external_code: str | None = None
     effective_on: date
 
@@ -154,7 +163,7 @@ class MemberRetired(DomainEvent):
     event_type = "MemberRetired"
     aggregate_type = MEMBER
     member_id: Identifier
-    reason: ShortText = ""
+    reason: StoredText = ""
     effective_on: date
 
 
@@ -170,13 +179,13 @@ class RegisterUnit(Command):
     name: Name
     parent_id: Identifier | None = None
     external_code: ExternalCode | None = None
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 class RenameUnit(Command):
     unit_id: Identifier
     name: Name
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 class DissolveUnit(Command):
@@ -185,7 +194,7 @@ class DissolveUnit(Command):
     transfer_to_unit_id: Identifier | None = Field(
         default=None, description="Move the unit's active members here before dissolving"
     )
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 class EnrollMember(Command):
@@ -198,51 +207,51 @@ class EnrollMember(Command):
     external_code: ExternalCode | None = None
     contact: ShortText | None = None
     core: bool = False
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 class ReenrollMember(Command):
     member_id: Identifier
     role: Role
     unit_id: Identifier
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 class CorrectMemberDetails(Command):
     member_id: Identifier
     full_name: Name
     contact: ShortText | None = None
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 class ChangeMemberExternalCode(Command):
     member_id: Identifier
     external_code: ExternalCode | None = Field(default=None, description="None clears the code")
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 class ChangeMemberRole(Command):
     member_id: Identifier
     role: Role
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 class TransferMember(Command):
     member_id: Identifier
     to_unit_id: Identifier
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 class SetMemberCore(Command):
     member_id: Identifier
     core: bool
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 class RetireMember(Command):
     member_id: Identifier
     reason: ShortText = ""
-    effective_on: date | None = None
+    effective_on: BusinessDate | None = None
 
 
 COMMANDS: dict[str, type[Command]] = {

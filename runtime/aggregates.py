@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from contracts.canonical import GENESIS_HASH
+from contracts.canonical import GENESIS_HASH, sha256_hex
 from contracts.registry import registry
 from contracts.replies import CommandAccepted
 from contracts.subjects import event_subject, parse_event_subject
@@ -119,7 +119,7 @@ class Aggregates:
             state = kind.evolve(state, registry.decode(envelope))
             version = envelope.aggregate_version
             last_seq = event.sequence
-            last_hash = envelope.hash()
+            last_hash = sha256_hex(event.data)  # the bytes as stored, never a re-encoding
             if envelope.command_id:
                 self.store.save_outcome(
                     conn,

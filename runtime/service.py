@@ -23,6 +23,7 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from pydantic import BaseModel, ValidationError
 
+from contracts.canonical import RULE_DUPLICATE_KEY, DuplicateKey, refuse_duplicate_keys
 from contracts.replies import (
     Command,
     CommandAccepted,
@@ -57,9 +58,12 @@ def validation_error(exc: ValidationError) -> ErrorReply:
         )
         for err in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
+    # A contract rule (``text.formula``, ``date.out_of_range`` …) is named at the top too.
+    rules = [d.type for d in details if "." in d.type]
     return ErrorReply(
         code=ErrorCode.VALIDATION_FAILED,
         message=f"{len(details)} field(s) failed validation",
+        rule=rules[0] if rules else None,
         details=details,
     )
 
@@ -90,7 +94,14 @@ def parse_request(model: type[M], body: bytes) -> M | ErrorReply:
             message=f"request of {len(body)} bytes exceeds {MAX_REQUEST_BYTES}",
         )
     try:
+        refuse_duplicate_keys(body or b"{}")
         return model.model_validate_json(body or b"{}")
+    except DuplicateKey as exc:
+        return ErrorReply(
+            code=ErrorCode.VALIDATION_FAILED,
+            message=f"unreadable request: {exc}",
+            rule=RULE_DUPLICATE_KEY,
+        )
     except ValidationError as exc:
         return validation_error(exc)
     except (ValueError, RecursionError) as exc:  # pragma: no cover - pydantic wraps these

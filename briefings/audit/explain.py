@@ -147,7 +147,7 @@ class Lineage:
         if record.envelope is None:
             return
         try:
-            envelope = EventEnvelope.model_validate(record.envelope)
+            envelope = EventEnvelope.from_bytes(record.data())
             payload = registry.decode(envelope).model_dump(mode="json")
         except Exception:  # unappliable for the read model too: it counts for nothing
             return

@@ -19,8 +19,9 @@ class AuditRecord:
     """An event as an auditor sees it: where JetStream stored it, when, and its envelope.
 
     ``envelope`` is the parsed stored JSON object, or None when the stored bytes are not a
-    JSON object with a canonical form (a forgery); then ``raw`` keeps the bytes.
-    ``canonical`` says whether the stored bytes were already the canonical form.
+    JSON object with a canonical form (a forgery). ``raw`` keeps the stored bytes whenever
+    they are not the canonical form of ``envelope`` (then ``canonical`` is False): the chain
+    hash is over the bytes as stored, so an export carries them (``data_b64``).
     """
 
     stream: str
@@ -43,13 +44,15 @@ class AuditRecord:
             canonical = _dumps(parsed)
         except ValueError:  # JSONDecodeError, floats, not an object
             return cls(stream, seq, subject, time, None, raw=data, canonical=False)
+        is_canonical = canonical == data
         return cls(
             stream,
             seq,
             subject,
             time,
             parsed,
-            canonical=canonical == data,
+            raw=None if is_canonical else bytes(data),
+            canonical=is_canonical,
             _envelope_bytes=canonical,
         )
 
@@ -61,13 +64,13 @@ class AuditRecord:
             "time": self.time,
             "envelope": self.envelope,
         }
-        if self.envelope is None:
+        if self.envelope is None or self.raw is not None:
             obj["data_b64"] = base64.b64encode(self.raw or b"").decode("ascii")
         return obj
 
     def to_line(self) -> bytes:
         """The export line: canonical JSON, without the newline."""
-        if self.envelope is None:
+        if self.envelope is None or self.raw is not None:
             return canonical_json(self.line_object())
         # The keys in canonical (sorted) order: envelope, seq, stream, subject, time. Built
         # from the envelope's canonical bytes so each event is serialised once (export speed).
@@ -90,7 +93,7 @@ class AuditRecord:
     @classmethod
     def from_line_object(cls, obj: dict[str, Any]) -> AuditRecord:
         envelope = obj.get("envelope")
-        raw = base64.b64decode(obj["data_b64"]) if envelope is None and "data_b64" in obj else None
+        raw = base64.b64decode(obj["data_b64"], validate=True) if "data_b64" in obj else None
         return cls(
             str(obj["stream"]),
             int(obj["seq"]),
@@ -98,10 +101,20 @@ class AuditRecord:
             str(obj["time"]),
             envelope,
             raw=raw,
+            canonical=raw is None,
         )
 
+    def chain_hash(self) -> str:
+        """The hash the next event of the aggregate names as ``prev_hash``: SHA-256 of the
+        bytes as stored (contracts/HASHING.md §3), which are the canonical form when the
+        services wrote them."""
+        return sha256_hex(self.stored_bytes())
+
+    def stored_bytes(self) -> bytes:
+        return self.raw if self.raw is not None else self.data()
+
     def event_hash(self) -> str | None:
-        """SHA-256 of the envelope's canonical form (contracts/HASHING.md)."""
+        """SHA-256 of the envelope's canonical form: a receipt's item hash (HASHING.md §6)."""
         if self.envelope is None:
             return None
         return sha256_hex(self.data())

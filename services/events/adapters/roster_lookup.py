@@ -45,7 +45,8 @@ known_members = Table(
     "events_known_members",
     metadata,
     Column("member_id", String(64), primary_key=True),
-    Column("name_key", String(200), nullable=False, index=True),
+    # Case folding lengthens text up to 3x ("ß" -> "ss"): a 200-character name's key.
+    Column("name_key", String(600), nullable=False, index=True),
     Column("external_code", String(64), index=True),
     Column("last_seq", Integer, nullable=False),
     Column("state", Text, nullable=False),

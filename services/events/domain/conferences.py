@@ -32,7 +32,7 @@ class Conference(BaseModel):
     planned_on: date
     venue: str = ""
     organiser: str = ""
-    presenters: list[c.Presenter] = Field(default_factory=list)
+    presenters: list[c.StoredPresenter] = Field(default_factory=list)
     topics: list[str] = Field(default_factory=list)
     invited_unit_ids: list[str] = Field(default_factory=list)
     status: Status = Status.SCHEDULED

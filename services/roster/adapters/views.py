@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,13 +30,15 @@ members = Table(
     metadata,
     Column("member_id", String(64), primary_key=True),
     Column("full_name", String(200), nullable=False),
-    Column("name_key", String(200), nullable=False, index=True),
+    # Case folding lengthens text up to 3x ("ß" -> "ss", "ΐ" -> 3): a 200-character name's key.
+    Column("name_key", String(600), nullable=False, index=True),
     Column("role", String(32), nullable=False),
     Column("unit_id", String(64), nullable=False, index=True),
     Column("external_code", String(64), index=True),
     Column("core", Boolean, nullable=False),
     Column("active", Boolean, nullable=False),
-    Column("state", String(4000), nullable=False),
+    # The state as JSON: escaping can double a 2,000-character contact of quotes.
+    Column("state", Text, nullable=False),
 )
 
 units = Table(
@@ -46,7 +49,7 @@ units = Table(
     Column("kind", String(32), nullable=False),
     Column("external_code", String(64), index=True),
     Column("active", Boolean, nullable=False),
-    Column("state", String(4000), nullable=False),
+    Column("state", Text, nullable=False),
 )
 
 
