@@ -7,15 +7,20 @@ patterns, the subject's expected last sequence, ``msg_id`` dedupe within a windo
 trap (an append whose own ``msg_id`` is already the subject's last message returns it), the
 size limit and the same errors. Every call yields to the event loop once, as a round trip to
 a server would, so concurrent commands interleave as they do for real.
+
+``MemoryFollower`` applies one of its streams into a service's SQL store, as the stream
+follower does over JetStream: each batch and the position in one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from contracts.envelope import EventEnvelope
 from contracts.headers import event_headers
@@ -30,6 +35,7 @@ from runtime.eventport import (
     WrongStream,
     subject_matches,
 )
+from runtime.statestore import StateStore
 
 
 @dataclass
@@ -58,6 +64,7 @@ class InMemoryEventStore:
         self.clock = clock
         self.duplicate_window = duplicate_window
         self._streams: dict[str, _Stream] = {}
+        self._appended: asyncio.Condition | None = None  # made in the running loop, on demand
 
     # ----------------------------------------------------------------- streams
 
@@ -161,7 +168,21 @@ class InMemoryEventStore:
         found.messages.append(stored)
         found.last_by_subject[subject] = stored
         found.seen[msg_id] = (stored.sequence, now)
+        if self._appended is not None:
+            asyncio.get_running_loop().create_task(self._notify())
         return stored.sequence
+
+    async def _notify(self) -> None:
+        assert self._appended is not None
+        async with self._appended:
+            self._appended.notify_all()
+
+    async def wait_beyond(self, stream: str, sequence: int) -> None:
+        """Until ``stream`` holds a message after ``sequence`` (a follower's wake-up)."""
+        if self._appended is None:
+            self._appended = asyncio.Condition()
+        async with self._appended:
+            await self._appended.wait_for(lambda: len(self._stream(stream).messages) > sequence)
 
     # ------------------------------------------------------------------- bulk
 
@@ -174,3 +195,57 @@ class InMemoryEventStore:
             if subject is None or subject_matches(subject, message.subject):
                 yield message
         await asyncio.sleep(0)
+
+
+ApplyBatch = Callable[[Any, Sequence[StoredEvent]], None]
+Relevant = Callable[[Sequence[StoredEvent]], list[StoredEvent]]
+
+
+class MemoryFollower:
+    """Applies ``stream`` of an in-memory store into ``store``: on ``catch_up``, and while
+    started, as messages arrive. Same signature and promises as ``StreamFollower``'s apply
+    (rows and position in one transaction, nothing at or below the position twice)."""
+
+    def __init__(
+        self,
+        es: InMemoryEventStore,
+        store: StateStore,
+        stream: str,
+        name: str,
+        apply: ApplyBatch,
+        relevant: Relevant | None = None,
+    ) -> None:
+        self.es = es
+        self.store = store
+        self.stream = stream
+        self.name = name
+        self.apply = apply
+        self.relevant = relevant
+        self.position = store.position(name)
+        self._task: asyncio.Task[None] | None = None
+
+    async def catch_up(self, timeout: float = 30.0) -> bool:
+        events = [e async for e in self.es.iterate(self.stream, self.position + 1)]
+        if events:
+            todo = self.relevant(events) if self.relevant is not None else events
+            with self.store.engine.begin() as conn:
+                if todo:
+                    self.apply(conn, todo)
+                self.store.save_position(conn, self.name, events[-1].sequence)
+            self.position = events[-1].sequence
+        return True
+
+    async def start(self) -> None:
+        async def follow() -> None:
+            while True:
+                await self.es.wait_beyond(self.stream, self.position)
+                await self.catch_up()
+
+        await self.catch_up()
+        self._task = asyncio.create_task(follow(), name=f"memory-follow-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

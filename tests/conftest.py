@@ -20,7 +20,20 @@ def _pg_url() -> str | None:
     return _PG["url"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+SERVER_FIXTURES = frozenset({"nats_server", "nc", "settings"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked ``fast`` (scripts/test.sh --fast) must not start a nats-server."""
+    for item in items:
+        if item.get_closest_marker("fast") is None:
+            continue
+        wanted = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if wanted:
+            raise pytest.UsageError(f"{item.nodeid} is marked fast but uses {sorted(wanted)}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The database layer runs on SQLite and on PostgreSQL; PostgreSQL is never skipped
     silently where it is running."""

@@ -9,7 +9,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from contracts.canonical import GENESIS_HASH, canonical_json
+
+pytestmark = pytest.mark.fast
 
 PAGE = Path(__file__).resolve().parents[2] / "contracts" / "HASHING.md"
 

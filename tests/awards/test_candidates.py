@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from contracts.awards import CandidateRules, CorePolicy
 from contracts.reporting import MemberParticipation, Participation, UnitParticipation
 from services.awards.domain.candidates import propose
+
+pytestmark = pytest.mark.fast
 
 RULES = CandidateRules(min_attendance_rate=0.75, max_per_unit=2)
 

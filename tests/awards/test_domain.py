@@ -11,6 +11,8 @@ from contracts import awards as c
 from services.awards.domain import awards as a
 from services.awards.domain.recipients import NameFrom, RecipientHistory, Span
 
+pytestmark = pytest.mark.fast
+
 KINDS = ("certificate_of_merit", "letter_of_commendation")
 TODAY = date(2023, 1, 15)
 DECISION_DAY = date(2022, 12, 9)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from contracts import roster as r
 from contracts.awards import RecipientType
 from contracts.envelope import DomainEvent
 from services.awards.domain.recipients import RecipientHistory, evolve
+
+pytestmark = pytest.mark.fast
 
 
 def fold(*events: DomainEvent) -> RecipientHistory:

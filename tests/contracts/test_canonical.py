@@ -12,6 +12,8 @@ import pytest
 from contracts.canonical import GENESIS_HASH, canonical_json
 from contracts.envelope import EventEnvelope, hash_of_stored
 
+pytestmark = pytest.mark.fast
+
 
 def envelope(**changes: object) -> EventEnvelope:
     base = dict(

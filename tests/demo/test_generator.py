@@ -17,6 +17,8 @@ from contracts import awards as a
 from contracts import events as e
 from contracts import roster as r
 
+pytestmark = pytest.mark.fast
+
 SEEDS = [2022, 1, 7, 99]
 
 

@@ -14,6 +14,8 @@ from services.events.domain import conferences as conf
 from services.events.domain.conferences import CONFERENCE, Conference
 from services.events.domain.members import KnownMember, MemberStanding, apply_roster_event
 
+pytestmark = pytest.mark.fast
+
 TODAY = date(2022, 12, 20)
 CID = "c-2022-12"
 

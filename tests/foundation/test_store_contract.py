@@ -29,7 +29,7 @@ A = "ev.roster.unit.a"
 B = "ev.roster.unit.b"
 
 
-@pytest_asyncio.fixture(params=["jetstream", "memory"])
+@pytest_asyncio.fixture(params=["jetstream", pytest.param("memory", marks=pytest.mark.fast)])
 async def store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[EventStorePort]:
@@ -222,6 +222,7 @@ async def test_ensure_streams_is_idempotent_and_keeps_history(store: EventStoreP
     assert await store.stream_last_sequence("AWARDS") == 1
 
 
+@pytest.mark.fast
 async def test_memory_store_forgets_msg_ids_after_the_window() -> None:
     """As JetStream does after ``duplicate_window``; only the fake's clock can be moved."""
     now = [0.0]
@@ -235,6 +236,7 @@ async def test_memory_store_forgets_msg_ids_after_the_window() -> None:
     assert await memory.append_encoded("ROSTER", A, [("m1", b"1")], 1) == [3]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     ("pattern", "subject", "matches"),
     [

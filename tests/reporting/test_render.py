@@ -14,6 +14,8 @@ from contracts.reporting import AnnualSummaryQuery
 from services.reporting.read_model import ReadModel, memory_engine
 from tests.reporting.factories import sample_year
 
+pytestmark = pytest.mark.fast
+
 ARTICLE = (
     "Từ đầu năm đến nay, Trung tâm đã tổ chức 08 hội nghị thông tin và 02 hội nghị chuyên đề "
     "cho hơn 1.700 lượt báo cáo viên, tuyên truyền viên cơ sở thuộc các chi, đảng bộ trực "

@@ -14,6 +14,8 @@ from services.roster.domain.dissolution import (
     plan_dissolution,
 )
 
+pytestmark = pytest.mark.fast
+
 TODAY = date(2022, 12, 9)
 LAST_MONTH = date(2022, 11, 3)
 CITY = c.UnitRegistered(

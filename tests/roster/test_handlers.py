@@ -1,0 +1,193 @@
+"""Roster handlers and the command bus on the in-memory event store (no nats-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from contracts import roster as c
+from runtime.commands import CommandIdReused
+from runtime.domain import DomainError
+from runtime.eventport import ConcurrencyConflict
+from runtime.memory_store import InMemoryEventStore
+from tests.inmemory import Instance, memory_store, roster_instance, running
+
+pytestmark = pytest.mark.fast
+
+
+def city(command_id: str = "u-city") -> c.RegisterUnit:
+    return c.RegisterUnit(command_id=command_id, unit_id="city", kind="city", name="Cấp thành phố")
+
+
+def cell(unit_id: str, command_id: str | None = None) -> c.RegisterUnit:
+    return c.RegisterUnit(
+        command_id=command_id or f"u-{unit_id}",
+        unit_id=unit_id,
+        kind="party_cell",
+        name=f"Chi bộ {unit_id}",
+        effective_on=date(2022, 1, 1),
+    )
+
+
+def enrol(command_id: str, name: str, unit_id: str = "cell1") -> c.EnrollMember:
+    return c.EnrollMember(
+        command_id=command_id,
+        full_name=name,
+        role="propagandist",
+        unit_id=unit_id,
+        effective_on=date(2022, 1, 10),
+    )
+
+
+async def stored(es: InMemoryEventStore) -> list[dict[str, object]]:
+    return [json.loads(e.data) async for e in es.iterate("ROSTER")]
+
+
+async def test_register_enrol_rename_and_the_views_follow(tmp_path: Path) -> None:
+    es = await memory_store()
+    roster = await roster_instance(es, tmp_path / "r.db")
+    async with running(roster):
+        assert (await roster.send(city())).version == 1
+        await roster.send(cell("cell1"))
+        hoa = await roster.send(enrol("m1", "  Nguyễn Thị Hoa "))
+        assert hoa.aggregate_type == "member" and hoa.version == 1
+        renamed = await roster.send(
+            c.RenameUnit(command_id="r1", unit_id="cell1", name="Chi bộ Khu phố 1")
+        )
+        assert renamed.version == 2
+        assert roster.views.member(hoa.aggregate_id)["full_name"] == "Nguyễn Thị Hoa"
+        # Every event carries its command's id and digest; the chain links each to the last.
+        events = await stored(es)
+        assert [e["command_id"] for e in events] == ["u-city", "u-cell1", "m1", "r1"]
+        assert all(len(str(e["command_digest"])) == 64 for e in events)
+
+
+async def test_a_refusal_is_named_and_stores_nothing(tmp_path: Path) -> None:
+    es = await memory_store()
+    roster = await roster_instance(es, tmp_path / "r.db")
+    async with running(roster):
+        with pytest.raises(DomainError) as refused:
+            await roster.send(enrol("m1", "Trần Văn An", unit_id="ghost"))
+        assert refused.value.rule == "UnitMustExist"
+        assert await es.stream_last_sequence("ROSTER") == 0
+
+
+async def test_a_change_to_the_same_value_writes_nothing(tmp_path: Path) -> None:
+    es = await memory_store()
+    roster = await roster_instance(es, tmp_path / "r.db")
+    async with running(roster):
+        await roster.send(city())
+        same = await roster.send(
+            c.RenameUnit(command_id="r1", unit_id="city", name="Cấp thành phố")
+        )
+        assert same.unchanged and same.event_ids == [] and same.version == 1
+        assert await es.stream_last_sequence("ROSTER") == 1
+
+
+async def two_instances(es: InMemoryEventStore, tmp_path: Path) -> tuple[Instance, Instance]:
+    return await roster_instance(es, tmp_path / "a.db"), await roster_instance(
+        es, tmp_path / "b.db"
+    )
+
+
+async def test_two_instances_racing_renames_keep_the_stream_a_line(tmp_path: Path) -> None:
+    es = await memory_store()
+    a, b = await two_instances(es, tmp_path)
+    async with running(a, b):
+        await a.send(city())
+        replies = await asyncio.gather(
+            *(
+                (a if i % 2 else b).send(
+                    c.RenameUnit(command_id=f"r{i}", unit_id="city", name=f"Thành phố {i}")
+                )
+                for i in range(20)
+            ),
+            return_exceptions=True,
+        )
+        assert all(
+            not isinstance(r, BaseException) or isinstance(r, ConcurrencyConflict) for r in replies
+        )
+        versions = [e["aggregate_version"] for e in await stored(es)]
+        assert versions == list(range(1, len(versions) + 1))  # no gap, no duplicate
+
+
+async def test_one_id_for_twenty_different_renames_over_two_instances(tmp_path: Path) -> None:
+    es = await memory_store()
+    a, b = await two_instances(es, tmp_path)
+    async with running(a, b):
+        await a.send(city())
+        replies = await asyncio.gather(
+            *(
+                (a if i % 2 else b).send(
+                    c.RenameUnit(command_id="same", unit_id="city", name=f"Thành phố {i}")
+                )
+                for i in range(20)
+            ),
+            return_exceptions=True,
+        )
+        accepted = [r for r in replies if not isinstance(r, BaseException)]
+        refused = [r for r in replies if isinstance(r, BaseException)]
+        assert len(accepted) == 1 and len(refused) == 19, replies
+        assert all(isinstance(r, CommandIdReused) for r in refused)
+        assert all(r.rule == "command_id_reused" and r.code == "conflict" for r in refused)  # type: ignore[union-attr]
+        assert await es.stream_last_sequence("ROSTER") == 2
+
+
+async def test_twenty_copies_of_one_enrolment_over_two_instances_one_outcome(
+    tmp_path: Path,
+) -> None:
+    es = await memory_store()
+    a, b = await two_instances(es, tmp_path)
+    async with running(a, b):
+        await a.send(city())
+        await a.send(cell("cell1"))
+        for round_ in range(5):
+            copy = enrol(f"enrol-{round_}", f"Người {round_}")
+            replies = await asyncio.gather(*((a if i % 2 else b).send(copy) for i in range(20)))
+            assert len({(r.aggregate_id, r.version, tuple(r.event_ids)) for r in replies}) == 1
+            assert sum(not r.replayed for r in replies) == 1
+        assert await es.stream_last_sequence("ROSTER") == 2 + 5
+
+
+async def test_a_store_rebuilt_from_the_stream_keeps_each_id_bound(tmp_path: Path) -> None:
+    es = await memory_store()
+    first = await roster_instance(es, tmp_path / "first.db")
+    async with running(first):
+        await first.send(city())
+        done = await first.send(c.RenameUnit(command_id="r1", unit_id="city", name="Thành phố A"))
+    fresh = await roster_instance(es, tmp_path / "fresh.db")  # rebuilt from the stream
+    async with running(fresh):
+        again = await fresh.send(
+            c.RenameUnit(command_id="r1", unit_id="city", name="Thành phố A", correlation_id="x")
+        )
+        assert again.replayed and again.event_ids == done.event_ids
+        with pytest.raises(CommandIdReused):
+            await fresh.send(c.RenameUnit(command_id="r1", unit_id="city", name="Thành phố B"))
+        with pytest.raises(CommandIdReused):
+            await fresh.send(enrol("r1", "Trần Văn An", unit_id="city"))
+    assert await es.stream_last_sequence("ROSTER") == 2
+
+
+async def test_dissolution_transfers_active_members_then_dissolves_once(tmp_path: Path) -> None:
+    es = await memory_store()
+    roster = await roster_instance(es, tmp_path / "r.db")
+    async with running(roster):
+        await roster.send(city())
+        await roster.send(cell("cell1"))
+        await roster.send(cell("cell2"))
+        ids = [
+            (await roster.send(enrol(f"m{i}", f"Thành viên {i}"))).aggregate_id for i in range(3)
+        ]
+        dissolve = c.DissolveUnit(
+            command_id="d1", unit_id="cell1", reason="sáp nhập", transfer_to_unit_id="cell2"
+        )
+        reply = await roster.send(dissolve)
+        assert reply.aggregate_id == "cell1"
+        assert {m["unit_id"] for m in map(roster.views.member, ids)} == {"cell2"}
+        before = await es.stream_last_sequence("ROSTER")
+        assert (await roster.send(dissolve)).replayed
+        assert await es.stream_last_sequence("ROSTER") == before
