@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.replies import Query
-from contracts.types import Identifier, UtcDatetime
+from contracts.envelope import DomainEvent
+from contracts.registry import registry
+from contracts.replies import Command, Query
+from contracts.types import Identifier, Name, ShortText, UtcDatetime
 
 SERVICE = "reporting"
+
+ISSUED_STREAM = "REPORTING"
+"""Issued reports: stream REPORTING, ``ev.reporting.report.<id>``, ``cmd.reporting.issue_report``
+(the reporting service is their command service). The read models never project it: issuing
+a report changes no summary and no receipt."""
+REPORT = "report"
 
 RECEIPT_FORMAT = "briefings-report-receipt/2"
 """Report receipts (contracts/HASHING.md §6). /2: ``events_digest`` from per-stream running
@@ -107,3 +116,102 @@ OPERATIONS: dict[str, type[BaseModel]] = {
     "dlq_retry": RetryDeadLetter,
     "rebuild": Rebuild,
 }
+
+
+# ---------------------------------------------------------- issuing (stream REPORTING)
+
+DocumentNumber = str
+NUMBER_PATTERN = r"^[0-9]{1,5}-[A-ZĐ]{1,10}/[A-ZĐ0-9-]{1,30}$"
+"""A Party document's number and symbol (36-HD/VPTW): ``45-BC/TTCT`` — the number, the
+kind's letters (BC: báo cáo), the issuing body's letters."""
+
+NARRATIVE_SECTIONS = ("results", "shortcomings", "lessons", "orientations")
+"""The parts of a report written by people: results, shortcomings and their causes, lessons
+learnt, orientations and tasks for the next year (in this order in the document)."""
+
+
+class IssuingBody(BaseModel):
+    """Who issues: the parent committee over the Center's name, as the header shows them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    parent: Name = "THÀNH ỦY"
+    name: Name = "TRUNG TÂM CHÍNH TRỊ"
+    place: Name = Field(default="Thành phố", description="The place of the date line")
+
+
+class Signer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Name
+    title: Name = "GIÁM ĐỐC"
+    authority: ShortText = Field(
+        default="", description="T/M, K/T or Q. above the title, when one signs for a body"
+    )
+
+
+class Narrative(BaseModel):
+    """The prose a clerk writes; each section is paragraphs separated by blank lines."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    results: str = Field(default="", max_length=20000)
+    shortcomings: str = Field(default="", max_length=20000)
+    lessons: str = Field(default="", max_length=20000)
+    orientations: str = Field(default="", max_length=20000)
+
+
+@registry.register
+class ReportIssued(DomainEvent):
+    """A report was numbered, dated, signed and sent: enough to write its documents again
+    byte for byte (the figures by replaying ``summary_receipt``'s cut)."""
+
+    event_type = "ReportIssued"
+    aggregate_type = REPORT
+
+    report_id: Identifier
+    number: str = Field(pattern=NUMBER_PATTERN)
+    issued_on: date
+    query: dict[str, Any] = Field(description="The annual summary query the report states")
+    lang: str = Field(pattern=r"^(vi|en)$")
+    body: IssuingBody
+    summary_line: ShortText
+    signer: Signer
+    recipients: list[Name]
+    narrative: Narrative
+    narrative_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    summary_receipt: dict[str, Any] = Field(
+        description="The summary's receipt basis: cut, events digest, projection version, query"
+    )
+    template_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    documents: dict[str, str] = Field(description="SHA-256 of each document by its extension")
+
+
+class IssueReport(Command):
+    """``cmd.reporting.issue_report``: record an issued report. A number is used once a year
+    (36-HD/VPTW numbers a body's documents from 01 each 1 January)."""
+
+    number: str = Field(pattern=NUMBER_PATTERN)
+    issued_on: date
+    query: dict[str, Any]
+    lang: str = Field(default="vi", pattern=r"^(vi|en)$")
+    body: IssuingBody = IssuingBody()
+    summary_line: ShortText
+    signer: Signer
+    recipients: list[Name] = Field(min_length=1)
+    narrative: Narrative = Narrative()
+    narrative_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    summary_receipt: dict[str, Any]
+    template_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    documents: dict[str, str]
+
+
+class IssuedReports(Query):
+    """Every issued report (``number`` and ``year``: only those)."""
+
+    number: str | None = None
+    year: int | None = Field(default=None, ge=1900, le=9999)
+
+
+COMMANDS: dict[str, type[Command]] = {"issue_report": IssueReport}
+QUERIES["issued_reports"] = IssuedReports

@@ -68,3 +68,8 @@ def parse_event_subject(subject: str) -> tuple[str, str, str]:
     if prefix != "ev":
         raise ValueError(f"not an event subject: {subject}")
     return context, aggregate_type, aggregate_id
+
+
+ISSUED_REPORTS_STREAM = StreamSpec(name="REPORTING", subjects=(context_events("reporting"),))
+"""Issued reports (contracts/reporting.py): kept apart from ``event_streams()``, which the
+read models project and the summaries' receipts digest."""

@@ -12,12 +12,14 @@ digest of the rendered output. ``check`` replays exactly that cut and compares.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from briefings.audit.records import parse_time
 from briefings.audit.replay import Cut, Replay
+from briefings.report import document
 from briefings.report.formats import render_summary
 from contracts.canonical import sha256_hex
 from contracts.reporting import RECEIPT_FORMAT, AnnualSummaryQuery
@@ -62,12 +64,55 @@ def issue(
     return complete(basis(replay, query), output, fmt, lang)
 
 
+@dataclass
+class Reissued:
+    """An issued report's documents written again from a replay of its receipt's cut."""
+
+    documents: dict[str, bytes]
+    findings: list[str]
+
+    @property
+    def identical(self) -> bool:
+        return not self.findings
+
+
+def reissue(issued: dict[str, Any], replay: Replay) -> Reissued:
+    """The documents of a recorded ``ReportIssued``: the figures from ``replay`` (which read
+    its ``summary_receipt``'s cut), the words and layout from the event and the template.
+    ``findings`` says what differs from what was issued (nothing, when it is the same)."""
+    recorded = issued["summary_receipt"]
+    query = AnnualSummaryQuery.model_validate(issued["query"])
+    findings = []
+    if document.template_digest() != issued["template_digest"]:
+        findings.append(
+            "the template (briefings/report/templates) changed since the report was issued: "
+            f"issued with {issued['template_digest'][:16]}, now {document.template_digest()[:16]}"
+        )
+    again = basis(replay, query)
+    for key in ("events", "events_digest", "projection_version"):
+        if recorded.get(key) != again.get(key):
+            findings.append(f"{key} differ: issued {recorded.get(key)} replayed {again.get(key)}")
+    documents = document.render_documents(
+        replay.summary(query), document.issue_of(issued), recorded
+    )
+    for ext, digest in sorted(document.digests(documents).items()):
+        if issued["documents"].get(ext) != digest:
+            findings.append(f".{ext} differs from the issued document")
+    return Reissued(documents, findings)
+
+
 def write(receipt: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(receipt, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
 
 
 def load(path: Path) -> dict[str, Any]:
-    receipt: dict[str, Any] = json.loads(path.read_text())
+    """A receipt file, or (``-``) the receipt on standard input, such as the text a QR code
+    on an issued report reads as."""
+    return loads(sys.stdin.read() if str(path) == "-" else path.read_text())
+
+
+def loads(text: str) -> dict[str, Any]:
+    receipt: dict[str, Any] = json.loads(text)
     if receipt.get("receipt") in OLD_FORMATS:
         raise ValueError(
             f"a {receipt['receipt']} receipt (digest of export lines, before "

@@ -14,7 +14,13 @@ from nats.js import JetStreamContext
 
 from briefings.cli.client import Client_, RequestFailed, err_console, print_json, settings
 from contracts.replies import HealthReply
-from contracts.subjects import DLQ_STREAM, SERVICES, event_streams, health_subject
+from contracts.subjects import (
+    DLQ_STREAM,
+    ISSUED_REPORTS_STREAM,
+    SERVICES,
+    event_streams,
+    health_subject,
+)
 from runtime.deadletter import ensure_dlq_stream
 from runtime.eventstore import EventStore
 
@@ -41,11 +47,12 @@ async def init_streams_async(replicas: int) -> list[str]:
     async with Client_() as client:
         assert client.nc is not None
         es = EventStore(client.nc)
-        await es.ensure_streams(event_streams(), replicas)
+        await es.ensure_streams([*event_streams(), ISSUED_REPORTS_STREAM], replicas)
         await ensure_dlq_stream(es.js, replicas)
         await CodeReservations().open(es.js, replicas)
         lines = []
-        for name in [s.name for s in event_streams()] + [DLQ_STREAM.name, f"KV_{BUCKET}"]:
+        names = [s.name for s in (*event_streams(), ISSUED_REPORTS_STREAM)]
+        for name in [*names, DLQ_STREAM.name, f"KV_{BUCKET}"]:
             lines.append(await _scale(es.js, name, replicas))
         return lines
 

@@ -1,18 +1,35 @@
-"""``briefings report ...``: the annual summary (text, Markdown, JSON, HTML; vi or en)."""
+"""``briefings report ...``: the annual summary (text, Markdown, JSON, HTML; vi or en), and
+the report as the Center issues it (``issue``, ``issued``: PDF, Word, Excel, HTML)."""
 
 from __future__ import annotations
 
+import json
 import sys
+import tomllib
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 
 from briefings.audit import receipts
-from briefings.cli.client import call, console, err_console, print_json, print_table
+from briefings.cli.audit import FROM, _replay
+from briefings.cli.client import (
+    ACTOR,
+    COMMAND_ID,
+    call,
+    console,
+    err_console,
+    fail,
+    print_json,
+    print_table,
+    send_command,
+)
+from briefings.report import document
 from briefings.report.formats import render_summary
 from contracts.calendar import CENTER_TZ
+from contracts.reporting import SERVICE, IssueReport, IssuingBody, Narrative, Signer
 from contracts.subjects import query_subject
 
 app = typer.Typer(help="Reports from the read models (the year-end summary).", no_args_is_help=True)
@@ -115,3 +132,144 @@ def participation(
         ],
         title=f"members {year}",
     )
+
+
+# ------------------------------------------------------------------ issuing
+
+
+def _narrative(path: Path | None) -> Narrative:
+    """The clerk's prose: a TOML or JSON file with ``results``, ``shortcomings``, ``lessons``,
+    ``orientations`` (each paragraphs separated by blank lines)."""
+    if path is None:
+        return Narrative()
+    try:
+        text = path.read_text("utf-8")
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        return Narrative.model_validate(data)
+    except (OSError, ValueError, ValidationError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--narrative") from None
+
+
+@app.command()
+def issue(
+    year: int = typer.Argument(..., help="the year the report states (e.g. 2022)"),
+    number: str = typer.Option(..., "--number", help="number and symbol, e.g. 45-BC/TTCT"),
+    issued_on: str = typer.Option(..., "--date", help="the date of issue (YYYY-MM-DD)"),
+    signer: str = typer.Option(..., "--signer", help="the signer's full name"),
+    signer_title: str = typer.Option("GIÁM ĐỐC", "--signer-title", help="the signer's title"),
+    authority: str = typer.Option("", "--authority", help="T/M ..., K/T ... above the title"),
+    recipients: list[str] = typer.Option(
+        ..., "--recipients", help="recipients, one per option or separated by ';'"
+    ),
+    parent: str = typer.Option("THÀNH ỦY", "--parent", help="the parent committee"),
+    body: str = typer.Option("TRUNG TÂM CHÍNH TRỊ", "--body", help="the issuing body"),
+    place: str = typer.Option("Thành phố", "--place", help="the place of the date line"),
+    summary_line: str = typer.Option("", "--summary-line", help="the line under BÁO CÁO"),
+    narrative: Path = typer.Option(
+        None, "--narrative", help="TOML/JSON: results, shortcomings, lessons, orientations"
+    ),
+    lang: str = typer.Option("vi", "--lang", help="vi (default) or en"),
+    output_dir: Path = typer.Option(Path("."), "--output-dir", help="where to write"),
+    command_id: str = COMMAND_ID,
+    actor: str = ACTOR,
+) -> None:
+    """Issue the year's report: record ReportIssued (refused for a number already used that
+    year) and write <number>.pdf, .docx, .xlsx and .html."""
+    names = [r.strip() for value in recipients for r in value.split(";") if r.strip()]
+    try:
+        details = document.Issue(
+            number=number,
+            issued_on=date.fromisoformat(issued_on),
+            signer=Signer(name=signer, title=signer_title, authority=authority),
+            recipients=names,
+            lang=lang,
+            body=IssuingBody(parent=parent, name=body, place=place),
+            summary_line=summary_line,
+            narrative=_narrative(narrative),
+        )
+        # Validated before anything is asked or written: a bad number or date changes nothing.
+        draft = _command(details, {"year": year}, {}, {})
+        IssueReport.model_validate({**draft, "command_id": "draft"})
+    except (ValueError, ValidationError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    summary = call(query_subject(SERVICE, "annual_summary"), {"year": year}, timeout=120)["data"]
+    basis = summary.pop("receipt", None)
+    if not basis:
+        fail(
+            {
+                "code": "unavailable",
+                "message": summary.get("receipt_unavailable", "the service sent no receipt"),
+            }
+        )
+    docs = document.render_documents(summary, details, basis)
+    payload = _command(details, {"year": year}, basis, document.digests(docs))
+    send_command(SERVICE, "issue_report", payload, command_id, actor, as_json=False)
+    for path in document.write_documents(docs, number, output_dir):
+        console.print(f"written {path}")
+
+
+def _command(
+    details: document.Issue,
+    query: dict[str, Any],
+    basis: dict[str, Any],
+    digests: dict[str, str],
+) -> dict[str, Any]:
+    return {
+        "number": details.number,
+        "issued_on": details.issued_on.isoformat(),
+        "query": query,
+        "lang": details.lang,
+        "body": details.body.model_dump(),
+        "summary_line": details.summary_line,
+        "signer": details.signer.model_dump(),
+        "recipients": details.recipients,
+        "narrative": details.narrative.model_dump(),
+        "narrative_digest": document.narrative_digest(details.narrative),
+        "summary_receipt": basis,
+        "template_digest": document.template_digest(),
+        "documents": digests,
+    }
+
+
+@app.command()
+def issued(
+    number: str = typer.Argument(None, help="an issued report's number (none: list them)"),
+    year: int = typer.Option(None, "--year", help="the year of issue (when a number repeats)"),
+    output_dir: Path = typer.Option(None, "--output-dir", help="write its documents again here"),
+    source: Path | None = FROM,
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """List the issued reports, or write one's documents again (the figures replayed from the
+    history at its receipt's cut: live, or --from an export file), byte for byte the same."""
+    query = {k: v for k, v in {"number": number, "year": year}.items() if v is not None}
+    reports = call(query_subject(SERVICE, "issued_reports"), query)["data"]["reports"]
+    if number is None or output_dir is None:
+        if as_json:
+            print_json(reports)
+            return
+        rows = [
+            {
+                "number": r["number"],
+                "issued_on": r["issued_on"],
+                "year": r["query"].get("year"),
+                "signer": r["signer"]["name"],
+                "pdf": r["documents"].get("pdf", "")[:16],
+            }
+            for r in reports
+        ]
+        print_table(rows, ["number", "issued_on", "year", "signer", "pdf"], title="issued reports")
+        return
+    if not reports:
+        fail({"code": "not_found", "message": f"no report numbered {number} was issued"})
+    if len(reports) > 1:
+        fail({"code": "conflict", "message": f"{number} was issued in several years: --year"})
+    recorded = reports[0]
+    with _replay(source, receipts.cut_of(recorded["summary_receipt"])) as replay:
+        again = receipts.reissue(recorded, replay)
+    for path in document.write_documents(again.documents, recorded["number"], output_dir):
+        console.print(f"written {path}")
+    if not again.identical:
+        for finding in again.findings:
+            err_console.print(f"[bold red]differs[/]: {finding}")
+        raise typer.Exit(1)
+    console.print("identical to the issued documents (digests recorded in ReportIssued)")

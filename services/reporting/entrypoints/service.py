@@ -1,12 +1,15 @@
 """The reporting service's composition root: settings in, a running ServiceHost out.
 
 Queries: ``qry.reporting.annual_summary``, ``qry.reporting.participation``,
-``qry.reporting.status``. Operator requests: ``cmd.reporting.rebuild``,
-``cmd.reporting.dlq_retry``. Health detail carries ``lag`` per stream.
+``qry.reporting.status``, ``qry.reporting.issued_reports``. Operator requests:
+``cmd.reporting.rebuild``, ``cmd.reporting.dlq_retry``. Command: ``cmd.reporting.issue_report``
+(stream REPORTING, one subject per report number and year). Health detail carries ``lag`` per
+stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,15 +19,20 @@ from pydantic import BaseModel
 
 from contracts import reporting as c
 from contracts.replies import ErrorCode, ErrorReply
-from contracts.subjects import command_subject
+from contracts.subjects import ISSUED_REPORTS_STREAM, command_subject
+from runtime.commands import Aggregates, CommandBus
 from runtime.domain import DomainError
 from runtime.eventstore import EventStore
+from runtime.follower import StreamFollower
 from runtime.logging import get_logger
 from runtime.service import ServiceHost, domain_error, parse_request
 from runtime.settings import Settings
 from runtime.sql import make_engine
+from runtime.statestore import StateStore
 from services.reporting.adapters.consumer import tune_gc
+from services.reporting.application import issuing
 from services.reporting.application.readmodels import ReportingApp
+from services.reporting.domain.issuing import REPORT_KIND
 
 NAME = c.SERVICE
 log = get_logger(__name__)
@@ -80,6 +88,15 @@ def build(settings: Settings) -> ServiceHost:
     host.query(NAME, "participation", c.ParticipationQuery, lambda q: app().participation(q))
     host.query(NAME, "status", c.StatusQuery, lambda q: app().status())
 
+    # Issued reports: a command service of their own stream, beside the read models.
+    store = StateStore(engine, "reports")
+    host.command(NAME, "issue_report", c.IssueReport, issuing.issue_report)
+
+    async def issued(q: c.IssuedReports) -> dict[str, Any]:
+        return await asyncio.to_thread(issuing.issued_reports, store, q)
+
+    host.query(NAME, "issued_reports", c.IssuedReports, issued)
+
     async def rebuild(_: c.Rebuild) -> dict[str, Any]:
         return {"ok": True, "generation": await app().rebuild()}
 
@@ -87,6 +104,20 @@ def build(settings: Settings) -> ServiceHost:
     _operation(host, "dlq_retry", c.RetryDeadLetter, lambda r: app().retry_dead_letter(r))
 
     async def start(es: EventStore) -> None:
+        await es.ensure_streams([ISSUED_REPORTS_STREAM], settings.stream_replicas)
+        aggregates = Aggregates(es, store, [REPORT_KIND])
+        host.bus = CommandBus(es, store, aggregates)
+        own = StreamFollower(
+            es,
+            store,
+            ISSUED_REPORTS_STREAM.name,
+            f"own:{ISSUED_REPORTS_STREAM.name}",
+            aggregates.apply_stream_batch,
+            relevant=aggregates.not_yet_applied,
+        )
+        await own.start()
+        host.on_stop.append(own.stop)
+        await own.catch_up()
         state["app"] = ReportingApp(engine, es)
         await state["app"].start()
         host.on_stop.append(state["app"].stop)
