@@ -1,8 +1,44 @@
-"""The terminal the CLI and the demo print to: results on stdout, messages on stderr."""
+"""The terminal the CLI and the demo print to: results on stdout, messages on stderr.
+
+Text from data (names, messages, reasons) is printed literally: rich markup in it is escaped
+(a unit named ``[/] x`` is a name, not a closing tag), and control characters (ANSI escapes,
+bidi overrides, zero-width characters) are shown as visible ``\\x1b``/``\\u202e`` escapes so
+they never act on the terminal.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from rich.console import Console
+from rich.markup import escape as _escape_markup
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
+
+# C0 and C1 controls except tab and newline; DEL; bidi embeddings, overrides and isolates;
+# zero-width and invisible formatting characters; line and paragraph separators.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def literal(value: Any) -> str:
+    """``value`` as text whose every character is printable: controls become escapes."""
+    text = "" if value is None else str(value)
+    return _UNSAFE.sub(_visible, text)
+
+
+def escape(value: Any) -> str:
+    """``value`` for a rich markup string: literal, with markup brackets escaped."""
+    return _escape_markup(literal(value))
+
+
+def plain(value: Any) -> Text:
+    """``value`` as a rich ``Text``: never parsed as markup, controls made visible."""
+    return Text(literal(value))

@@ -43,6 +43,7 @@ from runtime.logging import get_logger
 from runtime.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 QueryFn = Callable[[Any], Awaitable[Any]]
 
 MAX_REQUEST_BYTES = 256 * 1024
@@ -139,6 +140,8 @@ class ServiceHost:
             max_reconnect_attempts=-1,
             graceful_timeout=10.0,
             log_level=logging.DEBUG,
+            # FastStream's own lines go through structlog (runtime/logging.py), not stdout.
+            logger=logging.getLogger("faststream.briefings"),
         )
         self.nc: Client | None = None
         self.es: EventStore | None = None
@@ -287,28 +290,49 @@ class ServiceHost:
 
     # ------------------------------------------------------------- lifecycle
 
-    async def connect(self) -> EventStore:
-        """Connect, retrying with backoff while NATS is down (the service is not ready)."""
+    async def connect(self) -> EventStore | None:
+        """Connect, retrying with backoff while NATS is down (the service is not ready).
+        ``None`` when asked to stop before a connection was made: SIGTERM is honoured while
+        waiting for NATS."""
         delay = 0.25
-        while True:
+        while not self._stop.is_set():
             try:
                 # nats-py never gives up a first connect when max_reconnect_attempts < 0, so
                 # bound this attempt and reconnect forever only once connected.
-                self.nc = await connect(
-                    self.settings, f"{self.name}-store", max_reconnect_attempts=1
+                self.nc = await self._until_stopped(
+                    connect(self.settings, f"{self.name}-store", max_reconnect_attempts=1)
                 )
+                if self.nc is None:
+                    return None
                 self.nc.options["max_reconnect_attempts"] = -1
                 break
             except Exception as exc:
+                # One line per retry, with its backoff (never a traceback).
                 log.warning(
                     "nats unavailable, retrying",
                     error=str(exc) or type(exc).__name__,
                     retry_in_s=delay,
                 )
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
                 delay = min(delay * 2, 5.0)
+        if self.nc is None:
+            return None
         self.es = EventStore(self.nc)
         return self.es
+
+    async def _until_stopped(self, work: Awaitable[T]) -> T | None:
+        """``work``'s result, or ``None`` (``work`` cancelled) once a stop is asked for."""
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        return None
 
     async def serve(self, handle_signals: bool = True) -> None:
         """Connect, run ``setup`` (streams, catch-up), then answer requests until SIGTERM."""
@@ -318,6 +342,9 @@ class ServiceHost:
                 with contextlib.suppress(NotImplementedError):
                     loop.add_signal_handler(sig, self._stop.set)
         es = await self.connect()
+        if es is None:
+            log.info("stopped before NATS was reached")
+            return
         if self.setup is not None:
             await self.setup(es)
         for hook in self.on_start:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 import typer
 
@@ -23,4 +24,13 @@ for _name in SUB_APPS:
 
 
 def main() -> None:
+    # Logs go to stderr as structlog lines (stdout is the command's result, JSON with --json);
+    # a CLI run says only warnings unless BRIEFINGS_LOG_LEVEL asks for more. ``serve``
+    # configures its own.
+    from runtime.logging import configure_logging
+    from runtime.settings import Settings
+
+    s = Settings.from_env()
+    level = s.log_level if os.environ.get("BRIEFINGS_LOG_LEVEL") else "warning"
+    configure_logging(level, s.log_format)
     app()

@@ -10,8 +10,8 @@ from typing import Any, NoReturn
 import typer
 from rich.table import Table
 
-from briefings.client import Client_, RequestFailed, new_command_id, run, settings
-from briefings.terminal import console, err_console
+from briefings.client import Client_, RequestFailed, as_error, new_command_id, run, settings
+from briefings.terminal import console, err_console, escape, plain
 from contracts.subjects import command_subject
 
 __all__ = [
@@ -19,7 +19,9 @@ __all__ = [
     "RequestFailed",
     "console",
     "err_console",
+    "escape",
     "new_command_id",
+    "plain",
     "run",
     "settings",
 ]
@@ -32,8 +34,24 @@ COMMAND_ID = typer.Option(
 ACTOR = typer.Option("cli", "--actor", help="who is issuing the command")
 
 
+def json_requested() -> bool:
+    """Whether the running command was asked for JSON (``--json`` or ``--format json``): then
+    stdout carries JSON only, its error too."""
+    # Typer runs on its own copy of click: its context stack, not click's.
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return False
+    params = ctx.params
+    return bool(params.get("as_json")) or str(params.get("fmt", "")).lower() == "json"
+
+
 def call(
-    subject: str, payload: dict[str, Any], timeout: float | None = None, as_json: bool = False
+    subject: str,
+    payload: dict[str, Any],
+    timeout: float | None = None,
+    as_json: bool | None = None,
 ) -> dict[str, Any]:
     """One request from a CLI command; a refusal prints the structured error (as JSON with
     ``--json``) and exits 1."""
@@ -67,17 +85,27 @@ def send_command(
     return reply
 
 
-def fail(reply: dict[str, Any], as_json: bool = False) -> NoReturn:
+def fail(reply: dict[str, Any], as_json: bool | None = None) -> NoReturn:
+    """Print a failure in the one error shape (``ok`` false, ``code``, ``message``, ``rule``,
+    ``details``, ``context``) and exit 1: as JSON on stdout with ``--json``, else readable on
+    stderr with every value from data printed literally."""
+    error = as_error(reply)
+    if as_json is None:
+        as_json = json_requested()
     if as_json:
-        print(json.dumps(reply, ensure_ascii=False, indent=2))
+        print_json(error)
     else:
-        err_console.print(f"[bold red]{reply.get('code', 'error')}[/]: {reply.get('message', '')}")
-        if reply.get("rule"):
-            err_console.print(f"  rule: {reply['rule']}")
-        for detail in reply.get("details") or []:
-            err_console.print(f"  - {detail.get('field') or '(body)'}: {detail.get('message')}")
-        for key, value in (reply.get("context") or {}).items():
-            err_console.print(f"  {key}: {value}")
+        err_console.print(f"[bold red]{escape(error['code'])}[/]: {escape(error['message'])}")
+        if error["rule"]:
+            err_console.print(f"  rule: {escape(error['rule'])}")
+        for detail in error["details"]:
+            if isinstance(detail, dict):
+                where = detail.get("field") or "(body)"
+                err_console.print(f"  - {escape(where)}: {escape(detail.get('message'))}")
+            else:
+                err_console.print(f"  - {escape(detail)}")
+        for key, value in error["context"].items():
+            err_console.print(f"  {escape(key)}: {escape(value)}")
     raise typer.Exit(1)
 
 
@@ -86,11 +114,12 @@ def print_json(value: Any) -> None:
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
-    table = Table(title=title)
+    table = Table(title=None if title is None else escape(title))
     for column in columns:
-        table.add_column(column)
+        table.add_column(plain(column))
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        # Cells are data: never markup, controls made visible.
+        table.add_row(*(plain(row.get(c)) for c in columns))
     console.print(table)
 
 
@@ -101,4 +130,7 @@ def print_accepted(reply: dict[str, Any], as_json: bool) -> None:
     note = " (repeat: first outcome)" if reply.get("replayed") else ""
     if reply.get("unchanged"):
         note = f" (unchanged: {reply.get('message') or 'nothing to change'})"
-    console.print(f"{reply['aggregate_type']} {reply['aggregate_id']} v{reply['version']}{note}")
+    console.print(
+        f"{escape(reply['aggregate_type'])} {escape(reply['aggregate_id'])} "
+        f"v{escape(reply['version'])}{escape(note)}"
+    )

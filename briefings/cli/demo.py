@@ -76,6 +76,7 @@ def load(
         "replayed": report.replayed,
         "unchanged": report.unchanged,
         "retries": report.retries,
+        "recovered": report.recovered,
         "seconds": round(report.seconds, 1),
         "expected": dataclasses.asdict(year.figures),
     }
@@ -85,7 +86,8 @@ def load(
     console.print(
         f"sent {report.sent} commands in {report.seconds:.1f} s: "
         f"{report.applied} applied, {report.replayed} replayed, "
-        f"{report.unchanged} unchanged"
+        f"{report.unchanged} unchanged; {report.retries} retries "
+        f"({report.recovered} commands answered only after a retry)"
     )
     f = year.figures
     console.print(

@@ -392,11 +392,15 @@ async def import_sheet(
                 "conference_id": conference_id,
                 "member_id": row["member_id"],
             }
-            reply = await client.request_raw(
-                command_subject("events", "record_attendance"), json.dumps(body).encode()
-            )
-            if reply.get("ok") is False:
-                row["outcome"], row["message"] = "failed", reply.get("message", "")
+            try:  # unavailable (timeout, no responders) is retried with the same id
+                reply = await client.request_retrying(
+                    command_subject("events", "record_attendance"), body
+                )
+            except RequestFailed as exc:
+                reply = exc.reply
+            if reply.get("ok") is not True:
+                row["outcome"] = "failed"
+                row["message"] = f"{reply.get('code')}: {reply.get('message', '')}"
             elif reply.get("replayed"):
                 row["outcome"] = "replayed"
             elif reply.get("unchanged"):

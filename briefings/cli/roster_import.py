@@ -535,7 +535,8 @@ async def _execute(client: Client_, planned: list[Planned], actor: str) -> tuple
     for step in planned:
         body = {**step.payload, "command_id": step.command_id, "actor": actor}
         try:
-            reply = await client.request(command_subject("roster", step.command), body)
+            # unavailable (timeout, no responders, starting) is retried with the same id
+            reply = await client.request_retrying(command_subject("roster", step.command), body)
         except RequestFailed as exc:
             failure = exc.reply
             done = f" (after {applied} change(s) went in)" if applied else ""

@@ -6,16 +6,28 @@ import asyncio
 import importlib
 import json
 import os
-import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from briefings.cli.client import Client_, RequestFailed, console, print_json, print_table, settings
+from briefings.cli.client import (
+    Client_,
+    RequestFailed,
+    console,
+    err_console,
+    escape,
+    print_json,
+    print_table,
+    settings,
+)
 from contracts.replies import HealthReply
 from contracts.subjects import SERVICES, health_subject
 from runtime.logging import configure_logging
+from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from briefings.supervisor import System
 
 SERVICE_MODULES = {name: f"services.{name}.entrypoints.service" for name in SERVICES}
 
@@ -106,53 +118,68 @@ def up(
         None, "--nats-port", help="port of the embedded nats-server (default 4322)"
     ),
 ) -> None:
-    """Start nats-server (embedded) and the four services; Ctrl-C or SIGTERM stops them all."""
-    from briefings.supervisor import System
+    """Start nats-server (embedded) and the four services and supervise them: a service that
+    exits is restarted with backoff, a dead embedded nats-server too; Ctrl-C or SIGTERM stops
+    them all, at any moment."""
+    from briefings.supervisor import StopRequested, System, stop_on_signals
 
+    s, embedded = up_settings(nats_port)
+    system = System(s, embedded_nats=embedded)  # restarts are logged (stderr, structlog)
+    try:
+        with stop_on_signals():
+            try:
+                run_system(system, demo, detach_after_demo)
+            finally:
+                console.print("stopping…")
+                system.stop()
+                console.print("stopped")
+    except StopRequested as stop:
+        err_console.print(f"stopped on {stop}")
+
+
+def up_settings(nats_port: int | None) -> tuple[Settings, bool]:
+    """The settings ``up`` runs with and whether it starts its own nats-server. Conflicting
+    settings are an error: with BRIEFINGS_NATS_URL set there is no embedded server, so a
+    ``--nats-port`` would be silently ignored."""
     s = settings()
-    embedded = not os.environ.get("BRIEFINGS_NATS_URL")
-    if embedded and nats_port:
+    external = os.environ.get("BRIEFINGS_NATS_URL")
+    if external and nats_port is not None:
+        raise typer.BadParameter(
+            f"BRIEFINGS_NATS_URL is set ({external}): `up` uses that server and starts none, "
+            "so --nats-port has nothing to configure; unset one of them",
+            param_hint="--nats-port",
+        )
+    if nats_port is not None:
         s = s.with_(nats_url=f"nats://127.0.0.1:{nats_port}")
         # The health checks build their settings from the environment: point them here too.
         os.environ["BRIEFINGS_NATS_URL"] = s.nats_url
-    system = System(s, embedded_nats=embedded)
-    stop = {"now": False}
+    return s, not external
 
-    def on_signal(*_: object) -> None:
-        stop["now"] = True
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+def run_system(system: System, demo: bool, exit_after_demo: bool) -> None:
+    s = system.settings
+    where = "(embedded) " if system.embedded_nats else ""
     console.print(
-        f"starting: nats {'(embedded) ' if embedded else ''}{s.nats_url}, "
-        f"data in {s.data_dir.resolve()}"
+        f"starting: nats {where}{escape(s.nats_url)}, data in {escape(s.data_dir.resolve())}"
     )
     system.start()
-    try:
-        if not system.wait_healthy(all_healthy, 90):
-            console.print(
-                f"[red]services did not become healthy[/] (dead: {system.dead()}); "
-                f"logs in {s.data_dir / 'logs'}"
-            )
-            raise typer.Exit(1)
-        console.print("[green]all services healthy[/]")
-        if demo:
-            from briefings.demo.run import show_demo
+    if not system.wait_healthy(all_healthy, 90):
+        console.print(
+            f"[red]services did not become healthy[/] (restarts: {dict(system.restarts)}); "
+            f"logs in {escape(system.logs())}"
+        )
+        raise typer.Exit(1)
+    console.print("[green]all services healthy[/]")
+    if demo:
+        from briefings.demo.run import show_demo
 
-            show_demo(s)
-            if detach_after_demo:
-                return
-        console.print("running; Ctrl-C to stop")
-        while not stop["now"]:
-            dead = system.dead()
-            if dead:
-                console.print(f"[red]service(s) exited: {dead}[/]")
-                raise typer.Exit(1)
-            time.sleep(0.5)
-    finally:
-        console.print("stopping…")
-        system.stop()
-        console.print("stopped")
+        show_demo(s)
+        if exit_after_demo:
+            return
+    console.print("running; Ctrl-C to stop")
+    while True:
+        system.supervise()
+        time.sleep(0.5)
 
 
 def asyncapi_documents() -> dict[str, dict[str, Any]]:

@@ -8,7 +8,9 @@ exception to batch order: a conference's attendance rows (see ``DETACHABLE``) ke
 sending while the following batches start.
 
 Every command carries a command id derived from the seed and its position, so a re-run
-gets ``replayed`` answers and writes nothing new.
+gets ``replayed`` answers and writes nothing new, and a command whose service was not there
+(a timeout, no responders, a service starting) is sent again with the same id until it is
+answered: only an explicit ``"ok": true`` counts.
 """
 
 from __future__ import annotations
@@ -23,15 +25,12 @@ from typing import Any
 
 from nats.js.errors import NotFoundError
 
-from briefings.client import Client_, RequestFailed
+from briefings.client import RETRY_FOR_S, Client_, RequestFailed, as_error, is_success
 from briefings.demo.generator import Plan, Step
 from contracts.subjects import stream_name
 from runtime.connection import connect
 from runtime.settings import Settings
 
-RETRYABLE = {"unavailable"}
-"""Answers worth retrying: the command id makes a retry safe."""
-MAX_ATTEMPTS = 6
 DETACHABLE = {"record_attendance", "record_guest_attendance"}
 """A conference's attendance need not hold up what follows it: the events service judges
 each member by the roster as it stood on the conference date, whenever the row arrives.
@@ -42,6 +41,7 @@ class DemoLoadFailed(Exception):
     """A service refused a command of the plan: the plan and the service disagree."""
 
     def __init__(self, step: Step, reply: dict[str, Any]) -> None:
+        reply = as_error(reply)
         detail = f" (rule {reply['rule']})" if reply.get("rule") else ""
         super().__init__(
             f"step {step.index} {step.name} on {step.on} was refused: "
@@ -59,10 +59,15 @@ class LoadReport:
     replayed: int = 0
     unchanged: int = 0
     retries: int = 0
+    recovered: int = 0
+    """Commands answered only after a retry (their first reply was lost or refused as
+    unavailable); a ``replayed`` answer among them means the first attempt had gone in."""
     seconds: float = 0.0
     by_command: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def count(self, step: Step, reply: dict[str, Any]) -> None:
+        if not is_success(reply):  # a failure is never counted as applied
+            raise DemoLoadFailed(step, reply)
         self.sent += 1
         self.by_command[step.name] += 1
         if reply.get("replayed"):
@@ -85,20 +90,26 @@ async def is_store_empty(settings: Settings) -> bool:
         await nc.close()
 
 
-async def send_step(client: Client_, step: Step, report: LoadReport) -> dict[str, Any]:
+async def send_step(
+    client: Client_, step: Step, report: LoadReport, retry_for: float = RETRY_FOR_S
+) -> dict[str, Any]:
+    """The step's success reply; an ``unavailable`` answer is retried with the same command
+    id (``retry_for`` seconds at most), any other refusal raises ``DemoLoadFailed``."""
     body = json.dumps(step.payload(), ensure_ascii=False).encode()
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            reply = await client.request_raw(step.subject, body)
-        except RequestFailed as exc:
-            reply = exc.reply
-        if reply.get("ok") is not False:
-            return reply
-        if reply.get("code") not in RETRYABLE or attempt == MAX_ATTEMPTS:
-            raise DemoLoadFailed(step, reply)
+    tries = 0
+
+    def retried(_: dict[str, Any]) -> None:
+        nonlocal tries
+        tries += 1
         report.retries += 1
-        await asyncio.sleep(0.25 * 2**attempt)
-    raise AssertionError("unreachable")
+
+    try:
+        reply = await client.request_retrying(step.subject, body, retry_for, on_retry=retried)
+    except RequestFailed as exc:
+        raise DemoLoadFailed(step, exc.reply) from None
+    if tries:
+        report.recovered += 1
+    return reply
 
 
 async def load_plan(
