@@ -59,6 +59,7 @@ def _command(number: str, day: date) -> IssueReport:
     )
 
 
+@pytest.mark.fast
 def test_a_number_is_used_once_a_year() -> None:
     cmd = _command("45-BC/TTCT", date(2022, 12, 9))
     rid = report_id(cmd.number, cmd.issued_on)
@@ -71,6 +72,7 @@ def test_a_number_is_used_once_a_year() -> None:
     assert report_id("45-BC/TTCT", date(2023, 1, 2)) != rid
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("number", ["45/TTCT", "BC-45", "45-bc/ttct", "45-BC/TTCT/x y"])
 def test_a_number_not_in_the_guide_form_is_refused(number: str) -> None:
     with pytest.raises(ValueError):
