@@ -36,6 +36,123 @@ class AnnualSummaryQuery(Query):
     )
 
 
+# ------------------------------------------------------- the annual summary (the reply)
+# Keys are never renamed (clients and receipts read them); new ones may be added.
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class SummaryPeriod(_Section):
+    start: date
+    end: date
+    year: int | None
+    as_of: str | None = Field(description="The as-of instant the summary was asked for, echoed")
+
+
+class RosterSection(_Section):
+    at_start: dict[str, int] = Field(description="Active members by role, total, core")
+    at_end: dict[str, int]
+    changes: dict[str, int] = Field(description="Roster events effective in the period, by kind")
+
+
+class SummaryPresenter(_Section):
+    name: str
+    affiliation: str = ""
+
+
+class HeldConference(_Section):
+    conference_id: str
+    held_on: date
+    title: str
+    kinds: list[str]
+    presenters: list[SummaryPresenter]
+    member_attendances: int
+    guest_attendances: int
+
+
+class ConferencesSection(_Section):
+    held: int
+    by_kind: dict[str, int] = Field(description="A conference counts under each of its kinds")
+    conferences: list[HeldConference] = Field(alias="list")
+
+
+class MonthAttendance(_Section):
+    month: str = Field(description="YYYY-MM")
+    members: int
+    guests: int
+
+
+class UnitAttendance(_Section):
+    unit_id: str
+    unit_name: str
+    kind: str
+    attendances: int
+    members_at_end: int
+    per_member: float
+    attendance_rate: float
+
+
+class AttendanceSection(_Section):
+    member_attendances: int
+    guest_attendances: int
+    total_attendances: int
+    distinct_attendees: int
+    per_member_at_end: float
+    attendance_rate: float = Field(description="Attended / held while active")
+    by_role: dict[str, int]
+    guests_by_category: dict[str, int]
+    by_month: list[MonthAttendance]
+    by_unit: list[UnitAttendance]
+
+
+class GrantedAward(_Section):
+    award_id: str
+    recipient_type: str
+    recipient_id: str
+    recipient_name: str
+    award_kind: str
+    title: str
+    period: str
+    decision_number: str
+    decision_date: date
+
+
+class AwardsSection(_Section):
+    collective: int
+    individual: int
+    revoked: int
+    collective_party_units: int = Field(description="Collectives that are Party cells/orgs")
+    individual_core_propagandists: int = Field(description="Core propagandists on the day")
+    awards: list[GrantedAward] = Field(alias="list")
+
+
+class TopParticipant(_Section):
+    member_id: str
+    full_name: str
+    role: str | None
+    unit_name: str
+    attended: int
+    eligible: int
+    attendance_rate: float
+
+
+class AnnualSummary(_Section):
+    """The summary of a period (``qry.reporting.annual_summary``'s ``data``, less the
+    ``receipt``), as ``model_dump(mode="json", by_alias=True)`` writes it."""
+
+    period: SummaryPeriod
+    roster: RosterSection
+    conferences: ConferencesSection
+    attendance: AttendanceSection
+    awards: AwardsSection
+    top_participants: list[TopParticipant]
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
 class ParticipationQuery(Query):
     """Per-member and per-unit attendance over a year's held conferences."""
 

@@ -162,7 +162,7 @@ def _period(query: AnnualSummaryQuery) -> Period:
 def _summarise(facts: Facts, query: AnnualSummaryQuery) -> dict[str, Any]:
     period = _period(query)
     as_of = format_datetime(query.as_of) if query.as_of else None
-    return annual_summary(facts, period, as_of)
+    return annual_summary(facts, period, as_of).as_json()
 
 
 @contextmanager

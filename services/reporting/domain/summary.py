@@ -15,6 +15,19 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from contracts.reporting import (
+    AnnualSummary,
+    AttendanceSection,
+    AwardsSection,
+    ConferencesSection,
+    GrantedAward,
+    HeldConference,
+    MonthAttendance,
+    RosterSection,
+    SummaryPeriod,
+    TopParticipant,
+    UnitAttendance,
+)
 from runtime.domain import DomainError
 
 ROLES = ("reporter", "propagandist")
@@ -314,143 +327,165 @@ def _months(period: Period) -> list[str]:
     return months
 
 
-def annual_summary(facts: Facts, period: Period, as_of: str | None = None) -> dict[str, Any]:
-    """The stable JSON summary of ``period`` (keys never renamed; new ones may be added)."""
+def annual_summary(facts: Facts, period: Period, as_of: str | None = None) -> AnnualSummary:
+    """The summary of ``period``, section by section (contracts/reporting.py ``AnnualSummary``:
+    keys never renamed; new ones may be added)."""
     held = _held(facts.conferences, period)
     att = _attendance(facts, held)
     at_end = active_members(facts.members, period.end)
+    return AnnualSummary(
+        period=SummaryPeriod(start=period.start, end=period.end, year=period.year, as_of=as_of),
+        roster=_roster_section(facts, period, at_end),
+        conferences=_conferences_section(held, att),
+        attendance=_attendance_section(facts, period, att, at_end),
+        awards=_awards_section(facts, period),
+        top_participants=_top_participants(facts, period, att),
+    )
+
+
+def _roster_section(
+    facts: Facts, period: Period, at_end: dict[str, dict[str, str | None]]
+) -> RosterSection:
     at_start = active_members(facts.members, period.start - timedelta(days=1))
+    changes = facts.members.events_between(period.start, period.end)
+    return RosterSection(
+        at_start=_roster_counts(at_start),
+        at_end=_roster_counts(at_end),
+        changes=dict(sorted(changes.items())),
+    )
+
+
+def _conferences_section(held: list[dict[str, Any]], att: _Attendance) -> ConferencesSection:
     by_kind = {k: 0 for k in KINDS}
     for conf in held:
         for kind in json.loads(conf["kinds"]):
             by_kind[kind] = by_kind.get(kind, 0) + 1
+    return ConferencesSection(
+        held=len(held),
+        by_kind=by_kind,
+        conferences=[
+            HeldConference(
+                conference_id=c["conference_id"],
+                held_on=c["held_on"],
+                title=c["title"],
+                kinds=json.loads(c["kinds"]),
+                presenters=json.loads(c["presenters"]),
+                member_attendances=att.per_conference[c["conference_id"]],
+                guest_attendances=att.guests_per_conference[c["conference_id"]],
+            )
+            for c in held
+        ],
+    )
+
+
+def _attendance_section(
+    facts: Facts, period: Period, att: _Attendance, at_end: dict[str, dict[str, str | None]]
+) -> AttendanceSection:
     member_total = sum(att.per_member.values())
     guest_total = sum(att.guests_by_category.values())
+    return AttendanceSection(
+        member_attendances=member_total,
+        guest_attendances=guest_total,
+        total_attendances=member_total + guest_total,
+        distinct_attendees=len(att.per_member),
+        per_member_at_end=round(member_total / len(at_end), 2) if at_end else 0.0,
+        attendance_rate=_rate(member_total, sum(att.eligible.values())),
+        by_role={role: att.per_role[role] for role in sorted(set(ROLES) | set(att.per_role))},
+        guests_by_category=dict(sorted(att.guests_by_category.items())),
+        by_month=[
+            MonthAttendance(month=m, members=att.per_month[m], guests=att.guests_per_month[m])
+            for m in _months(period)
+        ],
+        by_unit=_by_unit(facts, att, at_end),
+    )
 
+
+def _by_unit(
+    facts: Facts, att: _Attendance, at_end: dict[str, dict[str, str | None]]
+) -> list[UnitAttendance]:
     members_per_unit: Counter[str] = Counter(str(s.get("unit_id")) for s in at_end.values())
-    unit_ids = sorted(set(att.per_unit) | set(members_per_unit))
-    by_unit: list[dict[str, Any]] = [
-        {
-            "unit_id": u,
-            "unit_name": facts.unit_name(u),
-            "kind": facts.unit_kind(u),
-            "attendances": att.per_unit[u],
-            "members_at_end": members_per_unit[u],
-            "per_member": round(att.per_unit[u] / members_per_unit[u], 2)
+    units = [
+        UnitAttendance(
+            unit_id=u,
+            unit_name=facts.unit_name(u),
+            kind=facts.unit_kind(u),
+            attendances=att.per_unit[u],
+            members_at_end=members_per_unit[u],
+            per_member=round(att.per_unit[u] / members_per_unit[u], 2)
             if members_per_unit[u]
             else 0.0,
-            "attendance_rate": _rate(att.per_unit[u], att.possible_per_unit[u]),
-        }
-        for u in unit_ids
+            attendance_rate=_rate(att.per_unit[u], att.possible_per_unit[u]),
+        )
+        for u in sorted(set(att.per_unit) | set(members_per_unit))
     ]
-    by_unit.sort(key=lambda u: (-u["attendances"], u["unit_name"], u["unit_id"]))
+    units.sort(key=lambda u: (-u.attendances, u.unit_name, u.unit_id))
+    return units
 
+
+def _awards_section(facts: Facts, period: Period) -> AwardsSection:
     awards = [w for w in facts.awards if period.start <= w["decision_date"] <= period.end]
     granted = sorted(
         (w for w in awards if not w["revoked"]),
         key=lambda w: (w["recipient_type"], w["recipient_name"], w["award_id"]),
     )
+    collective = [w for w in granted if w["recipient_type"] == "collective"]
+    individual = [w for w in granted if w["recipient_type"] == "individual"]
+    return AwardsSection(
+        collective=len(collective),
+        individual=len(individual),
+        revoked=sum(1 for w in awards if w["revoked"]),
+        # how the article words them: teams of Party cells/organisations, core propagandists
+        collective_party_units=sum(
+            1
+            for w in collective
+            if facts.unit_kind(w["recipient_id"]) in ("party_cell", "party_organisation")
+        ),
+        individual_core_propagandists=sum(1 for w in individual if _core_propagandist(facts, w)),
+        awards=[_granted(facts, w) for w in granted],
+    )
+
+
+def _core_propagandist(facts: Facts, award: dict[str, Any]) -> bool:
+    state = facts.members.view(award["recipient_id"], award["decision_date"])
+    return state.get("core") == "1" and state.get("role") == "propagandist"
+
+
+def _granted(facts: Facts, w: dict[str, Any]) -> GrantedAward:
+    name = w["recipient_name"] or (
+        facts.unit_name(w["recipient_id"])
+        if w["recipient_type"] == "collective"
+        else facts.member_name(w["recipient_id"])
+    )
+    return GrantedAward(
+        award_id=w["award_id"],
+        recipient_type=w["recipient_type"],
+        recipient_id=w["recipient_id"],
+        recipient_name=name,
+        award_kind=w["award_kind"],
+        title=w["title"],
+        period=w["period"],
+        decision_number=w["decision_number"],
+        decision_date=w["decision_date"],
+    )
+
+
+def _top_participants(facts: Facts, period: Period, att: _Attendance) -> list[TopParticipant]:
     top = sorted(att.per_member.items(), key=lambda kv: (-kv[1], facts.member_name(kv[0]), kv[0]))
-    return {
-        "period": {
-            "start": period.start.isoformat(),
-            "end": period.end.isoformat(),
-            "year": period.year,
-            "as_of": as_of,
-        },
-        "roster": {
-            "at_start": _roster_counts(at_start),
-            "at_end": _roster_counts(at_end),
-            "changes": {
-                k: v
-                for k, v in sorted(facts.members.events_between(period.start, period.end).items())
-            },
-        },
-        "conferences": {
-            "held": len(held),
-            "by_kind": by_kind,
-            "list": [
-                {
-                    "conference_id": c["conference_id"],
-                    "held_on": c["held_on"].isoformat(),
-                    "title": c["title"],
-                    "kinds": json.loads(c["kinds"]),
-                    "presenters": json.loads(c["presenters"]),
-                    "member_attendances": att.per_conference[c["conference_id"]],
-                    "guest_attendances": att.guests_per_conference[c["conference_id"]],
-                }
-                for c in held
-            ],
-        },
-        "attendance": {
-            "member_attendances": member_total,
-            "guest_attendances": guest_total,
-            "total_attendances": member_total + guest_total,
-            "distinct_attendees": len(att.per_member),
-            "per_member_at_end": round(member_total / len(at_end), 2) if at_end else 0.0,
-            "attendance_rate": _rate(member_total, sum(att.eligible.values())),
-            "by_role": {
-                role: att.per_role[role] for role in sorted(set(ROLES) | set(att.per_role))
-            },
-            "guests_by_category": dict(sorted(att.guests_by_category.items())),
-            "by_month": [
-                {"month": m, "members": att.per_month[m], "guests": att.guests_per_month[m]}
-                for m in _months(period)
-            ],
-            "by_unit": by_unit,
-        },
-        "awards": {
-            "collective": sum(1 for w in granted if w["recipient_type"] == "collective"),
-            "individual": sum(1 for w in granted if w["recipient_type"] == "individual"),
-            "revoked": sum(1 for w in awards if w["revoked"]),
-            # how the article words them: teams of Party cells/organisations, core propagandists
-            "collective_party_units": sum(
-                1
-                for w in granted
-                if w["recipient_type"] == "collective"
-                and facts.unit_kind(w["recipient_id"]) in ("party_cell", "party_organisation")
-            ),
-            "individual_core_propagandists": sum(
-                1
-                for w in granted
-                if w["recipient_type"] == "individual"
-                and facts.members.state(w["recipient_id"], w["decision_date"]).get("core") == "1"
-                and facts.members.state(w["recipient_id"], w["decision_date"]).get("role")
-                == "propagandist"
-            ),
-            "list": [
-                {
-                    "award_id": w["award_id"],
-                    "recipient_type": w["recipient_type"],
-                    "recipient_id": w["recipient_id"],
-                    "recipient_name": w["recipient_name"]
-                    or (
-                        facts.unit_name(w["recipient_id"])
-                        if w["recipient_type"] == "collective"
-                        else facts.member_name(w["recipient_id"])
-                    ),
-                    "award_kind": w["award_kind"],
-                    "title": w["title"],
-                    "period": w["period"],
-                    "decision_number": w["decision_number"],
-                    "decision_date": w["decision_date"].isoformat(),
-                }
-                for w in granted
-            ],
-        },
-        "top_participants": [
-            {
-                "member_id": mid,
-                "full_name": facts.member_name(mid),
-                "role": facts.members.state(mid, period.end).get("role"),
-                "unit_name": facts.unit_name(facts.members.state(mid, period.end).get("unit_id")),
-                "attended": n,
-                "eligible": att.eligible[mid],
-                "attendance_rate": _rate(n, att.eligible[mid]),
-            }
-            for mid, n in top[:TOP_N]
-        ],
-    }
+    out = []
+    for mid, n in top[:TOP_N]:
+        state = facts.members.view(mid, period.end)
+        out.append(
+            TopParticipant(
+                member_id=mid,
+                full_name=facts.member_name(mid),
+                role=state.get("role"),
+                unit_name=facts.unit_name(state.get("unit_id")),
+                attended=n,
+                eligible=att.eligible[mid],
+                attendance_rate=_rate(n, att.eligible[mid]),
+            )
+        )
+    return out
 
 
 def participation(facts: Facts, year: int) -> dict[str, Any]:
