@@ -16,13 +16,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import awards, events, roster
+from contracts import awards, events, reporting, roster
 from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.headers import EVENT_TYPE_HEADER, EVENT_VERSION_HEADER
 from contracts.registry import registry
-from contracts.subjects import CONTEXTS, stream_name
+from contracts.subjects import stream_name
 
-CONTEXT_MODULES = {"roster": roster, "events": events, "awards": awards}
+# Every context that appends events, with the module of its event models: the three of
+# event_streams() and reporting's issued reports (stream REPORTING).
+CONTEXT_MODULES = {"roster": roster, "events": events, "awards": awards, "reporting": reporting}
 
 DELIVERY = """\
 Delivery guarantees, for a subscriber reading stream {stream} through its own durable \
@@ -150,7 +152,7 @@ def event_part(context: str) -> dict[str, Any]:
 
 def with_events(document: dict[str, Any], service: str) -> dict[str, Any]:
     """``document`` (a service's FastStream AsyncAPI) plus the events the service appends."""
-    if service not in CONTEXTS:
+    if service not in CONTEXT_MODULES:
         return document
     out = copy.deepcopy(document)
     part = event_part(service)

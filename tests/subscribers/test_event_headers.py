@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
+import pytest
 from nats.aio.client import Client
 from nats.js import api as js_api
 
@@ -102,6 +103,7 @@ async def test_an_event_stored_without_the_headers_is_still_read(nc: Client) -> 
     assert seen == [old.event_id, new.event_id]
 
 
+@pytest.mark.fast
 def test_bytes_that_are_no_envelope_get_no_headers() -> None:
     assert event_headers(b"not json") == {}
     assert event_headers(b"[1, 2]") == {}
