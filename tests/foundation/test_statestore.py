@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
 from nats.aio.client import Client
 
 from runtime.nats_server import NatsServer
@@ -18,6 +19,7 @@ def row(subject: str, seq: int) -> SnapshotRow:
     return SnapshotRow(subject, "member", subject[-2:], seq, seq, "a" * 64, '{"x": 1}')
 
 
+@pytest.mark.fast
 def test_snapshots_outcomes_positions_round_trip(database_url: str) -> None:
     store = StateStore(make_engine(database_url), "t")
     with store.engine.begin() as conn:
@@ -36,6 +38,7 @@ def test_snapshots_outcomes_positions_round_trip(database_url: str) -> None:
     assert other.snapshot("ev.roster.member.none") is None
 
 
+@pytest.mark.fast
 def test_a_rolled_back_transaction_leaves_no_row(database_url: str) -> None:
     store = StateStore(make_engine(database_url), "t")
     try:
