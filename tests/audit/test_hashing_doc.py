@@ -106,3 +106,31 @@ def test_worked_example_of_receipt_digests() -> None:
     basis = receipt_basis(AnnualSummaryQuery(year=2022), model.cut())
     assert basis["events_digest"] == expected and basis["events"] == 2
     assert basis["streams"]["ROSTER"] == {"events": 2, "digest": d2}
+
+
+def test_worked_example_of_an_event_stored_in_another_form() -> None:
+    """§4's ``s3``: hashed over its bytes as stored, named ``not_canonical`` at itself by the
+    verifier, and the next link (``s4``) intact."""
+    from briefings.audit.records import AuditRecord
+    from briefings.audit.verify import verify_records
+
+    text = PAGE.read_text(encoding="utf-8")
+    first, _ = _example()
+    stored = [b.encode("utf-8") for b in re.findall(r"^s\d = (\{.*\})$", text, re.M)]
+    hashes = re.findall(r"^hash\(s\d\) = ([0-9a-f]{64})$", text, re.M)
+    assert len(stored) == len(hashes) == 2
+    s3, s4 = stored
+    assert canonical_json(json.loads(s3)) != s3 and canonical_json(json.loads(s4)) == s4
+    assert [hashlib.sha256(s).hexdigest() for s in stored] == hashes
+    assert json.loads(s4)["prev_hash"] == hashes[0]
+    assert json.loads(s3)["prev_hash"] == hashlib.sha256(first[1]).hexdigest()
+    records = [
+        AuditRecord.from_stored(
+            "ROSTER", seq, "ev.roster.unit.city", "2022-10-01T01:00:00.000000Z", data
+        )
+        for seq, data in enumerate([*first, *stored], start=1)
+    ]
+    breaks = verify_records(records).breaks
+    assert {(b.kind, b.seq) for b in breaks if b.seq in (3, 4)} == {("not_canonical", 3)}
+    named = {b.detail.split(" ")[0] for b in breaks if b.seq == 3}
+    assert {"event_id", "occurred_at", "recorded_at"} <= named
