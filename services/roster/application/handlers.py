@@ -55,7 +55,12 @@ class RosterHandlers:
         unit = await uow.load(units.UNIT, unit_id)
         parent = await uow.load(units.UNIT, cmd.parent_id) if cmd.parent_id else None
         events = units.decide_register(
-            unit.state, cmd, unit_id, parent.state if parent else None, today_for(cmd, ctx)
+            unit.state,
+            cmd,
+            unit_id,
+            parent.state if parent else None,
+            today_for(cmd, ctx),
+            await self._all_units(),
         )
         return await uow.record(unit, events, local_midnight(ctx.effective(cmd.effective_on)))
 
@@ -65,7 +70,7 @@ class RosterHandlers:
         unit = await uow.load(units.UNIT, cmd.unit_id)
         return await uow.record(
             unit,
-            units.decide_rename(unit.state, cmd, today_for(cmd, ctx)),
+            units.decide_rename(unit.state, cmd, today_for(cmd, ctx), await self._all_units()),
             local_midnight(ctx.effective(cmd.effective_on)),
         )
 
@@ -102,6 +107,12 @@ class RosterHandlers:
         return await uow.record(
             unit, events, local_midnight(ctx.effective(cmd.effective_on)), message=message
         )
+
+    async def _all_units(self) -> list[units.Unit]:
+        """Every unit, for the uniqueness of names and codes: the view after it caught up
+        with the stream (writes of other instances included)."""
+        await self.catch_up()
+        return [units.Unit.model_validate(row) for row in self.views.units(include_dissolved=True)]
 
     async def _active_members(self, uow: UnitOfWork, unit_id: str) -> list[members.Member]:
         found = []

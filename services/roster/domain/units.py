@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Iterable, Mapping
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict
@@ -41,6 +42,14 @@ class UnitIsAlreadyRegistered(AlreadyExists):
     pass
 
 
+class UnitNameMustBeUnique(AlreadyExists):
+    pass
+
+
+class UnitCodeMustBeUnique(AlreadyExists):
+    pass
+
+
 class UnitWithActiveMembersCannotBeDissolved(DomainError):
     pass
 
@@ -73,6 +82,43 @@ def required_name(name: str) -> str:
     if not trimmed:
         raise NameIsRequired("a name is required")
     return trimmed
+
+
+def unit_key(text: str) -> str:
+    """How two unit names or codes are compared: NFC, case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+def require_unique(
+    unit_id: str, name: str, external_code: str | None, others: Iterable[Unit]
+) -> None:
+    """A unit's external code is its own for ever (dissolved units keep theirs). Two active
+    units may share a name only when both carry an external code that tells them apart
+    (two cells named "Chi bộ Khu phố 1" in different wards), the rule the CSV import keys on."""
+    for other in others:
+        if other.unit_id == unit_id:
+            continue
+        if (
+            external_code is not None
+            and other.external_code is not None
+            and unit_key(other.external_code) == unit_key(external_code)
+        ):
+            raise UnitCodeMustBeUnique(
+                f"unit {other.name!r} ({other.unit_id}) already has the code {external_code!r}",
+                unit_id=other.unit_id,
+                external_code=external_code,
+            )
+        if (
+            other.active
+            and unit_key(other.name) == unit_key(name)
+            and (external_code is None or other.external_code is None)
+        ):
+            raise UnitNameMustBeUnique(
+                f"an active unit is already named {other.name!r} ({other.unit_id}); "
+                "give both units external codes to tell them apart",
+                unit_id=other.unit_id,
+                name=other.name,
+            )
 
 
 def evolve(state: Unit | None, event: DomainEvent) -> Unit:
@@ -109,11 +155,18 @@ def require_active(unit: Unit | None, unit_id: str) -> Unit:
 
 
 def decide_register(
-    state: Unit | None, cmd: c.RegisterUnit, unit_id: str, parent: Unit | None, today: date
+    state: Unit | None,
+    cmd: c.RegisterUnit,
+    unit_id: str,
+    parent: Unit | None,
+    today: date,
+    others: Iterable[Unit] = (),
 ) -> list[DomainEvent]:
+    """``others``: every unit registered so far (dissolved included)."""
     if state is not None:
         raise UnitIsAlreadyRegistered(f"unit {unit_id} is already registered", unit_id=unit_id)
     name = required_name(cmd.name)
+    require_unique(unit_id, name, cmd.external_code, others)
     if cmd.parent_id is not None:
         if cmd.parent_id == unit_id:
             raise UnitCannotBeItsOwnParent(
@@ -133,12 +186,15 @@ def decide_register(
     ]
 
 
-def decide_rename(state: Unit | None, cmd: c.RenameUnit, today: date) -> list[DomainEvent]:
+def decide_rename(
+    state: Unit | None, cmd: c.RenameUnit, today: date, others: Iterable[Unit] = ()
+) -> list[DomainEvent]:
     unit = require_active(state, cmd.unit_id)
     name = required_name(cmd.name)
     effective = not_in_future(cmd.effective_on or today, today)
     if unit.name == name:
         return []
+    require_unique(cmd.unit_id, name, unit.external_code, others)
     return [
         c.UnitRenamed(
             unit_id=cmd.unit_id, name=name, previous_name=unit.name, effective_on=effective
