@@ -130,6 +130,9 @@ class Lineage:
         self.member_changes: dict[str, list[tuple[date, int, dict[str, str], Ref]]] = defaultdict(
             list
         )
+        # Every unit and member id the cut names, so an unknown id is said to be unknown
+        # rather than explained as "0".
+        self.known: dict[str, set[str]] = {"unit": set(), "member": set()}
 
     def feed(self, records: Iterable[AuditRecord]) -> Lineage:
         for record in records:
@@ -146,6 +149,9 @@ class Lineage:
     def add(self, record: AuditRecord) -> None:
         if record.envelope is None:
             return
+        kind_of = record.envelope.get("aggregate_type")
+        if kind_of in self.known and isinstance(record.envelope.get("aggregate_id"), str):
+            self.known[kind_of].add(record.envelope["aggregate_id"])
         try:
             envelope = EventEnvelope.from_bytes(record.data())
             payload = registry.decode(envelope).model_dump(mode="json")
@@ -282,6 +288,15 @@ class Lineage:
         return out
 
 
+class UnknownId(ValueError):
+    """The figure names a unit or member that no event of the cut mentions."""
+
+
+def _require_known(lineage: Lineage, kind: str, ident: str) -> None:
+    if ident not in lineage.known[kind]:
+        raise UnknownId(f"unknown {kind} id {ident!r}: no event of the history names it")
+
+
 def explain(
     lineage: Lineage,
     figure: str,
@@ -308,10 +323,12 @@ def explain(
         value = aw[kind] if kind else aw["collective"] + aw["individual"]
     elif figure.startswith("unit:"):
         unit = figure.partition(":")[2]
+        _require_known(lineage, "unit", unit)
         parts = lineage.member_attendances(start, end, unit)
         value = next((u["attendances"] for u in att["by_unit"] if u["unit_id"] == unit), 0)
     elif figure.startswith("member:"):
         member = figure.partition(":")[2]
+        _require_known(lineage, "member", member)
         parts = [
             c
             for c in lineage.member_attendances(start, end)
