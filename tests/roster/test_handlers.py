@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from contracts import roster as c
+from contracts.canonical import canonical_json, sha256_hex
 from runtime.commands import CommandIdReused
 from runtime.domain import DomainError
 from runtime.eventport import ConcurrencyConflict
@@ -191,3 +192,27 @@ async def test_dissolution_transfers_active_members_then_dissolves_once(tmp_path
         before = await es.stream_last_sequence("ROSTER")
         assert (await roster.send(dissolve)).replayed
         assert await es.stream_last_sequence("ROSTER") == before
+
+
+async def test_events_from_before_the_digest_still_read_chain_and_replay(tmp_path: Path) -> None:
+    """An event stored before ``command_digest`` existed has no such key: it reads, the next
+    event chains to its bytes as stored, and its command id replays as it always did."""
+    es = await memory_store()
+    first = await roster_instance(es, tmp_path / "first.db")
+    async with running(first):
+        await first.send(city())
+    (stored_event,) = [e async for e in es.iterate("ROSTER")]
+    old = json.loads(stored_event.data)
+    del old["command_digest"]
+    old_bytes = canonical_json(old)
+    legacy = await memory_store()
+    await legacy.append_encoded("ROSTER", "ev.roster.unit.city", [(old["event_id"], old_bytes)], 0)
+    roster = await roster_instance(legacy, tmp_path / "legacy.db")
+    async with running(roster):
+        renamed = await roster.send(c.RenameUnit(command_id="r1", unit_id="city", name="Mới"))
+        assert renamed.version == 2
+        again = await roster.send(c.RenameUnit(command_id="u-city", unit_id="city", name="X"))
+        assert again.replayed and again.version == 1  # no digest known: the old behaviour
+    events = [e async for e in legacy.iterate("ROSTER")]
+    assert events[0].data == old_bytes
+    assert json.loads(events[1].data)["prev_hash"] == sha256_hex(old_bytes)
