@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import DomainEvent
 from contracts.registry import registry
-from contracts.replies import Command, Query
+from contracts.replies import Command, PagedQuery, Query
 from contracts.types import (
     BusinessDate,
     ExternalCode,
@@ -103,7 +103,7 @@ class GetAward(Query):
     award_id: Identifier
 
 
-class ListAwards(Query):
+class ListAwards(PagedQuery):
     period: str | None = Field(default=None, pattern=PERIOD_PATTERN)
     recipient_id: Identifier | None = None
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import DomainEvent
 from contracts.registry import registry
-from contracts.replies import Command, Query
+from contracts.replies import Command, PagedQuery, Query
 from contracts.types import (
     BusinessDate,
     Identifier,
@@ -222,7 +222,7 @@ class GetConference(Query):
     conference_id: Identifier
 
 
-class ListConferences(Query):
+class ListConferences(PagedQuery):
     year: int | None = Field(default=None, ge=1900, le=9999)
 
 

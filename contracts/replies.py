@@ -66,6 +66,11 @@ class QueryResult(BaseModel):
 
     ok: Literal[True] = True
     data: Any
+    next: str | None = Field(
+        default=None,
+        description="A list query's cursor for the next page (send it as `after`); "
+        "absent on the last page",
+    )
 
 
 class Command(BaseModel):
@@ -85,6 +90,18 @@ class Command(BaseModel):
 
 class Query(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+PAGE_LIMIT = 500
+PAGE_MAX = 2000
+
+
+class PagedQuery(Query):
+    """A list query. Each reply holds at most ``limit`` rows and stays far below NATS's 1 MB
+    payload limit; a reply with ``next`` has more: ask again with ``after`` set to it."""
+
+    limit: int = Field(default=PAGE_LIMIT, ge=1, le=PAGE_MAX)
+    after: str | None = Field(default=None, min_length=1, max_length=512)
 
 
 class HealthReply(BaseModel):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.envelope import DomainEvent
 from contracts.registry import registry
-from contracts.replies import Command, Query
+from contracts.replies import Command, PagedQuery, Query
 from contracts.types import (
     BusinessDate,
     ExternalCode,
@@ -280,20 +281,66 @@ class GetMember(Query):
     member_id: Identifier
 
 
-class ListMembers(Query):
+class ListMembers(PagedQuery):
     unit_id: Identifier | None = None
     include_retired: bool = False
 
 
-class ListUnits(Query):
+class ListUnits(PagedQuery):
     include_dissolved: bool = False
 
 
-class FindMembers(Query):
+class FindMembers(PagedQuery):
     """Members whose external code matches exactly or whose name matches ignoring case."""
 
     external_code: ExternalCode | None = None
     full_name: Name | None = None
+
+
+CellName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Cell = Annotated[str, StringConstraints(max_length=131_072)]
+
+
+class ImportRow(BaseModel):
+    """One spreadsheet row as read: its line in the file and its cells by canonical column."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line: int = Field(ge=1)
+    values: dict[CellName, Cell] = Field(max_length=64)
+
+
+class PlanImport(Query):
+    """Which commands would make the roster agree with these rows (nothing is written).
+
+    Rows of one request are planned in order: a unit registered by an earlier row may be a
+    later row's parent. Reply: ``{"rows": [PlannedRow, ...]}``, one per row, in order."""
+
+    kind: Literal["members", "units"]
+    rows: list[ImportRow] = Field(min_length=1, max_length=1000)
+
+
+class PlannedCommand(BaseModel):
+    """A command the import sends as is (with its actor): ``command_id`` is derived from the
+    change, so re-sending it after a lost reply replays instead of writing twice."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command: str
+    payload: dict[str, Any]
+    command_id: str
+    creates: bool = False
+
+
+class PlannedRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    line: int
+    identity: str | None = Field(
+        default=None, description="the unit or member the row is about (spots duplicate rows)"
+    )
+    commands: list[PlannedCommand] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="why the row cannot go in")
 
 
 QUERIES: dict[str, type[Query]] = {
@@ -302,4 +349,5 @@ QUERIES: dict[str, type[Query]] = {
     "list_members": ListMembers,
     "list_units": ListUnits,
     "find_members": FindMembers,
+    "plan_import": PlanImport,
 }

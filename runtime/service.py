@@ -40,6 +40,7 @@ from runtime.connection import connect, connect_options
 from runtime.domain import DomainError
 from runtime.eventstore import ConcurrencyConflict, EventStore
 from runtime.logging import get_logger
+from runtime.paging import Page
 from runtime.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -251,6 +252,8 @@ class ServiceHost:
             except DomainError as exc:
                 return self._error(domain_error(exc))
             self.handled += 1
+            if isinstance(data, Page):
+                return QueryResult(data=data.items, next=data.next).model_dump_json().encode()
             return QueryResult(data=data).model_dump_json().encode()
         except Exception as exc:
             self.failed += 1

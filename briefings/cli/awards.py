@@ -10,14 +10,13 @@ from briefings.cli.client import (
     ACTOR,
     COMMAND_ID,
     JSON,
-    call,
     console,
     print_json,
     print_table,
+    query,
     send_command,
 )
 from contracts.awards import CONTEXT, CorePolicy, RecipientType
-from contracts.subjects import query_subject
 
 app = typer.Typer(
     help="Year-end awards to collectives (units) and individuals (members).", no_args_is_help=True
@@ -110,9 +109,7 @@ def revoke(
 @app.command()
 def show(award_id: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """One award, with its revocation if any."""
-    data = call(query_subject("awards", "get_award"), {"award_id": award_id}, as_json=as_json)[
-        "data"
-    ]
+    data = query("awards", "get_award", {"award_id": award_id}, as_json)
     if as_json:
         print_json(data)
         return
@@ -128,11 +125,7 @@ def list_awards(
     as_json: bool = JSON,
 ) -> None:
     """Awards, by period and decision date."""
-    data = call(
-        query_subject("awards", "list_awards"),
-        {"period": period, "recipient_id": recipient},
-        as_json=as_json,
-    )["data"]
+    data = query("awards", "list_awards", {"period": period, "recipient_id": recipient}, as_json)
     if as_json:
         print_json(data)
     else:
@@ -171,11 +164,7 @@ def candidates(
         "limit_individuals": limit_individuals,
         "limit_collectives": limit_collectives,
     }
-    data = call(
-        query_subject("awards", "candidates"),
-        {k: v for k, v in body.items() if v is not None},
-        as_json=as_json,
-    )["data"]
+    data = query("awards", "candidates", body, as_json)
     if as_json:
         print_json(data)
         return

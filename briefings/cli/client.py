@@ -10,9 +10,10 @@ from typing import Any, NoReturn
 import typer
 from rich.table import Table
 
+from briefings.cli import requests
 from briefings.client import Client_, RequestFailed, as_error, new_command_id, run, settings
 from briefings.terminal import console, err_console, escape, plain
-from contracts.subjects import command_subject
+from contracts.subjects import command_subject, query_subject
 
 __all__ = [
     "Client_",
@@ -76,13 +77,33 @@ def send_command(
     keep_none: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Send ``cmd.<context>.<name>`` with a command id (generated if not given) and print
-    the reply. ``None`` fields are left out unless named in ``keep_none``."""
-    body = {k: v for k, v in payload.items() if v is not None or k in keep_none}
-    body["command_id"] = command_id or new_command_id()
-    body["actor"] = actor
+    the reply. The body is the command's contract model: ``None`` fields are left out
+    unless named in ``keep_none``; a body the contract refuses is refused before sending."""
+    fields = {**payload, "command_id": command_id or new_command_id(), "actor": actor}
+    try:
+        body = requests.body(context, "cmd", name, fields, keep_none)
+    except RequestFailed as exc:
+        fail(exc.reply, as_json)
     reply = call(command_subject(context, name), body, as_json=as_json)
     print_accepted(reply, as_json)
     return reply
+
+
+def query(context: str, name: str, fields: dict[str, Any], as_json: bool | None = None) -> Any:
+    """A query's data (every page of a list query), its body the query's contract model;
+    a refusal prints the structured error and exits 1."""
+
+    async def go() -> Any:
+        body = requests.body(context, "qry", name, fields)
+        async with Client_() as client:
+            if requests.paged(context, name):
+                return await requests.all_pages(client, context, name, body)
+            return (await client.request(query_subject(context, name), body))["data"]
+
+    try:
+        return run(go)
+    except RequestFailed as exc:
+        fail(exc.reply, as_json)
 
 
 def fail(reply: dict[str, Any], as_json: bool | None = None) -> NoReturn:

@@ -13,18 +13,19 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from briefings.cli import requests
 from briefings.cli.client import (
     ACTOR,
     COMMAND_ID,
     JSON,
     Client_,
     RequestFailed,
-    call,
     console,
     err_console,
     fail,
     print_json,
     print_table,
+    query,
     run,
     send_command,
 )
@@ -62,7 +63,7 @@ def _send(
 
 
 def _query(name: str, payload: dict[str, Any], as_json: bool) -> Any:
-    return call(query_subject("events", name), payload, as_json=as_json)["data"]
+    return query("events", name, payload, as_json)
 
 
 def _presenter(text: str) -> dict[str, str]:
@@ -363,8 +364,10 @@ async def import_sheet(
     rows: list[dict[str, Any]] = []
     for start in range(0, len(lines), 1000):
         chunk = lines[start : start + 1000]
-        reply = await client.request(
-            query_subject("events", "match_sign_in_sheet"),
+        match = requests.body(
+            "events",
+            "qry",
+            "match_sign_in_sheet",
             {
                 "conference_id": conference_id,
                 "rows": [
@@ -373,6 +376,7 @@ async def import_sheet(
                 ],
             },
         )
+        reply = await client.request(query_subject("events", "match_sign_in_sheet"), match)
         rows.extend(reply["data"]["rows"])
     for line, row in zip(lines, rows, strict=True):
         row["sheet_code"], row["sheet_name"] = line.external_code, line.full_name
@@ -386,12 +390,17 @@ async def import_sheet(
     ) as progress:
         task = progress.add_task("record", total=len(matched))
         for row in matched:
-            body = {
-                "command_id": attendance_command_id(conference_id, row["member_id"]),
-                "actor": actor,
-                "conference_id": conference_id,
-                "member_id": row["member_id"],
-            }
+            body = requests.body(
+                "events",
+                "cmd",
+                "record_attendance",
+                {
+                    "command_id": attendance_command_id(conference_id, row["member_id"]),
+                    "actor": actor,
+                    "conference_id": conference_id,
+                    "member_id": row["member_id"],
+                },
+            )
             try:  # unavailable (timeout, no responders) is retried with the same id
                 reply = await client.request_retrying(
                     command_subject("events", "record_attendance"), body

@@ -11,14 +11,13 @@ from briefings.cli.client import (
     ACTOR,
     COMMAND_ID,
     JSON,
-    call,
     console,
     print_json,
     print_table,
+    query,
     send_command,
 )
 from contracts.roster import Role, UnitKind
-from contracts.subjects import query_subject
 
 app = typer.Typer(
     help="Organisational units and members (reporters, propagandists).", no_args_is_help=True
@@ -62,8 +61,8 @@ def _send(
         console.print(reply["message"])
 
 
-def _query(name: str, payload: dict[str, Any]) -> Any:
-    return call(query_subject("roster", name), payload)["data"]
+def _query(name: str, payload: dict[str, Any], as_json: bool = False) -> Any:
+    return query("roster", name, payload, as_json)
 
 
 def _show_one(row: dict[str, Any], as_json: bool) -> None:

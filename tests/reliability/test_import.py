@@ -237,6 +237,14 @@ async def test_a_hundred_thousand_good_rows_go_in_once(
         took = time.monotonic() - started
         assert code == 0, err
         assert summary["created"] == ROWS and summary["events_written"] == ROWS
+        # The re-import plans behind the roster service and writes nothing; the CLI lists
+        # every member page by page (one unpaged reply stopped at about 8,300 members).
+        started = time.monotonic()
+        code, again, err = await import_file(settings, path)
+        took_again = time.monotonic() - started
+        assert code == 0 and (again["unchanged"], again["events_written"]) == (ROWS, 0), err
+        code, out, err = await briefings(settings.nats_url, "roster", "members", "--json")
+        assert code == 0 and len(json.loads(out)) == ROWS, err
     # One event per row, each on its own member subject (stream figures: reading 100k
     # envelopes back is the auditors' job and slow here).
     info = json.loads((await nc.request("$JS.API.STREAM.INFO.ROSTER", b"", timeout=10)).data)
@@ -245,6 +253,52 @@ async def test_a_hundred_thousand_good_rows_go_in_once(
         "load",
         f"CSV import of {ROWS:,} good rows",
         ROWS,
-        f"{ROWS:,} enrolled once in {took:.0f} s ({ROWS / took:.0f} rows/s)",
+        f"{ROWS:,} enrolled once in {took:.0f} s ({ROWS / took:.0f} rows/s); re-import "
+        f"{took_again:.0f} s, 0 events; `roster members` lists all {ROWS:,}",
         seconds_import=round(took, 1),
+        seconds_reimport=round(took_again, 1),
+    )
+
+
+LARGE = int(os.environ.get("LARGE_ROSTER_ROWS", "12000"))
+
+
+@pytest.mark.timeout(900)
+async def test_a_roster_past_the_payload_limit_imports_reimports_and_lists(
+    settings: Settings, nc: Client, tmp_path: Path, report: Report
+) -> None:
+    """12,000 members: one unpaged list of them passes NATS's 1 MB payload limit (it did at
+    about 8,300), which stopped `roster members` and every re-import. Planning happens behind
+    ``qry.roster.plan_import`` and lists come in pages, so both work at any size."""
+    body = "".join(f"Người Thứ {i},ttv,cb1,L{i},2022-01-05\n" for i in range(LARGE))
+    path = tmp_path / "large.csv"
+    path.write_text(HEADER + body, encoding="utf-8")
+    async with running_service("roster", settings):
+        await with_units(settings, nc, tmp_path)
+        code, first, err = await import_file(settings, path, "--concurrency", "32")
+        assert code == 0 and first["created"] == LARGE, (first, err)
+        written = await message_counts(nc)
+        started = time.monotonic()
+        code, again, err = await import_file(settings, path)
+        took = time.monotonic() - started
+        assert code == 0, (again, err)
+        assert (again["unchanged"], again["events_written"]) == (LARGE, 0), again
+        assert await message_counts(nc) == written
+        # One changed row among them is found and changed alone.
+        path.write_text(HEADER + body.replace("Người Thứ 7,", "Người Thứ Bảy,"), encoding="utf-8")
+        code, changed, err = await import_file(settings, path)
+        assert code == 0 and (changed["changed"], changed["unchanged"]) == (1, LARGE - 1), changed
+        # Every list reply is a page far below the limit; the CLI follows the pages.
+        page = await nc.request("qry.roster.list_members", b"{}", timeout=30)
+        assert len(page.data) < 512 * 1024 + 4096 and json.loads(page.data)["next"]
+        code, out, err = await briefings(settings.nats_url, "roster", "members", "--json")
+        assert code == 0, err
+        assert len({m["member_id"] for m in json.loads(out)}) == LARGE
+    report.add(
+        "input",
+        f"roster of {LARGE:,} members (past the 1 MB payload limit unpaged)",
+        LARGE,
+        f"re-import plans behind the service ({took:.0f} s, 0 events), one change found, "
+        "`roster members` lists all in pages",
+        seconds_reimport=round(took, 1),
     )

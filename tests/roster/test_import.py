@@ -12,17 +12,10 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 
-from briefings.cli.client import Client_
-from briefings.cli.roster_import import (
-    FileError,
-    RosterIndex,
-    Row,
-    RowError,
-    plan_member,
-    read_table,
-    run_import,
-)
+from briefings.cli.client import Client_, RequestFailed
+from briefings.cli.roster_import import FileError, read_table, run_import
 from runtime.settings import Settings
+from services.roster.domain.importing import RosterIndex, RowError, plan_member, refuse_formulas
 from tests.roster.helpers import roster_running
 from tests.support import ROOT
 
@@ -161,10 +154,10 @@ INDEX = RosterIndex(
 )
 
 
-def row(**values: str) -> Row:
+def row(**values: str) -> dict[str, str]:
     base = {"full_name": "Nguyễn Thị Hoa", "role": "ttv", "unit": "CB01", "external_code": "TTV-1"}
     base.update(values)
-    return Row(7, base)
+    return base
 
 
 def test_an_unchanged_row_plans_nothing_and_a_changed_row_plans_the_changes() -> None:
@@ -236,6 +229,23 @@ async def test_import_of_300_vietnamese_rows_is_idempotent(settings: Settings, n
         assert first.as_dict()["created"] == 300 and not first.rejected, first.as_dict()
         written = await count(nc)
         assert written == 14 + 300
+
+        # The roster lists them page by page, each page in (name, id) order after the last.
+        pages, after = [], None
+        while True:
+            page = await client.request(
+                "qry.roster.list_members", {"limit": 120, **({"after": after} if after else {})}
+            )
+            pages.append(page["data"])
+            after = page.get("next")
+            if after is None:
+                break
+        assert [len(p) for p in pages] == [120, 120, 60]
+        listed = [(m["full_name"].casefold(), m["member_id"]) for p in pages for m in p]
+        assert len(set(listed)) == 300 and listed == sorted(listed)
+        with pytest.raises(RequestFailed) as bad_cursor:
+            await client.request("qry.roster.list_members", {"after": "bm90IGEgY3Vyc29y"})
+        assert bad_cursor.value.reply["code"] == "validation_failed"
 
         again = await run_import(client, to_csv(rows))
         assert (again.created, again.changed, again.unchanged, len(again.rejected)) == (
@@ -316,6 +326,19 @@ async def test_cli_import_and_queries_through_a_subprocess(
         assert summary["rejections"][0]["line"] == 32
         code, out, _ = await cli("import", str(members_file))
         assert code == 2 and "unchanged" in out and "line 32" in out
+        # A file with an unterminated quote: the documented error shape, nothing written.
+        broken = tmp_path / "broken.csv"
+        broken.write_text(HEADER + 'Lê Văn Mới,ttv,CB01,NEW-1,,,\n"Trần Thị Mới,ttv,CB01\n')
+        before = await count(nc)
+        code, out, err = await cli("import", str(broken), "--json")
+        refusal = json.loads(out)
+        assert code == 1 and "Traceback" not in err, err
+        assert (refusal["ok"], refusal["code"], refusal["context"]["line"]) == (
+            False,
+            "validation_failed",
+            3,
+        )
+        assert await count(nc) == before
         # The rest of the CLI is covered by test_cli.py (CliRunner, in process).
 
 
@@ -329,14 +352,44 @@ def test_a_retired_member_is_reenrolled_only_by_an_empty_retired_on_cell() -> No
 
 
 def test_formula_cells_are_refused_but_phone_numbers_pass() -> None:
-    from briefings.cli.roster_import import Row, RowError, refuse_formulas
-
-    refuse_formulas(Row(2, {"full_name": "Lê Văn A", "contact": "+84 912 345 678"}))
-    refuse_formulas(Row(3, {"full_name": "Lê Văn B", "contact": "-"}))
+    refuse_formulas({"full_name": "Lê Văn A", "contact": "+84 912 345 678"})
+    refuse_formulas({"full_name": "Lê Văn B", "contact": "-"})
     for cell in ("=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(A1:A2)"):
         try:
-            refuse_formulas(Row(4, {"full_name": cell}))
+            refuse_formulas({"full_name": cell})
         except RowError as exc:
             assert "formula" in str(exc)
         else:
             raise AssertionError(f"{cell!r} was accepted")
+
+
+MEMBERS_HEAD = "full_name,role,unit\nNguyễn Văn A,ttv,CB01\n"
+
+
+@pytest.mark.parametrize(
+    "text, line, reason",
+    [
+        (MEMBERS_HEAD + "Lê Văn B,ttv," + "x" * 131_073 + "\n", 3, "longer than 131,072"),
+        # An unterminated quote swallowed the next rows into one cell.
+        (MEMBERS_HEAD + '"Lê Văn B,ttv,CB01\nTrần Thị C,ttv,CB01\n', 3, "quoted cell"),
+        # ...or ran to the next quote, somewhere in a later row.
+        (MEMBERS_HEAD + '"Lê Văn B,ttv,CB01\nTrần "C",ttv,CB01\nVõ D,ttv,CB01\n', 3, "quoted"),
+        (MEMBERS_HEAD + 'Lê Văn B,ttv,"CB\n01"\n', 3, "runs over lines 3-4"),
+        ("full_name,role,unit,mã,code\nNguyễn Văn A,ttv,CB01,A1,A2\n", 1, "'external_code'"),
+        ("full_name,role,unit,Role\nNguyễn Văn A,ttv,CB01,bcv\n", 1, "appears twice"),
+    ],
+)
+def test_files_that_cannot_be_read_exactly_are_refused_with_line_and_reason(
+    text: str, line: int, reason: str
+) -> None:
+    with pytest.raises(FileError, match=reason) as refused:
+        read_table(text.encode())
+    assert refused.value.line == line
+    reply = refused.value.reply("members.csv").model_dump(mode="json")
+    assert reply["ok"] is False and reply["code"] == "validation_failed"
+    assert reply["context"] == {"file": "members.csv", "line": line}
+
+
+def test_a_quoted_comma_and_a_doubled_quote_still_read() -> None:
+    _, rows = read_table('full_name,role,unit\n"Lê, Văn ""Nam""",ttv,CB01\n'.encode())
+    assert rows[0].values["full_name"] == 'Lê, Văn "Nam"'

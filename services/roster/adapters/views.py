@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,10 +17,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    literal,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from contracts.roster import CONTEXT
+from contracts.subjects import event_subject
+from runtime.paging import Page, decode_cursor, fill
 from services.roster.domain.members import Member
 from services.roster.domain.units import Unit
 
@@ -51,6 +58,12 @@ units = Table(
     Column("active", Boolean, nullable=False),
     Column("state", Text, nullable=False),
 )
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Bound ``IN (...)`` lists (SQLite allows 32,766 parameters per statement)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def name_key(name: str) -> str:
@@ -122,21 +135,23 @@ class RosterViews:
 
     def _rows(self, query: Any) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = []
-            for r in conn.execute(query):
-                row = json.loads(r.state)
-                if "version" in r._fields:
-                    row["version"] = r.version
-                rows.append(row)
-            return rows
+            return [self._row(r) for r in conn.execute(query)]
+
+    @staticmethod
+    def _row(r: Any) -> dict[str, Any]:
+        row: dict[str, Any] = json.loads(r.state)
+        if "version" in r._fields:
+            row["version"] = r.version
+        return row
 
     def _select(self, table: Table, id_column: Any, aggregate_type: str) -> Any:
         if self.snapshots is None:
             return select(table.c.state)
         snaps = self.snapshots
-        joined = table.outerjoin(
-            snaps, (snaps.c.aggregate_type == aggregate_type) & (snaps.c.aggregate_id == id_column)
-        )
+        # Joined by the snapshot's primary key (its subject): one index lookup per row, where
+        # (aggregate_type, aggregate_id) scanned every snapshot of the type for each row.
+        subject = literal(event_subject(CONTEXT, aggregate_type, "x")[:-1]) + id_column
+        joined = table.outerjoin(snaps, snaps.c.subject == subject)
         return select(table.c.state, snaps.c.version).select_from(joined)
 
     def _member_select(self) -> Any:
@@ -162,6 +177,58 @@ class RosterViews:
         if not include_retired:
             query = query.where(members.c.active.is_(True))
         return self._rows(query)
+
+    def members_page(
+        self, unit_id: str | None, include_retired: bool, limit: int, after: str | None
+    ) -> Page:
+        """One page in (name, id) order, read by key from the index: page N costs as page 1."""
+        query = (
+            self._member_select()
+            .add_columns(members.c.name_key, members.c.member_id)
+            .order_by(members.c.name_key, members.c.member_id)
+            .limit(limit + 1)
+        )
+        if unit_id is not None:
+            query = query.where(members.c.unit_id == unit_id)
+        if not include_retired:
+            query = query.where(members.c.active.is_(True))
+        cursor = decode_cursor(after, 2)
+        if cursor is not None:
+            name, member_id = (str(part) for part in cursor)
+            query = query.where(
+                or_(
+                    members.c.name_key > name,
+                    and_(members.c.name_key == name, members.c.member_id > member_id),
+                )
+            )
+        with self.engine.connect() as conn:
+            return fill(
+                (
+                    (self._row(r), len(r.state.encode()), (r.name_key, r.member_id))
+                    for r in conn.execute(query)
+                ),
+                limit,
+            )
+
+    def members_by_code(self, codes: Iterable[str]) -> list[dict[str, Any]]:
+        """Members whose external code equals one of ``codes`` compared as ``code_key``.
+
+        The column keeps codes as written and its index finds them by the forms a file
+        writes (as given, upper, lower); the comparison in Python decides."""
+        forms = sorted({form for c in codes for form in (c, c.upper(), c.lower(), c.casefold())})
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(forms):
+            query = self._member_select().where(members.c.external_code.in_(chunk))
+            found.update((m["member_id"], m) for m in self._rows(query))
+        return list(found.values())
+
+    def members_named(self, pairs: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Members whose ``(unit_id, name_key(full_name))`` is one of ``pairs``."""
+        wanted = set(pairs)
+        found: list[dict[str, Any]] = []
+        for chunk in _chunks(sorted({name for _, name in wanted})):
+            found += self._rows(self._member_select().where(members.c.name_key.in_(chunk)))
+        return [m for m in found if (m["unit_id"], name_key(m["full_name"])) in wanted]
 
     def active_member_ids(self, unit_id: str) -> list[str]:
         with self.engine.connect() as conn:

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts import roster as c
+from runtime.paging import Page, page_of
 from services.roster.adapters.views import RosterViews
+from services.roster.domain import importing
 from services.roster.domain.members import MemberMustExist
 from services.roster.domain.units import UnitMustExist
 
@@ -27,11 +29,23 @@ class RosterQueries:
             raise MemberMustExist(f"member {q.member_id} does not exist", member_id=q.member_id)
         return member
 
-    async def list_members(self, q: c.ListMembers) -> list[dict[str, Any]]:
-        return self.views.members(q.unit_id, q.include_retired)
+    async def list_members(self, q: c.ListMembers) -> Page:
+        return self.views.members_page(q.unit_id, q.include_retired, q.limit, q.after)
 
-    async def list_units(self, q: c.ListUnits) -> list[dict[str, Any]]:
-        return self.views.units(q.include_dissolved)
+    async def list_units(self, q: c.ListUnits) -> Page:
+        return page_of(self.views.units(q.include_dissolved), q.limit, q.after)
 
-    async def find_members(self, q: c.FindMembers) -> list[dict[str, Any]]:
-        return self.views.find(q.external_code, q.full_name)
+    async def find_members(self, q: c.FindMembers) -> Page:
+        return page_of(self.views.find(q.external_code, q.full_name), q.limit, q.after)
+
+    async def plan_import(self, q: c.PlanImport) -> dict[str, Any]:
+        """The import's plan for these rows against the roster as it is now (writes nothing):
+        every unit, and only the members the rows' codes and names can match."""
+        index = importing.RosterIndex(self.views.units(include_dissolved=True), [])
+        if q.kind == "members":
+            codes, names = importing.wanted_members(q.rows, index)
+            found = {m["member_id"]: m for m in self.views.members_by_code(codes)}
+            found.update((m["member_id"], m) for m in self.views.members_named(names))
+            index = importing.RosterIndex(index.units, list(found.values()))
+        planned = importing.plan_rows(q.kind, q.rows, index)
+        return {"rows": [p.model_dump(mode="json") for p in planned]}

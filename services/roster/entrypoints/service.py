@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 from contracts import roster as c
 from contracts.subjects import event_streams
@@ -40,15 +38,8 @@ def build(settings: Settings) -> ServiceHost:
 
     for name, handler in handlers.table().items():
         host.command(c.CONTEXT, name, c.COMMANDS[name], handler)
-    query_fns: dict[str, Callable[[Any], Awaitable[Any]]] = {
-        "get_unit": queries.get_unit,
-        "get_member": queries.get_member,
-        "list_members": queries.list_members,
-        "list_units": queries.list_units,
-        "find_members": queries.find_members,
-    }
-    for name, fn in query_fns.items():
-        host.query(NAME, name, c.QUERIES[name], fn)
+    for name, model in c.QUERIES.items():
+        host.query(NAME, name, model, getattr(queries, name))
 
     async def start(es: EventStore) -> None:
         await es.ensure_streams(event_streams(), settings.stream_replicas)
