@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from contracts import events as e
 from contracts.subjects import SERVICES
 from runtime.nats_server import NatsServer
 from runtime.settings import Settings
+from tests.reporting.test_issue import _pdf_text
 from tests.support import ROOT, ServiceProcess, connect, settings_for, wait_healthy
 
 pytestmark = pytest.mark.timeout(300)
@@ -193,3 +195,39 @@ async def test_the_sample_year_shows_the_articles_figures(system: Settings) -> N
     ends = await stream_ends(system)
     assert figures(await prepare(system, show_progress=False)) == got
     assert await stream_ends(system) == ends
+
+
+def _pdf_words(pdf: Path) -> str:
+    """The text without the page numbers (tests/reporting/test_issue.py)."""
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    pages = int(info.stdout.split("Pages:")[1].split()[0])
+    return _pdf_text(pdf, pages)
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="needs poppler-utils (.ci/run)")
+async def test_the_sample_years_report_is_issued_with_the_articles_figures(
+    system: Settings, tmp_path: Path
+) -> None:
+    """The demo's 2022, issued on the day of the review: the report says what the article
+    says, and written again from the history it is the same bytes."""
+    ok(cli(system, "demo", "load", "--json"))  # idempotent: replays what is there
+    await wait_until_reported(system, timeout=120)
+    first, again = tmp_path / "first", tmp_path / "again"
+    args = ["report", "issue", "2022", "--number", "45-BC/TTCT", "--date", "2022-12-09"]
+    args += ["--signer", "Nguyễn Đức Hiện", "--recipients", "Ban Thường vụ Thành ủy; Lưu"]
+    ok(cli(system, *args, "--output-dir", str(first)))
+    text = _pdf_words(first / "45-BC-TTCT.pdf")
+    for sentence in (
+        "Hiện nay, đội ngũ báo cáo viên của thành phố có 19 đồng chí; tuyên truyền viên chi,",
+        "Từ đầu năm đến nay, Trung tâm đã tổ chức " + ARTICLE_VI,
+        "Giám đốc Trung tâm Chính trị thành phố khen thưởng cho tập thể đội ngũ tuyên truyền "
+        "viên nòng cốt của 03 Chi, Đảng bộ và 05 đồng chí tuyên truyền viên nòng cốt",
+        "ĐẢNG CỘNG SẢN VIỆT NAM",
+        "Số 45-BC/TTCT",
+        "ngày 09 tháng 12 năm 2022",
+        "Nơi nhận:",
+    ):
+        assert sentence in text, sentence
+    ok(cli(system, "report", "issued", "45-BC/TTCT", "--output-dir", str(again)))
+    for name in ("45-BC-TTCT.pdf", "45-BC-TTCT.docx", "45-BC-TTCT.xlsx", "45-BC-TTCT.html"):
+        assert (again / name).read_bytes() == (first / name).read_bytes(), name

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from briefings.report.formats import render_summary, sentences
-from briefings.report.vi import en_about, vi_about, vi_date_long, vi_int
+from briefings.report.formats import bar_chart, render_summary, sentences
+from briefings.report.vi import en_about, vi_about, vi_date_long, vi_int, vi_num
 from contracts.reporting import AnnualSummaryQuery
 from services.reporting.read_model import ReadModel, memory_engine
 from tests.reporting.factories import sample_year
@@ -157,3 +157,13 @@ def test_awards_to_others_are_worded_generally(summary: dict) -> None:
     other = {**summary, "awards": {**summary["awards"], "individual_core_propagandists": 4}}
     text = render_summary(other, "text", "vi")
     assert "Trung tâm khen thưởng cho 03 tập thể và 05 cá nhân có thành tích xuất sắc." in text
+
+
+def test_chart_labels_are_never_cut_and_print_in_black() -> None:
+    name = "Đảng bộ Cơ quan Mặt trận Tổ quốc và các đoàn thể chính trị - xã hội thành phố"
+    svg = bar_chart("Lượt tham dự theo đơn vị", [(name, 120), ("Chi bộ 01", 40)], "c", vi_num)
+    lines = re.findall(r"<tspan[^>]*>([^<]*)</tspan>", svg)
+    assert " ".join(lines[:-1]) == name and all(len(t) <= 30 for t in lines)  # wrapped, whole
+    assert "#b22222" not in svg and 'fill="#333"' in svg and ">120<" in svg  # value beside bar
+    width = int(re.search(r'viewBox="0 0 (\d+) ', svg).group(1))  # type: ignore[union-attr]
+    assert 'width="100%"' in svg and width >= 240 + 360  # scales to the page, labels inside
