@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from contracts import roster as c
+from contracts.calendar import derived_id
 from contracts.canonical import canonical_json, sha256_hex
 from runtime.commands import CommandIdReused
 from runtime.domain import DomainError
@@ -216,3 +217,34 @@ async def test_events_from_before_the_digest_still_read_chain_and_replay(tmp_pat
     events = [e async for e in legacy.iterate("ROSTER")]
     assert events[0].data == old_bytes
     assert json.loads(events[1].data)["prev_hash"] == sha256_hex(old_bytes)
+
+
+async def test_a_dissolution_retried_on_a_later_day_replays_its_transfers(tmp_path: Path) -> None:
+    """The first attempt transferred one member, then stopped (a crash); the retry the next
+    day moves only who is still there (its sub-command ids derive from the dissolution's, so
+    no transfer is sent twice) and dissolves."""
+    es = await memory_store()
+    roster = await roster_instance(es, tmp_path / "r.db")
+    async with running(roster):
+        await roster.send(city())
+        await roster.send(cell("cell1"))
+        await roster.send(cell("cell2"))
+        ids = [
+            (await roster.send(enrol(f"m{i}", f"Thành viên {i}"))).aggregate_id for i in range(2)
+        ]
+        dissolve = c.DissolveUnit(command_id="d1", unit_id="cell1", transfer_to_unit_id="cell2")
+        day_one = datetime(2023, 3, 1, 3, 0, tzinfo=UTC)
+        roster.bus.clock = lambda: day_one
+        first_transfer = c.TransferMember(  # as the dissolution sends it
+            command_id=derived_id("d1", f"dissolve-transfer:{ids[0]}"),
+            actor=dissolve.actor,
+            correlation_id="d1",
+            member_id=ids[0],
+            to_unit_id="cell2",
+            effective_on=dissolve.effective_on,
+        )
+        await roster.send(first_transfer)
+        roster.bus.clock = lambda: day_one + timedelta(days=1)
+        done = await roster.send(dissolve)
+        assert done.aggregate_id == "cell1" and not done.replayed
+        assert {roster.views.member(m)["unit_id"] for m in ids} == {"cell2"}
