@@ -203,7 +203,13 @@ def issue(
         )
     docs = document.render_documents(summary, details, basis)
     payload = _command(details, {"year": year}, basis, document.digests(docs))
-    send_command(SERVICE, "issue_report", payload, command_id, actor, as_json=False)
+    reply = send_command(SERVICE, "issue_report", payload, command_id, actor, as_json=False)
+    if reply.get("replayed"):
+        # A retried command: the report was issued earlier, perhaps from another cut; write
+        # what was issued then, not what the figures say now.
+        recorded = _recorded(number, date.fromisoformat(issued_on).year)
+        _write_again(recorded, None, output_dir)
+        return
     for path in document.write_documents(docs, number, output_dir):
         console.print(f"written {path}")
 
@@ -259,11 +265,25 @@ def issued(
         ]
         print_table(rows, ["number", "issued_on", "year", "signer", "pdf"], title="issued reports")
         return
+    _write_again(_one(reports, number), source, output_dir)
+
+
+def _one(reports: list[dict[str, Any]], number: str) -> dict[str, Any]:
     if not reports:
         fail({"code": "not_found", "message": f"no report numbered {number} was issued"})
     if len(reports) > 1:
         fail({"code": "conflict", "message": f"{number} was issued in several years: --year"})
-    recorded = reports[0]
+    return reports[0]
+
+
+def _recorded(number: str, year: int) -> dict[str, Any]:
+    query = {"number": number, "year": year}
+    return _one(call(query_subject(SERVICE, "issued_reports"), query)["data"]["reports"], number)
+
+
+def _write_again(recorded: dict[str, Any], source: Path | None, output_dir: Path) -> None:
+    """The issued report's documents from a replay of its receipt's cut; exit 1 (after
+    writing them) when they are not the issued bytes, saying what differs."""
     with _replay(source, receipts.cut_of(recorded["summary_receipt"])) as replay:
         again = receipts.reissue(recorded, replay)
     for path in document.write_documents(again.documents, recorded["number"], output_dir):

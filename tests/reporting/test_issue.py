@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from docx import Document
 from nats.aio.client import Client
 from openpyxl import load_workbook
 
+from contracts import roster as r
 from contracts.subjects import event_streams
 from runtime.eventstore import EventStore
 from runtime.settings import Settings
@@ -68,9 +70,9 @@ def _flat(text: str) -> str:
 def _issue_args(out: Path, narrative: Path) -> list[str]:
     args = ["report", "issue", "2022", "--number", NUMBER, "--date", "2022-12-09"]
     args += ["--signer", SIGNER, "--place", "Thành phố", "--narrative", str(narrative)]
-    for r in RECIPIENTS:
-        args += ["--recipients", r]
-    return [*args, "--output-dir", str(out)]
+    for name in RECIPIENTS:
+        args += ["--recipients", name]
+    return [*args, "--output-dir", str(out), "--command-id", "issue-45-2022"]
 
 
 def _bytes(directory: Path) -> dict[str, bytes]:
@@ -81,7 +83,8 @@ async def test_the_annual_report_is_issued_as_the_center_issues_it(
     settings: Settings, nc: Client, tmp_path: Path
 ) -> None:
     await EventStore(nc).ensure_streams(event_streams())
-    await publish(nc.jetstream(), sample_year().events)
+    streams = sample_year()
+    await publish(nc.jetstream(), streams.events)
     narrative = tmp_path / "narrative.toml"
     narrative.write_text(NARRATIVE, "utf-8")
     first, again, replayed = tmp_path / "first", tmp_path / "again", tmp_path / "replayed"
@@ -96,9 +99,42 @@ async def test_the_annual_report_is_issued_as_the_center_issues_it(
             f"{STEM}.xlsx",
         ]
 
+        # The figures the report was issued with, for the checks below.
+        code, out, err = await _briefings(settings, "report", "annual", "2022", "--format", "json")
+        assert code == 0, err
+        summary = json.loads(out)
+
+        # Bad input: a clear error before anything is asked or written.
+        bad = tmp_path / "bad"
+        args = _issue_args(bad, narrative)
+        code, out, err = await _briefings(settings, *[a.replace(NUMBER, "45/TTCT") for a in args])
+        assert code == 2 and "45/TTCT" in err and not bad.exists(), err
+
+        # The same command sent again (a retry): its first outcome, the issued documents.
+        retried = tmp_path / "retried"
+        code, out, err = await _briefings(settings, *_issue_args(retried, narrative))
+        assert code == 0 and "repeat" in out, err + out
+        assert _bytes(retried) == _bytes(first)
+
+        # The history moves on (one more reporter from 1 December): the report written again
+        # below still states the figures it was issued with (its receipt's cut).
+        later = streams.add(
+            r.MemberEnrolled(
+                member_id="rep99",
+                full_name="Báo cáo viên 99",
+                role=r.Role.REPORTER,
+                unit_id="city",
+                effective_on=date(2022, 12, 1),
+            )
+        )
+        await publish(nc.jetstream(), [later])
+
         # A second issue with the same number is refused and writes nothing.
         refused = tmp_path / "refused"
-        code, out, err = await _briefings(settings, *_issue_args(refused, narrative))
+        again_args = [
+            a.replace("issue-45-2022", "issue-45-again") for a in _issue_args(refused, narrative)
+        ]
+        code, out, err = await _briefings(settings, *again_args)
         assert code == 1 and "already used" in err and "ReportNumberMustBeUnused" in err, err
         assert not refused.exists()
 
@@ -136,10 +172,6 @@ async def test_the_annual_report_is_issued_as_the_center_issues_it(
         )
         assert code == 0, err + out
         assert _bytes(replayed) == _bytes(first)
-
-        code, out, err = await _briefings(settings, "report", "annual", "2022", "--format", "json")
-        assert code == 0, err
-        summary = json.loads(out)
 
     # The QR code printed on the paper is a receipt the auditors' check confirms.
     receipt = tmp_path / "paper-receipt.json"
