@@ -64,7 +64,7 @@ class InMemoryEventStore:
         self.clock = clock
         self.duplicate_window = duplicate_window
         self._streams: dict[str, _Stream] = {}
-        self._appended: asyncio.Condition | None = None  # made in the running loop, on demand
+        self._appended: asyncio.Event | None = None  # made in the running loop, on demand
 
     # ----------------------------------------------------------------- streams
 
@@ -169,20 +169,17 @@ class InMemoryEventStore:
         found.last_by_subject[subject] = stored
         found.seen[msg_id] = (stored.sequence, now)
         if self._appended is not None:
-            asyncio.get_running_loop().create_task(self._notify())
+            # Wake every waiter, and give later waiters a fresh event to wait on.
+            self._appended.set()
+            self._appended = None
         return stored.sequence
-
-    async def _notify(self) -> None:
-        assert self._appended is not None
-        async with self._appended:
-            self._appended.notify_all()
 
     async def wait_beyond(self, stream: str, sequence: int) -> None:
         """Until ``stream`` holds a message after ``sequence`` (a follower's wake-up)."""
-        if self._appended is None:
-            self._appended = asyncio.Condition()
-        async with self._appended:
-            await self._appended.wait_for(lambda: len(self._stream(stream).messages) > sequence)
+        while len(self._stream(stream).messages) <= sequence:
+            if self._appended is None:
+                self._appended = asyncio.Event()
+            await self._appended.wait()
 
     # ------------------------------------------------------------------- bulk
 

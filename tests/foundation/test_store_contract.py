@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -22,7 +23,9 @@ from runtime.eventport import (
     subject_matches,
 )
 from runtime.eventstore import EventStore
-from runtime.memory_store import InMemoryEventStore
+from runtime.memory_store import InMemoryEventStore, MemoryFollower
+from runtime.sql import make_engine
+from runtime.statestore import StateStore
 from tests.support import connect, new_nats
 
 A = "ev.roster.unit.a"
@@ -250,3 +253,27 @@ async def test_memory_store_forgets_msg_ids_after_the_window() -> None:
 )
 def test_subject_matching(pattern: str, subject: str, matches: bool) -> None:
     assert subject_matches(pattern, subject) is matches
+
+
+@pytest.mark.fast
+async def test_memory_follower_applies_each_message_once_with_its_position(tmp_path: Path) -> None:
+    memory = InMemoryEventStore()
+    await memory.ensure_streams(event_streams())
+    store = StateStore(make_engine(f"sqlite:///{tmp_path / 's.db'}"), "t")
+    seen: list[int] = []
+    follower = MemoryFollower(
+        memory, store, "ROSTER", "f", lambda conn, events: seen.extend(e.sequence for e in events)
+    )
+    await memory.append_encoded("ROSTER", A, [("m1", b"1")], 0)
+    await follower.start()  # catches up first
+    assert seen == [1] and store.position("f") == 1
+    await memory.append_encoded("ROSTER", A, [("m2", b"2"), ("m3", b"3")], 1)
+    for _ in range(100):  # the follower runs as messages arrive: let it have the loop
+        if follower.position == 3:
+            break
+        await asyncio.sleep(0)
+    await follower.stop()
+    assert seen == [1, 2, 3] and store.position("f") == 3
+    again = MemoryFollower(memory, store, "ROSTER", "f", lambda conn, events: seen.extend([0]))
+    await again.catch_up()  # a restart from the stored position applies nothing twice
+    assert seen == [1, 2, 3]
