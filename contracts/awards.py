@@ -119,7 +119,7 @@ class CorePolicy(StrEnum):
 class Candidates(Query):
     """Proposals for a year's awards, explained by the participation record."""
 
-    year: int = Field(ge=1900, le=9999)
+    year: int = Field(ge=1900, le=2199)
     min_attendance_rate: float | None = Field(default=None, ge=0, le=1)
     max_per_unit: int | None = Field(default=None, ge=1)
     limit_individuals: int | None = Field(default=None, ge=1)

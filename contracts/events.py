@@ -223,7 +223,7 @@ class GetConference(Query):
 
 
 class ListConferences(PagedQuery):
-    year: int | None = Field(default=None, ge=1900, le=9999)
+    year: int | None = Field(default=None, ge=1900, le=2199)
 
 
 class ListAttendance(Query):

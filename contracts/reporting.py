@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.envelope import DomainEvent
 from contracts.registry import registry
 from contracts.replies import Command, Query
-from contracts.types import Identifier, Name, ShortText, UtcDatetime
+from contracts.types import (
+    BusinessDate,
+    Identifier,
+    Name,
+    ShortText,
+    StoredName,
+    StoredText,
+    UtcDatetime,
+)
 
 SERVICE = "reporting"
 
@@ -28,9 +36,9 @@ digests, which the read model keeps with its positions (/1 digested export lines
 class AnnualSummaryQuery(Query):
     """The summary of a year, or of ``start``..``end``; ``as_of`` fixes what was known then."""
 
-    year: int | None = Field(default=None, ge=1900, le=9999)
-    start: date | None = None
-    end: date | None = None
+    year: int | None = Field(default=None, ge=1900, le=2199)
+    start: BusinessDate | None = None
+    end: BusinessDate | None = None
     as_of: UtcDatetime | None = Field(
         default=None, description="Only events recorded at or before this instant"
     )
@@ -156,7 +164,7 @@ class AnnualSummary(_Section):
 class ParticipationQuery(Query):
     """Per-member and per-unit attendance over a year's held conferences."""
 
-    year: int = Field(ge=1900, le=9999)
+    year: int = Field(ge=1900, le=2199)
 
 
 class MemberParticipation(BaseModel):
@@ -292,9 +300,9 @@ class ReportIssued(DomainEvent):
     query: dict[str, Any] = Field(description="The annual summary query the report states")
     lang: str = Field(pattern=r"^(vi|en)$")
     body: IssuingBody
-    summary_line: ShortText
+    summary_line: StoredText
     signer: Signer
-    recipients: list[Name]
+    recipients: list[StoredName]
     narrative: Narrative
     narrative_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
     summary_receipt: dict[str, Any] = Field(
@@ -309,7 +317,7 @@ class IssueReport(Command):
     (36-HD/VPTW numbers a body's documents from 01 each 1 January)."""
 
     number: str = Field(pattern=NUMBER_PATTERN)
-    issued_on: date
+    issued_on: BusinessDate
     query: dict[str, Any]
     lang: str = Field(default="vi", pattern=r"^(vi|en)$")
     body: IssuingBody = IssuingBody()
@@ -327,7 +335,7 @@ class IssuedReports(Query):
     """Every issued report (``number`` and ``year``: only those)."""
 
     number: str | None = None
-    year: int | None = Field(default=None, ge=1900, le=9999)
+    year: int | None = Field(default=None, ge=1900, le=2199)
 
 
 COMMANDS: dict[str, type[Command]] = {"issue_report": IssueReport}

@@ -309,3 +309,14 @@ def test_duplicate_json_keys_are_refused(body: bytes) -> None:
 def test_json_without_duplicates_or_unreadable_json_is_left_to_the_model() -> None:
     refuse_duplicate_keys(b'{"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]}')
     refuse_duplicate_keys(b"{not json")
+
+
+def test_queries_take_years_and_dates_of_the_business_range_only() -> None:
+    from contracts import reporting
+
+    assert rules(reporting.AnnualSummaryQuery, year=9999) == ["less_than_equal"]
+    assert rules(reporting.AnnualSummaryQuery, start="0001-01-01", end="2022-12-31") == [
+        "date.out_of_range"
+    ]
+    assert rules(reporting.ParticipationQuery, year=2199) == []
+    assert rules(events.ListConferences, year=9999) == ["less_than_equal"]
