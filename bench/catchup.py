@@ -18,6 +18,7 @@ from pathlib import Path
 import nats
 from nats.js import api as js_api
 
+from runtime.eventstore import EventStore
 from runtime.nats_server import NatsServer
 from runtime.sql import make_engine
 from services.reporting.adapters.consumer import Generation, tune_gc
@@ -57,12 +58,12 @@ async def main(total: int, url: str | None) -> None:
         plain = got / (time.perf_counter() - t0)
 
         engine = make_engine(url or f"sqlite:///{tmp / 'reporting.db'}")
-        gen = Generation(js, Projection(engine, 1), STREAMS)
+        gen = Generation(EventStore(nc, js), Projection(engine, 1), STREAMS)
         t0 = time.perf_counter()
         await gen.start()
         lasts = {s: (await js.stream_info(s)).state.last_seq for s in STREAMS}
         for s in STREAMS:
-            await gen.consumers[s].wait_for(lasts[s], within=600)
+            await gen.consumers[s].wait_for(lasts[s], 600)
         projected = n / (time.perf_counter() - t0)
         await gen.stop(delete=True)
         gen.projection.drop()

@@ -102,6 +102,7 @@ async def project(url: str, database_url: str, schema: str, year: int) -> dict[s
     """Reporting's own catch-up path (its Generation of StreamConsumers) into fresh tables,
     then the annual summary query on what it built."""
     from contracts.reporting import AnnualSummaryQuery
+    from runtime.eventstore import EventStore
     from runtime.sql import make_engine
     from services.reporting.adapters.consumer import Generation
     from services.reporting.adapters.projection import Projection
@@ -114,7 +115,7 @@ async def project(url: str, database_url: str, schema: str, year: int) -> dict[s
     nc = await nats.connect(url)
     js = nc.jetstream(timeout=30)
     ends = await lasts(js)
-    gen = Generation(js, Projection(engine, 1), STREAMS)
+    gen = Generation(EventStore(nc, js), Projection(engine, 1), STREAMS)
     t0 = time.perf_counter()
     await gen.start()
     reached = await asyncio.gather(*(gen.consumers[s].wait_for(ends[s], 3600) for s in STREAMS))

@@ -104,13 +104,40 @@ class PagedQuery(Query):
     after: str | None = Field(default=None, min_length=1, max_length=512)
 
 
+class FollowerHealth(BaseModel):
+    """One stream follower (projector) of a service, as health reports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    stream: str
+    applied: int = Field(description="last stream sequence applied")
+    last: int = Field(description="the stream's last sequence when health was asked")
+    lag: int
+    state: str = Field(description="following | catching_up | stalled | failing")
+    problem: str | None = Field(
+        default=None, description="why it is unhealthy (behind and not advancing, ...)"
+    )
+    set_aside: dict[str, int] = Field(
+        default_factory=dict, description="dead letters this process set aside, by reason"
+    )
+
+
 class HealthReply(BaseModel):
+    """Every service answers health in this shape. ``detail`` holds ``followers`` (name to
+    FollowerHealth) and ``problems`` (one readable line each; empty when healthy)."""
+
     model_config = ConfigDict(frozen=True)
 
     service: str
     healthy: bool
     nats_connected: bool
     detail: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        found = self.detail.get("problems")
+        return [str(p) for p in found] if isinstance(found, list) else []
 
 
 class DateRange(BaseModel):

@@ -16,11 +16,11 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from contracts.canonical import GENESIS_HASH, sha256_hex
-from contracts.registry import registry
 from contracts.replies import CommandAccepted
 from contracts.subjects import event_subject, parse_event_subject
 from runtime.domain import AggregateKind
 from runtime.eventport import EventStorePort, StoredEvent
+from runtime.projector import Decoded, decoded
 from runtime.statestore import SnapshotRow, StateStore
 
 S = TypeVar("S", bound=BaseModel)
@@ -100,10 +100,10 @@ class Aggregates:
         conn: Any,
         kind: AggregateKind[Any],
         aggregate_id: str,
-        stored: Sequence[StoredEvent],
+        stored: Sequence[Decoded],
         snapshot: SnapshotRow | None,
     ) -> SnapshotRow:
-        """Fold ``stored`` (newer than ``snapshot``) into a new snapshot, within ``conn``."""
+        """Fold ``stored`` (decoded once; newer than ``snapshot``) into a new snapshot."""
         state = (
             kind.state_type.model_validate_json(snapshot.state)
             if snapshot and snapshot.state != "null"
@@ -112,11 +112,11 @@ class Aggregates:
         version = snapshot.version if snapshot else 0
         last_seq = snapshot.last_seq if snapshot else 0
         last_hash = snapshot.last_hash if snapshot else GENESIS_HASH
-        for event in stored:
+        for item in stored:
+            event, envelope = item.stored, item.envelope
             if event.sequence <= last_seq:
                 continue
-            envelope = event.envelope()
-            state = kind.evolve(state, registry.decode(envelope))
+            state = kind.evolve(state, item.event)
             version = envelope.aggregate_version
             last_seq = event.sequence
             last_hash = sha256_hex(event.data)  # the bytes as stored, never a re-encoding
@@ -158,17 +158,18 @@ class Aggregates:
                 todo.append(event)
         return todo
 
-    def apply_stream_batch(self, conn: Any, events: Sequence[StoredEvent]) -> None:
-        """Bring snapshots up to date with events read from the stream (a follower's apply)."""
-        for event in events:
-            _, aggregate_type, aggregate_id = parse_event_subject(event.subject)
+    def apply_stream_batch(self, conn: Any, events: Sequence[Decoded]) -> None:
+        """Bring snapshots up to date with events read from the stream (a projector's apply)."""
+        for item in events:
+            subject = item.stored.subject
+            _, aggregate_type, aggregate_id = parse_event_subject(subject)
             kind = self.kinds.get(aggregate_type)
             if kind is None:
                 continue
-            snapshot = self.store.snapshot(event.subject, conn)
-            if snapshot is not None and snapshot.last_seq >= event.sequence:
+            snapshot = self.store.snapshot(subject, conn)
+            if snapshot is not None and snapshot.last_seq >= item.stored.sequence:
                 continue
-            self.apply_stored(conn, kind, aggregate_id, [event], snapshot)
+            self.apply_stored(conn, kind, aggregate_id, [item], snapshot)
 
     async def load(
         self, kind: AggregateKind[S], aggregate_id: str, verify: bool = True
@@ -201,7 +202,8 @@ class Aggregates:
                 caught_up = True
                 with self.store.engine.begin() as conn:
                     fresh = self.store.snapshot(subject, conn)
-                    snapshot = self.apply_stored(conn, kind, aggregate_id, newer, fresh)
+                    items = [decoded(e) for e in newer]
+                    snapshot = self.apply_stored(conn, kind, aggregate_id, items, fresh)
         if snapshot is None:
             return Loaded(kind, aggregate_id, subject, None, 0, 0, GENESIS_HASH, existed=False)
         return Loaded(

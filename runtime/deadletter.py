@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from contracts.subjects import DLQ_STREAM, command_subject, dead_letter_subject
-from runtime.eventstore import EventStore, stream_config
+from runtime.eventstore import EventStore, StoredEvent, stream_config
 from runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -144,6 +144,53 @@ async def set_aside(js: JetStreamContext, letter: DeadLetter) -> int:
     return int(ack.seq)
 
 
+def letter_id(consumer: str, sequence: int) -> str:
+    """The same message of the same consumer always gets the same letter id: a redelivery, a
+    restart or a rebuild that meets it again names the letter already written."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{consumer}/{sequence}"))
+
+
+class LetterBox:
+    """The one path by which a consumer sets messages aside: each message once.
+
+    The ids already in the DLQ are read the first time a letter is to be written (the DLQ
+    stream's dedupe window is minutes; a rebuild meets every bad message again, days later).
+    """
+
+    def __init__(self, es: EventStore | None, consumer: str) -> None:
+        self.es = es
+        self.consumer = consumer
+        self._known: set[str] | None = None
+
+    async def put(self, stored: StoredEvent, reason: str, error: str, deliveries: int = 1) -> bool:
+        """Set ``stored`` aside; False when its letter is already in the DLQ."""
+        if self.es is None:
+            raise RuntimeError("no dead-letter queue: this event store is not JetStream")
+        ident = letter_id(self.consumer, stored.sequence)
+        if self._known is None:
+            await ensure_dlq_stream(self.es.js)
+            self._known = {
+                e.letter.dead_letter_id for e in await read_letters(self.es, self.consumer)
+            }
+        if ident in self._known:
+            return False
+        letter = DeadLetter(
+            consumer=self.consumer,
+            error=error[:1000],
+            reason=reason,
+            data=stored.data,
+            stream=stored.stream,
+            sequence=stored.sequence,
+            subject=stored.subject,
+            deliveries=deliveries,
+            headers={"Nats-Msg-Id": stored.msg_id} if stored.msg_id else {},
+            dead_letter_id=ident,
+        )
+        await set_aside(self.es.js, letter)
+        self._known.add(ident)
+        return True
+
+
 def letter_subject(consumer: str) -> str:
     return f"{dead_letter_subject(consumer)}.letter"
 
@@ -240,10 +287,6 @@ class LetterEntry:
             "data_b64": None if text is not None else base64.b64encode(data).decode(),
             "resolutions": [vars(r) for r in self.resolutions],
         }
-
-
-class UnreadableLetter(Exception):
-    """A DLQ message that is not a letter or a resolution (never expected: logged, shown)."""
 
 
 async def read_letters(es: EventStore, consumer: str | None = None) -> list[LetterEntry]:

@@ -15,7 +15,6 @@ follower does over JetStream: each batch and the position in one transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from runtime.eventport import (
     WrongStream,
     subject_matches,
 )
+from runtime.projector import Decoded, Projector, state_projector
 from runtime.statestore import StateStore
 
 
@@ -194,55 +194,16 @@ class InMemoryEventStore:
         await asyncio.sleep(0)
 
 
-ApplyBatch = Callable[[Any, Sequence[StoredEvent]], None]
-Relevant = Callable[[Sequence[StoredEvent]], list[StoredEvent]]
-
-
-class MemoryFollower:
-    """Applies ``stream`` of an in-memory store into ``store``: on ``catch_up``, and while
-    started, as messages arrive. Same signature and promises as ``StreamFollower``'s apply
-    (rows and position in one transaction, nothing at or below the position twice)."""
-
-    def __init__(
-        self,
-        es: InMemoryEventStore,
-        store: StateStore,
-        stream: str,
-        name: str,
-        apply: ApplyBatch,
-        relevant: Relevant | None = None,
-    ) -> None:
-        self.es = es
-        self.store = store
-        self.stream = stream
-        self.name = name
-        self.apply = apply
-        self.relevant = relevant
-        self.position = store.position(name)
-        self._task: asyncio.Task[None] | None = None
-
-    async def catch_up(self, timeout: float = 30.0) -> bool:
-        events = [e async for e in self.es.iterate(self.stream, self.position + 1)]
-        if events:
-            todo = self.relevant(events) if self.relevant is not None else events
-            with self.store.engine.begin() as conn:
-                if todo:
-                    self.apply(conn, todo)
-                self.store.save_position(conn, self.name, events[-1].sequence)
-            self.position = events[-1].sequence
-        return True
-
-    async def start(self) -> None:
-        async def follow() -> None:
-            while True:
-                await self.es.wait_beyond(self.stream, self.position)
-                await self.catch_up()
-
-        await self.catch_up()
-        self._task = asyncio.create_task(follow(), name=f"memory-follow-{self.name}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+def MemoryFollower(
+    es: InMemoryEventStore,
+    store: StateStore,
+    stream: str,
+    name: str,
+    apply: Callable[[Any, Sequence[Decoded]], None],
+    relevant: Callable[[Sequence[StoredEvent]], Sequence[StoredEvent]] | None = None,
+    only: frozenset[str] | None = None,
+) -> Projector:
+    """A command service's follower over an in-memory store: the runtime projector (rows and
+    position in one transaction, nothing at or below the position twice) reading the store
+    as it grows."""
+    return state_projector(es, store, stream, name, apply, only=only, pending=relevant)

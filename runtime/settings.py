@@ -55,6 +55,8 @@ class Settings:
     candidate_max_per_unit: int = 2
     request_timeout: float = 10.0
     service_concurrency: int = 16
+    follower_stall_s: float = 30.0
+    """Health calls a follower that is behind and has not advanced for this long stalled."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -87,6 +89,7 @@ class Settings:
             ),
             request_timeout=float(get("REQUEST_TIMEOUT") or base.request_timeout),
             service_concurrency=int(get("SERVICE_CONCURRENCY") or base.service_concurrency),
+            follower_stall_s=float(get("FOLLOWER_STALL_S") or base.follower_stall_s),
         )
 
     def with_(self, **changes: object) -> Settings:

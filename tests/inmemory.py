@@ -18,6 +18,8 @@ from contracts.subjects import event_streams
 from runtime.aggregates import Aggregates
 from runtime.commands import CommandBus, Handler
 from runtime.memory_store import InMemoryEventStore, MemoryFollower
+from runtime.rostercopy import FOLLOWER_KEY
+from runtime.rostercopy import RELEVANT_TYPES as ROSTER_COPY_TYPES
 from runtime.sql import make_engine
 from runtime.statestore import StateStore
 from services.awards.adapters import views as award_views
@@ -93,8 +95,8 @@ async def roster_instance(es: InMemoryEventStore, path: Path) -> Instance:
 
 async def events_instance(es: InMemoryEventStore, path: Path) -> Instance:
     engine = _sqlite(path)
-    store = StateStore(engine, "events", [event_views.metadata, roster_lookup.metadata])
     roster = roster_lookup.RosterLookup(engine)
+    store = StateStore(engine, "events", [event_views.metadata, roster.metadata])
     aggregates = Aggregates(es, store, [CONFERENCE], hooks=[event_views.keep_views])
     own = MemoryFollower(
         es,
@@ -105,9 +107,9 @@ async def events_instance(es: InMemoryEventStore, path: Path) -> Instance:
         relevant=aggregates.not_yet_applied,
     )
     copy = MemoryFollower(
-        es, store, "ROSTER", roster_lookup.FOLLOWER_NAME, roster_lookup.apply_roster_batch
+        es, store, "ROSTER", FOLLOWER_KEY, roster.copy.apply, only=ROSTER_COPY_TYPES
     )
-    roster.follower = copy  # type: ignore[assignment]  # the same catch_up promise
+    roster.follower = copy
     for follower in (own, copy):
         await follower.start()
     bus = CommandBus(es, store, aggregates)
@@ -120,8 +122,8 @@ async def awards_instance(
     es: InMemoryEventStore, path: Path, kinds: tuple[str, ...] = ("certificate_of_merit",)
 ) -> Instance:
     engine = _sqlite(path)
-    store = StateStore(engine, "awards", [award_views.metadata])
     views = award_views.AwardViews(engine)
+    store = StateStore(engine, "awards", [award_views.metadata, views.roster.metadata])
     aggregates = Aggregates(es, store, [AWARD], hooks=[award_views.keep_views])
     own = MemoryFollower(
         es,
@@ -131,7 +133,9 @@ async def awards_instance(
         aggregates.apply_stream_batch,
         relevant=aggregates.not_yet_applied,
     )
-    copy = MemoryFollower(es, store, "ROSTER", "roster:ROSTER", award_views.apply_roster_batch)
+    copy = MemoryFollower(
+        es, store, "ROSTER", FOLLOWER_KEY, views.roster.apply, only=ROSTER_COPY_TYPES
+    )
     for follower in (own, copy):
         await follower.start()
     handlers = AwardHandlers(views, AwardsConfig(kinds), copy.catch_up, own.catch_up)

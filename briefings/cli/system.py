@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,6 @@ from briefings.cli.client import (
     err_console,
     escape,
     print_json,
-    print_table,
     settings,
 )
 from contracts.replies import HealthReply
@@ -76,11 +74,42 @@ def all_healthy() -> bool:
     return all(r["healthy"] for r in results.values())
 
 
+def problems_of(reply: dict[str, Any]) -> list[str]:
+    """One readable sentence per problem of one service's health reply."""
+    detail = reply.get("detail") or {}
+    found = [str(p) for p in detail.get("problems") or []]
+    if detail.get("error"):
+        found.append(str(detail["error"]))
+    if not reply.get("nats_connected", True):
+        found.append("not connected to NATS")
+    if not reply.get("healthy") and not found:
+        found.append("not ready")
+    return found
+
+
+def status_lines(results: dict[str, dict[str, Any]]) -> list[str]:
+    """A line per service (healthy or not, each follower's applied/last), then a line per
+    problem under it: whole sentences, never JSON cut mid-word."""
+    lines = []
+    for name, reply in results.items():
+        followers = (reply.get("detail") or {}).get("followers") or {}
+        progress = ", ".join(
+            f"{f.get('stream', key)} {f.get('applied', '?')}/{f.get('last', '?')}"
+            for key, f in sorted(followers.items())
+            if isinstance(f, dict)
+        )
+        word = "healthy" if reply.get("healthy") else "UNHEALTHY"
+        lines.append(f"{name}: {word}" + (f" ({progress})" if progress else ""))
+        lines.extend(f"  - {problem}" for problem in problems_of(reply))
+    return lines
+
+
 def status(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     wait: float = typer.Option(0.0, help="wait up to this many seconds for health"),
 ) -> None:
-    """Each service's health and lag; exit code 0 only when all are healthy."""
+    """Each service's health: a line per service and per problem (``--json``: the whole
+    detail); exit code 0 only when all are healthy."""
     deadline = time.monotonic() + wait
     while True:
         results = asyncio.run(gather_health())
@@ -91,19 +120,8 @@ def status(
     if as_json:
         print_json({"healthy": healthy, "services": results})
     else:
-        rows = []
-        for name, r in results.items():
-            detail = dict(r.get("detail") or {})
-            lag = detail.pop("lag", None)
-            rows.append(
-                {
-                    "service": name,
-                    "healthy": "yes" if r["healthy"] else "NO",
-                    "lag": json.dumps(lag) if lag else "",
-                    "detail": json.dumps(detail, ensure_ascii=False)[:120],
-                }
-            )
-        print_table(rows, ["service", "healthy", "lag", "detail"], title="briefings status")
+        for line in status_lines(results):
+            typer.echo(line)
     raise typer.Exit(0 if healthy else 1)
 
 

@@ -16,6 +16,8 @@ from runtime.aggregates import Aggregates
 from runtime.commands import CommandBus, CommandIdReused
 from runtime.domain import DomainError
 from runtime.memory_store import MemoryFollower
+from runtime.projector import Projector
+from runtime.rostercopy import FOLLOWER_KEY, RELEVANT_TYPES
 from runtime.sql import make_engine
 from runtime.statestore import StateStore
 from services.awards.adapters import views
@@ -30,7 +32,7 @@ class LateRosterFollower:
     """The awards service's roster follower, started only when asked to catch up: the view
     knows nothing of the roster until the handler waits for the stream."""
 
-    def __init__(self, follower: MemoryFollower) -> None:
+    def __init__(self, follower: Projector) -> None:
         self.follower = follower
         self.started = False
         self.calls = 0
@@ -91,10 +93,17 @@ async def test_grant_waits_for_the_roster_follower_before_rejecting(
         await roster_with_hoa(roster)
 
     engine = make_engine(database_url)
-    store = StateStore(engine, "awards", [views.metadata])
     award_views = views.AwardViews(engine)
+    store = StateStore(engine, "awards", [views.metadata, award_views.roster.metadata])
     late = LateRosterFollower(
-        MemoryFollower(es, store, "ROSTER", "roster:ROSTER", views.apply_roster_batch)
+        MemoryFollower(
+            es,
+            store,
+            "ROSTER",
+            FOLLOWER_KEY,
+            award_views.roster.apply,
+            only=RELEVANT_TYPES,
+        )
     )
     handlers = AwardHandlers(
         award_views, AwardsConfig(("certificate_of_merit",)), late.catch_up, no_wait

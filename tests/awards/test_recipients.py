@@ -1,4 +1,5 @@
-"""The roster's effective-dated history as the awards context folds it (pure)."""
+"""The roster's effective-dated history as the awards context sees it (pure): the shared
+roster copy (runtime/rostercopy.py) folded, then read as a recipient."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ import pytest
 from contracts import roster as r
 from contracts.awards import RecipientType
 from contracts.envelope import DomainEvent
-from services.awards.domain.recipients import RecipientHistory, evolve
+from runtime.rostercopy import Copied, evolve_member, evolve_unit
+from services.awards.domain.recipients import RecipientHistory
 
 pytestmark = pytest.mark.fast
 
 
 def fold(*events: DomainEvent) -> RecipientHistory:
-    state: RecipientHistory | None = None
-    for event in events:
-        state = evolve(state, event)
-    assert state is not None
-    return state
+    unit = evolve_unit(None, events[0], 1)
+    member = evolve_member(None, events[0], 1)
+    for seq, event in enumerate(events[1:], start=2):
+        unit, member = evolve_unit(unit, event, seq), evolve_member(member, event, seq)
+    copy: Copied | None = unit or member
+    assert copy is not None
+    kind = RecipientType.COLLECTIVE if unit is not None else RecipientType.INDIVIDUAL
+    ident = unit.unit_id if unit is not None else member.member_id  # type: ignore[union-attr]
+    return RecipientHistory.of(kind, ident, copy)
 
 
 def test_member_active_from_enrolment_until_retirement_and_again_after_reenrolment() -> None:

@@ -381,8 +381,8 @@ async def test_health_shows_follower_lag_and_a_fresh_store_rebuilds(
         health = await request(nc, "health.events", {})
         assert health["healthy"]
         followers = health["detail"]["followers"]
-        assert followers["roster-lookup:ROSTER"]["lag"] == 0
-        assert followers["roster-lookup:ROSTER"]["applied"] == 4
+        assert followers["roster-copy:ROSTER"]["lag"] == 0
+        assert followers["roster-copy:ROSTER"]["applied"] == 4
         assert followers["own:EVENTS"]["last"] == 3
     # A new store (local database lost): the streams rebuild the conference and the roster copy.
     fresh = settings.with_(data_dir=tmp_path / "fresh")

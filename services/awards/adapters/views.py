@@ -1,10 +1,9 @@
-"""The awards service's SQL: its awards (for queries and decision checks) and the roster's
-effective-dated history (for "exists and active on the decision date")."""
+"""The awards service's SQL: its awards (for queries and decision checks) and its copy of
+the roster (``runtime/rostercopy.py``: "exists and active on the decision date")."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,12 +20,10 @@ from sqlalchemy import (
     delete,
     insert,
     select,
-    update,
 )
 
 from contracts.awards import RecipientType
-from contracts.registry import registry
-from runtime.eventstore import StoredEvent
+from runtime.rostercopy import Copied, RosterCopy
 from services.awards.domain import recipients as rh
 from services.awards.domain.awards import Award, KnownDecision
 
@@ -47,14 +44,6 @@ awards = Table(
     Column("revoke_decision_number", String(64), index=True),
     Column("revoke_decision_date", Date),
     Column("state", Text, nullable=False),
-)
-
-recipients = Table(
-    "awards_roster_recipients",
-    metadata,
-    Column("recipient_type", String(16), primary_key=True),
-    Column("recipient_id", String(64), primary_key=True),
-    Column("history", Text, nullable=False),
 )
 
 
@@ -83,51 +72,20 @@ def keep_views(
     )
 
 
-def apply_roster_batch(conn: Connection, events: Sequence[StoredEvent]) -> None:
-    """StreamFollower apply over ROSTER: fold each relevant event into its recipient's history."""
-    for stored in events:
-        envelope = stored.envelope()
-        if envelope.type not in rh.RELEVANT_TYPES:
-            continue
-        event = registry.decode(envelope)
-        key = rh.recipient_of(event)
-        if key is None:
-            continue
-        where = (recipients.c.recipient_type == key[0].value) & (
-            recipients.c.recipient_id == key[1]
-        )
-        row = conn.execute(select(recipients.c.history).where(where)).scalar()
-        before = rh.RecipientHistory.model_validate_json(row) if row else None
-        after = rh.evolve(before, event)
-        if after is None:
-            continue
-        if row is None:
-            conn.execute(
-                insert(recipients).values(
-                    recipient_type=key[0].value,
-                    recipient_id=key[1],
-                    history=after.model_dump_json(),
-                )
-            )
-        else:
-            conn.execute(update(recipients).where(where).values(history=after.model_dump_json()))
-
-
 class AwardViews:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.roster = RosterCopy(engine, "awards")
 
     def recipient(
         self, recipient_type: RecipientType, recipient_id: str
     ) -> rh.RecipientHistory | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(recipients.c.history).where(
-                    (recipients.c.recipient_type == recipient_type.value)
-                    & (recipients.c.recipient_id == recipient_id)
-                )
-            ).scalar()
-        return rh.RecipientHistory.model_validate_json(row) if row else None
+        copy: Copied | None = (
+            self.roster.unit(recipient_id)
+            if recipient_type is RecipientType.COLLECTIVE
+            else self.roster.member(recipient_id)
+        )
+        return rh.RecipientHistory.of(recipient_type, recipient_id, copy) if copy else None
 
     def decision(self, number: str) -> KnownDecision | None:
         """The date (and, from grants, the authority) recorded under ``number``, if used."""

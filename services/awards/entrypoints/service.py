@@ -8,7 +8,8 @@ from contracts.subjects import event_streams
 from runtime.aggregates import Aggregates
 from runtime.commands import CommandBus
 from runtime.eventstore import EventStore
-from runtime.follower import StreamFollower
+from runtime.projector import Projector, health_detail, state_projector
+from runtime.rostercopy import roster_copy_follower
 from runtime.service import ServiceHost
 from runtime.settings import Settings
 from runtime.sql import make_engine
@@ -25,8 +26,8 @@ NAME = "awards"
 class _Followers:
     """Filled in at start; handlers only ever call ``catch_up`` after the service is ready."""
 
-    roster: StreamFollower | None = None
-    own: StreamFollower | None = None
+    roster: Projector | None = None
+    own: Projector | None = None
 
     async def roster_caught_up(self) -> bool:
         return await self.roster.catch_up() if self.roster else False
@@ -51,8 +52,8 @@ class _Participation:
 def build(settings: Settings) -> ServiceHost:
     host = ServiceHost(NAME, settings)
     engine = make_engine(settings.database_url_for(NAME))
-    store = StateStore(engine, NAME, [views.metadata])
     award_views = views.AwardViews(engine)
+    store = StateStore(engine, NAME, [views.metadata, award_views.roster.metadata])
     followers = _Followers()
     handlers = AwardHandlers(
         award_views,
@@ -77,16 +78,17 @@ def build(settings: Settings) -> ServiceHost:
         await es.ensure_streams(event_streams(), settings.stream_replicas)
         aggregates = Aggregates(es, store, [AWARD], hooks=[views.keep_views])
         host.bus = CommandBus(es, store, aggregates)
-        followers.own = StreamFollower(
+        followers.own = state_projector(
             es,
             store,
             "AWARDS",
             "own:AWARDS",
             aggregates.apply_stream_batch,
-            relevant=aggregates.not_yet_applied,
+            pending=aggregates.not_yet_applied,
+            stall_after=settings.follower_stall_s,
         )
-        followers.roster = StreamFollower(
-            es, store, "ROSTER", "roster:ROSTER", views.apply_roster_batch
+        followers.roster = roster_copy_follower(
+            es, store, award_views.roster, settings.follower_stall_s
         )
         for follower in (followers.own, followers.roster):
             await follower.start()
@@ -96,16 +98,7 @@ def build(settings: Settings) -> ServiceHost:
 
         async def detail() -> dict[str, object]:
             assert followers.own is not None and followers.roster is not None
-            return {
-                "AWARDS": {
-                    "applied": followers.own.position,
-                    "last": await es.stream_last_sequence("AWARDS"),
-                },
-                "ROSTER": {
-                    "applied": followers.roster.position,
-                    "last": await es.stream_last_sequence("ROSTER"),
-                },
-            }
+            return await health_detail(es, [followers.own, followers.roster])
 
         host.health_detail = detail
 

@@ -7,7 +7,8 @@ from contracts.subjects import event_streams
 from runtime.aggregates import Aggregates
 from runtime.commands import CommandBus
 from runtime.eventstore import EventStore
-from runtime.follower import StreamFollower
+from runtime.projector import health_detail, state_projector
+from runtime.rostercopy import roster_copy_follower
 from runtime.service import ServiceHost
 from runtime.settings import Settings
 from runtime.sql import make_engine
@@ -30,8 +31,8 @@ class EventsHost(ServiceHost):
 
 def build(settings: Settings) -> EventsHost:
     engine = make_engine(settings.database_url_for(NAME))
-    store = StateStore(engine, NAME, [views.metadata, roster_lookup.metadata])
     roster = roster_lookup.RosterLookup(engine)
+    store = StateStore(engine, NAME, [views.metadata, roster.metadata])
     host = EventsHost(settings, roster)
     handlers = EventsHandlers(roster)
     queries = EventsQueries(views.ConferenceViews(engine), roster)
@@ -45,17 +46,16 @@ def build(settings: Settings) -> EventsHost:
         await es.ensure_streams(event_streams(), settings.stream_replicas)
         aggregates = Aggregates(es, store, [CONFERENCE], hooks=[views.keep_views])
         host.bus = CommandBus(es, store, aggregates)
-        own = StreamFollower(
+        own = state_projector(
             es,
             store,
             "EVENTS",
             "own:EVENTS",
             aggregates.apply_stream_batch,
-            relevant=aggregates.not_yet_applied,
+            pending=aggregates.not_yet_applied,
+            stall_after=settings.follower_stall_s,
         )
-        roster_follower = StreamFollower(
-            es, store, "ROSTER", roster_lookup.FOLLOWER_NAME, roster_lookup.apply_roster_batch
-        )
+        roster_follower = roster_copy_follower(es, store, roster.copy, settings.follower_stall_s)
         roster.follower = roster_follower
         for follower in (own, roster_follower):
             await follower.start()
@@ -63,16 +63,7 @@ def build(settings: Settings) -> EventsHost:
             host.on_stop.append(follower.stop)
 
         async def detail() -> dict[str, object]:
-            followers = {}
-            for follower in (own, roster_follower):
-                last = await es.stream_last_sequence(follower.stream)
-                followers[follower.name] = {
-                    "stream": follower.stream,
-                    "applied": follower.position,
-                    "last": last,
-                    "lag": max(0, last - follower.position),
-                }
-            return {"followers": followers}
+            return await health_detail(es, [own, roster_follower])
 
         host.health_detail = detail
 

@@ -8,25 +8,26 @@ count and running digest of the events read (domain/digest.py): what a report re
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Table, insert, select
 
 from contracts import awards as a
 from contracts import events as e
 from contracts import roster as r
-from contracts.envelope import DomainEvent, EventEnvelope
-from contracts.registry import NewerSchemaVersion, UnknownEventType, registry
+from contracts.envelope import DomainEvent
 from runtime.eventstore import StoredEvent
+from runtime.projector import Decoded, Item, Unappliable, decode
 from services.reporting.adapters.tables import Tables, tables
 from services.reporting.domain import digest
 
 STREAMS = ("ROSTER", "EVENTS", "AWARDS")
+T = TypeVar("T")
+
+__all__ = ["STREAMS", "Decoded", "Projection", "StreamCut", "Unappliable", "decode"]
 
 
 @dataclass(frozen=True)
@@ -36,42 +37,6 @@ class StreamCut:
     sequence: int
     events: int
     digest: str
-
-
-@dataclass(frozen=True)
-class Decoded:
-    stored: StoredEvent
-    envelope: EventEnvelope
-    event: DomainEvent
-
-
-@dataclass(frozen=True)
-class Unappliable:
-    """A message the projection cannot apply, with a short reason word and the error."""
-
-    stored: StoredEvent
-    reason: str  # malformed | unknown_type | newer_version | invalid_payload
-    error: str
-
-
-def decode(stored: StoredEvent) -> Decoded | Unappliable:
-    try:
-        envelope = stored.envelope()
-    except (ValidationError, ValueError) as exc:
-        return Unappliable(stored, "malformed", _short(exc))
-    try:
-        event = registry.decode(envelope)
-    except UnknownEventType as exc:
-        return Unappliable(stored, "unknown_type", str(exc))
-    except NewerSchemaVersion as exc:
-        return Unappliable(stored, "newer_version", str(exc))
-    except (ValidationError, ValueError) as exc:
-        return Unappliable(stored, "invalid_payload", _short(exc))
-    return Decoded(stored, envelope, event)
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -132,76 +97,97 @@ class _Keyed:
         _upsert(conn, self.table, [r for r in rows if r is not None])
 
 
-NEEDS_PRIOR_ROW = (
-    e.ConferenceScheduled,
-    e.ConferenceRescheduled,
-    e.ConferenceHeld,
-    e.ConferenceCancelled,
-    e.AttendanceCorrected,
-    a.AwardRevoked,
-)
-"""Events that change part of a row; the others replace their row whole (no read needed)."""
+# ------------------------------------------------------------ appliers by event type
+
+Fields = dict[str, str | None]
+
+MEMBER_FIELDS: dict[type[DomainEvent], Callable[[Any], Fields]] = {
+    r.MemberEnrolled: lambda ev: {
+        "_event": "enrolled",
+        "full_name": ev.full_name,
+        "role": ev.role.value,
+        "unit_id": ev.unit_id,
+        "core": "1" if ev.core else "0",
+        "active": "1",
+        "external_code": ev.external_code,
+    },
+    r.MemberReenrolled: lambda ev: {
+        "_event": "reenrolled",
+        "role": ev.role.value,
+        "unit_id": ev.unit_id,
+        "active": "1",
+    },
+    r.MemberDetailsCorrected: lambda ev: {"full_name": ev.full_name},
+    r.MemberExternalCodeChanged: lambda ev: {"external_code": ev.external_code},
+    r.MemberRoleChanged: lambda ev: {"_event": "role_changed", "role": ev.role.value},
+    r.MemberTransferred: lambda ev: {"_event": "transferred", "unit_id": ev.to_unit_id},
+    r.MemberCoreFlagSet: lambda ev: {"core": "1"},
+    r.MemberCoreFlagCleared: lambda ev: {"core": "0"},
+    r.MemberRetired: lambda ev: {"_event": "retired", "active": "0"},
+}
+"""Member events: the fields each one sets, one effective-dated row per field."""
+
+UNIT_FIELDS: dict[type[DomainEvent], Callable[[Any], Fields]] = {
+    r.UnitRegistered: lambda ev: {
+        "_event": "registered",
+        "name": ev.name,
+        "kind": ev.kind.value,
+        "parent_id": ev.parent_id,
+        "active": "1",
+    },
+    r.UnitRenamed: lambda ev: {"name": ev.name},
+    r.UnitDissolved: lambda ev: {"_event": "dissolved", "active": "0"},
+}
+
+Row = dict[str, Any]
 
 
-def _event_keys(ev: DomainEvent) -> list[tuple[str, tuple[str, ...]]]:
-    if isinstance(
-        ev,
-        (e.ConferenceScheduled, e.ConferenceRescheduled, e.ConferenceHeld, e.ConferenceCancelled),
-    ):
-        return [("conferences", (ev.conference_id,))]
-    if isinstance(ev, (e.AttendanceRecorded, e.AttendanceCorrected)):
-        return [("attendance", (ev.conference_id, ev.member_id))]
-    if isinstance(ev, e.GuestAttendanceRecorded):
-        return [("guests", (ev.conference_id, ev.category.value))]
-    if isinstance(ev, (a.AwardGranted, a.AwardRevoked)):
-        return [("awards", (ev.award_id,))]
-    return []
+@dataclass(frozen=True)
+class Keyed:
+    """Events that change one keyed row: which table, the row's key, the new row."""
+
+    table: str
+    key: Callable[[Any], tuple[str, ...]]
+    change: Callable[[Row | None, Any, int], Row | None]
+    needs_prior: bool
+    """The event changes part of a row (the row is read first); else it replaces it whole."""
 
 
-def _member_fields(ev: DomainEvent) -> dict[str, str | None] | None:
-    if isinstance(ev, r.MemberEnrolled):
-        return {
-            "_event": "enrolled",
-            "full_name": ev.full_name,
-            "role": ev.role.value,
-            "unit_id": ev.unit_id,
-            "core": "1" if ev.core else "0",
-            "active": "1",
-            "external_code": ev.external_code,
-        }
-    if isinstance(ev, r.MemberReenrolled):
-        return {"_event": "reenrolled", "role": ev.role.value, "unit_id": ev.unit_id, "active": "1"}
-    if isinstance(ev, r.MemberDetailsCorrected):
-        return {"full_name": ev.full_name}
-    if isinstance(ev, r.MemberExternalCodeChanged):
-        return {"external_code": ev.external_code}
-    if isinstance(ev, r.MemberRoleChanged):
-        return {"_event": "role_changed", "role": ev.role.value}
-    if isinstance(ev, r.MemberTransferred):
-        return {"_event": "transferred", "unit_id": ev.to_unit_id}
-    if isinstance(ev, r.MemberCoreFlagSet):
-        return {"core": "1"}
-    if isinstance(ev, r.MemberCoreFlagCleared):
-        return {"core": "0"}
-    if isinstance(ev, r.MemberRetired):
-        return {"_event": "retired", "active": "0"}
-    return None
+def _conference_key(ev: Any) -> tuple[str, ...]:
+    return (ev.conference_id,)
 
 
-def _unit_fields(ev: DomainEvent) -> dict[str, str | None] | None:
-    if isinstance(ev, r.UnitRegistered):
-        return {
-            "_event": "registered",
-            "name": ev.name,
-            "kind": ev.kind.value,
-            "parent_id": ev.parent_id,
-            "active": "1",
-        }
-    if isinstance(ev, r.UnitRenamed):
-        return {"name": ev.name}
-    if isinstance(ev, r.UnitDissolved):
-        return {"_event": "dissolved", "active": "0"}
-    return None
+def _attendance_key(ev: Any) -> tuple[str, ...]:
+    return (ev.conference_id, ev.member_id)
+
+
+def _recorded(row: Row | None, ev: Any, seq: int) -> Row:
+    return {
+        "conference_id": ev.conference_id,
+        "member_id": ev.member_id,
+        "attended": True,
+        "unit_id": ev.unit_id,
+        "seq": seq,
+    }
+
+
+def _corrected(row: Row | None, ev: Any, seq: int) -> Row:
+    return {
+        "conference_id": ev.conference_id,
+        "member_id": ev.member_id,
+        "attended": ev.attended,
+        "unit_id": (row or {}).get("unit_id"),
+        "seq": seq,
+    }
+
+
+def _guests(row: Row | None, ev: Any, seq: int) -> Row:
+    return {
+        "conference_id": ev.conference_id,
+        "category": ev.category.value,
+        "headcount": ev.headcount,
+        "seq": seq,
+    }
 
 
 def _conference(row: dict[str, Any] | None, ev: DomainEvent, seq: int) -> dict[str, Any]:
@@ -270,6 +256,39 @@ def _award(row: dict[str, Any] | None, ev: DomainEvent, seq: int) -> dict[str, A
     return row  # a revocation of an award this model never saw changes nothing
 
 
+KEYED: dict[type[DomainEvent], Keyed] = {
+    e.ConferenceScheduled: Keyed("conferences", _conference_key, _conference, True),
+    e.ConferenceRescheduled: Keyed("conferences", _conference_key, _conference, True),
+    e.ConferenceHeld: Keyed("conferences", _conference_key, _conference, True),
+    e.ConferenceCancelled: Keyed("conferences", _conference_key, _conference, True),
+    e.AttendanceRecorded: Keyed("attendance", _attendance_key, _recorded, False),
+    e.AttendanceCorrected: Keyed("attendance", _attendance_key, _corrected, True),
+    e.GuestAttendanceRecorded: Keyed(
+        "guests", lambda ev: (ev.conference_id, ev.category.value), _guests, False
+    ),
+    a.AwardGranted: Keyed("awards", lambda ev: (ev.award_id,), _award, False),
+    a.AwardRevoked: Keyed("awards", lambda ev: (ev.award_id,), _award, True),
+}
+"""Every event type that changes a keyed row; an event type in none of the three tables
+changes nothing here (e.g. nominations)."""
+
+
+def _for(table: dict[type[DomainEvent], T], kind: type) -> T | None:
+    """The applier of ``kind`` (or of the event class it extends, as newer code's may)."""
+    for cls in kind.__mro__:
+        found = table.get(cls)
+        if found is not None:
+            return found
+    return None
+
+
+def _changes(key: str, ident: str, seq: int, ev: Any, fields: Fields) -> list[Row]:
+    return [
+        {key: ident, "seq": seq, "field": f, "value": v, "effective_on": ev.effective_on}
+        for f, v in fields.items()
+    ]
+
+
 class Projection:
     """One generation's tables and how events change them."""
 
@@ -303,59 +322,65 @@ class Projection:
             s: c for s, c in found.items() if s not in STREAMS
         }
 
-    def apply(
-        self,
-        conn: Connection,
-        events: Sequence[StoredEvent],
-        decoded: dict[tuple[str, int], Decoded | Unappliable] | None = None,
-    ) -> list[Unappliable]:
+    def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> list[Unappliable]:
         """Apply ``events`` (any streams, each stream in order) in the caller's transaction.
 
         Events at or below their stream's stored position are skipped. Unappliable ones are
         passed over (the position moves past them) and returned for the caller to set aside.
-        ``decoded`` may carry the events already decoded, keyed by (stream, sequence).
         """
-        cuts = self.cut(conn)
-        fresh: list[StoredEvent] = []
+        by_stream: dict[str, list[Item]] = {}
         for stored in events:
-            before = cuts.get(stored.stream) or StreamCut(0, 0, digest.GENESIS)
-            if stored.sequence > before.sequence:
-                fresh.append(stored)
-                # Unappliable events too: they are part of what the model read.
-                cuts[stored.stream] = StreamCut(
-                    stored.sequence,
-                    before.events + 1,
-                    digest.chain(before.digest, digest.event_hash(stored.data)),
-                )
-        if not fresh:
-            return []
-        good: list[Decoded] = []
+            item = decode(stored)
+            assert item is not None  # no type filter: every event decodes or is unappliable
+            by_stream.setdefault(stored.stream, []).append(item)
         bad: list[Unappliable] = []
-        for stored in fresh:
-            result = (decoded or {}).get((stored.stream, stored.sequence)) or decode(stored)
-            if isinstance(result, Decoded):
-                good.append(result)
-            else:
-                bad.append(result)
-        self.apply_decoded(conn, good)
-        moved = sorted({stored.stream for stored in fresh})
-        _upsert(
-            conn,
-            self.t.positions,
-            [
-                {
-                    "stream": s,
-                    "sequence": cuts[s].sequence,
-                    "events": cuts[s].events,
-                    "digest": cuts[s].digest,
-                }
-                for s in moved
-            ],
-        )
+        for stream, items in by_stream.items():
+            bad.extend(self.write(conn, stream, items))
         return bad
 
+    def write(
+        self, conn: Connection, stream: str, items: Sequence[Item], through: int = 0
+    ) -> list[Unappliable]:
+        """The projector's write: ``items`` of one stream (decoded once, in stream order) and
+        the stream's position, count and running digest, in the caller's transaction.
+
+        Items at or below the stored position are skipped; unappliable ones are counted in
+        the digest (they are part of what the model read) and passed over.
+        """
+        p = self.t.positions
+        row = conn.execute(select(p).where(p.c.stream == stream)).first()
+        cut = StreamCut(int(row.sequence), int(row.events), row.digest) if row else None
+        cut = cut or StreamCut(0, 0, digest.GENESIS)
+        fresh: list[Item] = []
+        for item in items:
+            if item.stored.sequence <= cut.sequence:
+                continue  # redelivered or replayed
+            fresh.append(item)
+            cut = StreamCut(
+                item.stored.sequence,
+                cut.events + 1,
+                digest.chain(cut.digest, digest.event_hash(item.stored.data)),
+            )
+        if not fresh and through <= cut.sequence:
+            return []
+        self.apply_decoded(conn, [i for i in fresh if isinstance(i, Decoded)])
+        _upsert(
+            conn,
+            p,
+            [
+                {
+                    "stream": stream,
+                    "sequence": max(cut.sequence, through),
+                    "events": cut.events,
+                    "digest": cut.digest,
+                }
+            ],
+        )
+        return [i for i in fresh if isinstance(i, Unappliable)]
+
     def apply_decoded(self, conn: Connection, decoded: Sequence[Decoded]) -> None:
-        """Write the effect of ``decoded`` (no position check: callers decide what is new)."""
+        """Write the effect of ``decoded`` (no position check: callers decide what is new).
+        Each event's applier is looked up by its type."""
         keyed = {
             "conferences": _Keyed(self.t.conferences),
             "attendance": _Keyed(self.t.attendance),
@@ -363,78 +388,32 @@ class Projection:
             "awards": _Keyed(self.t.awards),
         }
         for d in decoded:
-            if isinstance(d.event, NEEDS_PRIOR_ROW):
-                for name, key in _event_keys(d.event):
-                    keyed[name].want(key)
+            spec = _for(KEYED, type(d.event))
+            if spec is not None and spec.needs_prior:
+                keyed[spec.table].want(spec.key(d.event))
         for k in keyed.values():
             if k.rows:
                 k.load(conn)
-        changes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        members: list[Row] = []
+        units: list[Row] = []
         for d in decoded:
-            ev: Any = d.event  # each branch below knows its event's fields
+            ev: Any = d.event
+            kind = type(ev)
             seq = d.stored.sequence
-            if (fields := _member_fields(ev)) is not None:
-                changes["member"].extend(
-                    {
-                        "member_id": ev.member_id,
-                        "seq": seq,
-                        "field": f,
-                        "value": v,
-                        "effective_on": ev.effective_on,
-                    }
-                    for f, v in fields.items()
-                )
-            elif (fields := _unit_fields(ev)) is not None:
-                changes["unit"].extend(
-                    {
-                        "unit_id": ev.unit_id,
-                        "seq": seq,
-                        "field": f,
-                        "value": v,
-                        "effective_on": ev.effective_on,
-                    }
-                    for f, v in fields.items()
-                )
-            for name, key in _event_keys(ev):
-                table = keyed[name]
-                row = table.get(key)
-                if name == "conferences":
-                    table.put(key, _conference(row, ev, seq))
-                elif name == "attendance":
-                    attended = True if isinstance(ev, e.AttendanceRecorded) else ev.attended
-                    unit_id = (
-                        ev.unit_id
-                        if isinstance(ev, e.AttendanceRecorded)
-                        else (row or {}).get("unit_id")
-                    )
-                    table.put(
-                        key,
-                        {
-                            "conference_id": key[0],
-                            "member_id": key[1],
-                            "attended": attended,
-                            "unit_id": unit_id,
-                            "seq": seq,
-                        },
-                    )
-                elif name == "guests":
-                    table.put(
-                        key,
-                        {
-                            "conference_id": key[0],
-                            "category": key[1],
-                            "headcount": ev.headcount,
-                            "seq": seq,
-                        },
-                    )
-                elif name == "awards":
-                    new = _award(row, ev, seq)
-                    if new is not None:
-                        table.put(key, new)
-        if changes["member"]:
-            conn.execute(insert(self.t.member_changes), changes["member"])
-        if changes["unit"]:
-            conn.execute(insert(self.t.unit_changes), changes["unit"])
+            if (member := _for(MEMBER_FIELDS, kind)) is not None:
+                members.extend(_changes("member_id", ev.member_id, seq, ev, member(ev)))
+            elif (unit := _for(UNIT_FIELDS, kind)) is not None:
+                units.extend(_changes("unit_id", ev.unit_id, seq, ev, unit(ev)))
+            elif (spec := _for(KEYED, kind)) is not None:
+                table = keyed[spec.table]
+                key = spec.key(ev)
+                new = spec.change(table.get(key), ev, seq)
+                if new is not None:
+                    table.put(key, new)
+        if members:
+            conn.execute(insert(self.t.member_changes), members)
+        if units:
+            conn.execute(insert(self.t.unit_changes), units)
         for k in keyed.values():
             k.flush(conn)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,18 +17,20 @@ from contracts.reporting import (
     ParticipationQuery,
     RetryDeadLetter,
 )
-from contracts.subjects import DLQ_STREAM, event_streams
+from contracts.subjects import event_streams
 from runtime.deadletter import (
     DeadLetter,
+    LetterNotFound,
     ensure_dlq_stream,
-    letter_subject,
+    get_letter,
     record_resolution,
 )
 from runtime.domain import Conflict, DomainError, NotFound
 from runtime.eventstore import EventStore, StoredEvent
 from runtime.logging import get_logger
+from runtime.projector import Decoded, Projector, Unappliable, decode, health_detail
 from services.reporting.adapters.consumer import Generation, consumer_name
-from services.reporting.adapters.projection import STREAMS, Decoded, Projection, Unappliable, decode
+from services.reporting.adapters.projection import STREAMS, Projection
 from services.reporting.adapters.tables import tables
 from services.reporting.as_of import replay_as_of
 from services.reporting.read_model import PROJECTION_VERSION, Meta, ReadModel
@@ -60,18 +62,14 @@ class ReportingApp:
         self.live_following = False
         self.building: Generation | None = None
         self.rebuild_total: dict[str, int] = {}
-        self.set_aside = 0
         self._watch: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._read: ReadModel | None = None
 
     # ------------------------------------------------------------ lifecycle
 
-    def _note(self, u: Unappliable) -> None:
-        self.set_aside += 1
-
     def _generation(self, number: int) -> Generation:
-        return Generation(self.es.js, Projection(self.engine, number), STREAMS, self._note)
+        return Generation(self.es, Projection(self.engine, number), STREAMS)
 
     async def start(self) -> None:
         await self.es.ensure_streams(event_streams())
@@ -193,7 +191,9 @@ class ReportingApp:
             "version": self.version,
             "generation": self.live.number,
             "lag": {s: {"applied": live_pos.get(s, 0), "last": lasts[s]} for s in STREAMS},
-            "dead_letters_set_aside": self.set_aside,
+            "dead_letters_set_aside": sum(
+                g.set_aside() for g in (self.live, self.building) if g is not None
+            ),
             "rebuild": None,
         }
         if self.building is not None:
@@ -206,6 +206,16 @@ class ReportingApp:
                 "events_per_s": self.building.rate(),
             }
         return detail
+
+    async def health(self, others: Sequence[Projector] = ()) -> dict[str, Any]:
+        """The one health shape (followers and problems), with the status beside it."""
+        running = [*others] + [
+            c
+            for g, on in ((self.live, self.live_following), (self.building, True))
+            if g is not None and on
+            for c in g.consumers.values()
+        ]
+        return {**await self.status(), **await health_detail(self.es, running)}
 
     # -------------------------------------------------------------- queries
 
@@ -255,17 +265,15 @@ class ReportingApp:
     # ---------------------------------------------------------- dead letters
 
     async def _find_letter(self, dead_letter_id: str) -> DeadLetter:
-        # The whole DLQ, filtered here: ``iterate`` with a subject filter would wait for a
-        # last sequence that belongs to another consumer's letter.
-        subjects = {letter_subject(consumer_name(s)) for s in STREAMS}
-        async for stored in self.es.iterate(DLQ_STREAM.name):
-            if stored.subject in subjects:
-                with contextlib.suppress(ValueError, KeyError):
-                    if json.loads(stored.data).get("dead_letter_id") == dead_letter_id:
-                        return DeadLetter.from_json(stored.data)
-        raise DeadLetterNotFound(
-            f"no reporting dead letter {dead_letter_id}", dead_letter_id=dead_letter_id
-        )
+        try:
+            entry = await get_letter(self.es, dead_letter_id)
+        except LetterNotFound:
+            entry = None
+        if entry is None or entry.letter.consumer not in {consumer_name(s) for s in STREAMS}:
+            raise DeadLetterNotFound(
+                f"no reporting dead letter {dead_letter_id}", dead_letter_id=dead_letter_id
+            )
+        return entry.letter
 
     async def retry_dead_letter(self, req: RetryDeadLetter) -> dict[str, Any]:
         letter = await self._find_letter(req.dead_letter_id)
@@ -273,7 +281,8 @@ class ReportingApp:
             letter.stream or "", letter.sequence or 0, letter.subject or "", letter.data
         )
         result = decode(stored)
-        if isinstance(result, Unappliable):
+        if not isinstance(result, Decoded):
+            assert isinstance(result, Unappliable)
             raise DeadLetterStillUnappliable(
                 f"still cannot apply it: {result.error}", reason=result.reason
             )

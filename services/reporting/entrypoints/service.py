@@ -23,8 +23,8 @@ from contracts.subjects import ISSUED_REPORTS_STREAM, command_subject
 from runtime.commands import Aggregates, CommandBus
 from runtime.domain import DomainError
 from runtime.eventstore import EventStore
-from runtime.follower import StreamFollower
 from runtime.logging import get_logger
+from runtime.projector import state_projector
 from runtime.service import ServiceHost, domain_error, parse_request
 from runtime.settings import Settings
 from runtime.sql import make_engine
@@ -107,13 +107,14 @@ def build(settings: Settings) -> ServiceHost:
         await es.ensure_streams([ISSUED_REPORTS_STREAM], settings.stream_replicas)
         aggregates = Aggregates(es, store, [REPORT_KIND])
         host.bus = CommandBus(es, store, aggregates)
-        own = StreamFollower(
+        own = state_projector(
             es,
             store,
             ISSUED_REPORTS_STREAM.name,
             f"own:{ISSUED_REPORTS_STREAM.name}",
             aggregates.apply_stream_batch,
-            relevant=aggregates.not_yet_applied,
+            pending=aggregates.not_yet_applied,
+            stall_after=settings.follower_stall_s,
         )
         await own.start()
         host.on_stop.append(own.stop)
@@ -121,7 +122,12 @@ def build(settings: Settings) -> ServiceHost:
         state["app"] = ReportingApp(engine, es)
         await state["app"].start()
         host.on_stop.append(state["app"].stop)
-        host.health_detail = state["app"].status
+        reporting = state["app"]
+
+        async def detail() -> dict[str, Any]:
+            return await reporting.health([own])
+
+        host.health_detail = detail
 
     host.setup = start
     return host

@@ -9,7 +9,7 @@ from contracts.subjects import event_streams
 from runtime.aggregates import Aggregates
 from runtime.commands import CommandBus
 from runtime.eventstore import EventStore
-from runtime.follower import StreamFollower
+from runtime.projector import health_detail, state_projector
 from runtime.service import ServiceHost
 from runtime.settings import Settings
 from runtime.sql import make_engine
@@ -46,13 +46,14 @@ def build(settings: Settings) -> ServiceHost:
         await handlers.codes.open(es.js, settings.stream_replicas)
         aggregates = Aggregates(es, store, [UNIT, MEMBER], hooks=[views.keep_views])
         host.bus = CommandBus(es, store, aggregates)
-        follower = StreamFollower(
+        follower = state_projector(
             es,
             store,
             "ROSTER",
             "own:ROSTER",
             aggregates.apply_stream_batch,
-            relevant=aggregates.not_yet_applied,
+            pending=aggregates.not_yet_applied,
+            stall_after=settings.follower_stall_s,
         )
         await follower.start()
         await follower.catch_up()
@@ -70,8 +71,7 @@ def build(settings: Settings) -> ServiceHost:
         )
 
         async def detail() -> dict[str, object]:
-            last = await es.stream_last_sequence("ROSTER")
-            return {"stream": "ROSTER", "applied": follower.position, "last": last}
+            return await health_detail(es, [follower])
 
         host.health_detail = detail
 
