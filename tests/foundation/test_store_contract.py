@@ -255,6 +255,23 @@ def test_subject_matching(pattern: str, subject: str, matches: bool) -> None:
     assert subject_matches(pattern, subject) is matches
 
 
+def _unit_event(number: int) -> bytes:
+    """A real stored envelope: the follower is the runtime projector, which decodes."""
+    from datetime import date
+
+    from contracts import roster as r
+    from tests.reporting.factories import Streams
+
+    streams = Streams()
+    for i in range(number):
+        stored = streams.add(
+            r.UnitRenamed(
+                unit_id="a", name=f"U{i + 1}", previous_name=f"U{i}", effective_on=date(2022, 1, 1)
+            )
+        )
+    return stored.data
+
+
 @pytest.mark.fast
 async def test_memory_follower_applies_each_message_once_with_its_position(tmp_path: Path) -> None:
     memory = InMemoryEventStore()
@@ -262,18 +279,22 @@ async def test_memory_follower_applies_each_message_once_with_its_position(tmp_p
     store = StateStore(make_engine(f"sqlite:///{tmp_path / 's.db'}"), "t")
     seen: list[int] = []
     follower = MemoryFollower(
-        memory, store, "ROSTER", "f", lambda conn, events: seen.extend(e.sequence for e in events)
+        memory,
+        store,
+        "ROSTER",
+        "f",
+        lambda conn, events: seen.extend(e.stored.sequence for e in events),
     )
-    await memory.append_encoded("ROSTER", A, [("m1", b"1")], 0)
-    await follower.start()  # catches up first
+    await memory.append_encoded("ROSTER", A, [("m1", _unit_event(1))], 0)
+    await follower.start()
+    assert await follower.catch_up()
     assert seen == [1] and store.position("f") == 1
-    await memory.append_encoded("ROSTER", A, [("m2", b"2"), ("m3", b"3")], 1)
-    for _ in range(100):  # the follower runs as messages arrive: let it have the loop
-        if follower.position == 3:
-            break
-        await asyncio.sleep(0)
+    await memory.append_encoded("ROSTER", A, [("m2", _unit_event(2)), ("m3", _unit_event(3))], 1)
+    assert await follower.wait_for(3)  # the follower runs as messages arrive
     await follower.stop()
     assert seen == [1, 2, 3] and store.position("f") == 3
     again = MemoryFollower(memory, store, "ROSTER", "f", lambda conn, events: seen.extend([0]))
-    await again.catch_up()  # a restart from the stored position applies nothing twice
+    await again.start()
+    assert await again.catch_up()  # a restart from the stored position applies nothing twice
+    await again.stop()
     assert seen == [1, 2, 3]
