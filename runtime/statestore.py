@@ -27,6 +27,8 @@ from sqlalchemy import (
     update,
 )
 
+from runtime.sql import widen_columns
+
 
 @dataclass(frozen=True)
 class StateTables:
@@ -97,6 +99,7 @@ class StateStore:
         self.tables.metadata.create_all(engine)
         for md in extra_metadata:
             md.create_all(engine)
+            widen_columns(engine, md)  # tables an older release made narrower
         self._snapshots: OrderedDict[str, SnapshotRow] = OrderedDict()
         self._outcomes: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.outcomes_saved = 0

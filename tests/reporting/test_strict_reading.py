@@ -78,7 +78,9 @@ async def test_reporting_sets_aside_what_is_not_strictly_an_envelope(
         await caught_up(nc, good.seq)
         letters = await read_letters(EventStore(nc), "reporting")
         set_aside = {e.letter.sequence: e.letter.reason for e in letters}
-        assert set_aside == {as_text.seq: "malformed", bad_payload.seq: "invalid_payload"}, set_aside
+        assert set_aside == {as_text.seq: "malformed", bad_payload.seq: "invalid_payload"}, (
+            set_aside
+        )
         assert old_year.seq not in set_aside
         summary = await request(nc, "qry.reporting.annual_summary", {"year": 2022}, timeout=30)
         assert summary["ok"], summary

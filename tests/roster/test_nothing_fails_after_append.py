@@ -145,3 +145,33 @@ async def test_duplicate_json_keys_are_refused(services: None, nc: Client) -> No
     assert await stored(nc) == before
     nested = json.dumps({"command_id": "ok"}).encode()[:-1] + b', "x": {"a": 1, "a": 2}}'
     refused(await request(nc, "cmd.roster.rename_unit", nested, timeout=20), "json.duplicate_key")
+
+
+OLD_LAYOUT = """
+CREATE TABLE roster_members (
+    member_id VARCHAR(64) PRIMARY KEY, full_name VARCHAR(200) NOT NULL,
+    name_key VARCHAR(200) NOT NULL, role VARCHAR(32) NOT NULL, unit_id VARCHAR(64) NOT NULL,
+    external_code VARCHAR(64), core BOOLEAN NOT NULL, active BOOLEAN NOT NULL,
+    state VARCHAR(4000) NOT NULL
+)
+"""
+
+
+async def test_tables_an_older_release_made_narrower_are_widened_on_start(
+    settings: Settings, nc: Client, database_url: str
+) -> None:
+    """A database created before the columns were widened: the service widens them."""
+    from sqlalchemy import text
+
+    from runtime.sql import make_engine
+
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text(OLD_LAYOUT))
+    engine.dispose()
+    async with running_service("roster", settings.with_(database_url=database_url)):
+        await setup_units(nc)
+        reply = await enroll(nc, "wide", full_name="ß" * 200, contact='"' * 2000)
+        assert reply["ok"], reply
+        member = await query(nc, "get_member", member_id=reply["aggregate_id"])
+        assert member["ok"] and member["data"]["full_name"] == "ß" * 200, member
