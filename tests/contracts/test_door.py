@@ -19,6 +19,8 @@ from contracts.canonical import DuplicateKey, format_datetime, refuse_duplicate_
 from contracts.envelope import EventEnvelope
 from contracts.registry import registry
 
+pytestmark = pytest.mark.fast
+
 ENROLL = {"command_id": "c1", "full_name": "Nguyễn Thị Hoa", "role": "reporter", "unit_id": "u1"}
 
 
