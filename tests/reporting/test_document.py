@@ -1,4 +1,4 @@
-"""The issued report's documents, without a server: the rule on numbers, determinism,
+"""The issued report's documents, without a server: determinism,
 English on request, the template's digest, and the Chromium print view of the header blocks
 where 36-HD/VPTW puts them."""
 
@@ -15,13 +15,7 @@ from typing import Any
 import pytest
 
 from briefings.report import document
-from contracts.reporting import AnnualSummaryQuery, IssueReport, Narrative, Signer
-from services.reporting.domain.issuing import (
-    ReportNumberMustBeUnused,
-    decide_issue,
-    evolve,
-    report_id,
-)
+from contracts.reporting import AnnualSummaryQuery, Narrative, Signer
 from services.reporting.read_model import ReadModel, memory_engine
 from tests.reporting.factories import sample_year
 from tests.reporting.test_html_browser import _browser, _chromium
@@ -41,42 +35,6 @@ def summary_and_basis() -> tuple[dict[str, Any], dict[str, Any]]:
     model.apply(sample_year().events)
     summary = model.annual_summary_with_receipt(AnnualSummaryQuery(year=2022))
     return summary, summary.pop("receipt")
-
-
-def _command(number: str, day: date) -> IssueReport:
-    return IssueReport(
-        command_id="c1",
-        number=number,
-        issued_on=day,
-        query={"year": 2022},
-        summary_line="tổng kết",
-        signer=Signer(name="A"),
-        recipients=["B"],
-        narrative_digest="0" * 64,
-        summary_receipt={},
-        template_digest="0" * 64,
-        documents={},
-    )
-
-
-@pytest.mark.fast
-def test_a_number_is_used_once_a_year() -> None:
-    cmd = _command("45-BC/TTCT", date(2022, 12, 9))
-    rid = report_id(cmd.number, cmd.issued_on)
-    [issued] = decide_issue(None, cmd, rid)
-    state = evolve(None, issued)
-    with pytest.raises(ReportNumberMustBeUnused, match="already used in 2022"):
-        decide_issue(state, _command("45-BC/TTCT", date(2022, 12, 20)), rid)
-    # The same subject whatever the day of that year; numbering starts again each year.
-    assert report_id("45-BC/TTCT", date(2022, 1, 2)) == rid
-    assert report_id("45-BC/TTCT", date(2023, 1, 2)) != rid
-
-
-@pytest.mark.fast
-@pytest.mark.parametrize("number", ["45/TTCT", "BC-45", "45-bc/ttct", "45-BC/TTCT/x y"])
-def test_a_number_not_in_the_guide_form_is_refused(number: str) -> None:
-    with pytest.raises(ValueError):
-        _command(number, date(2022, 12, 9))
 
 
 def test_the_documents_are_the_same_bytes_every_time(
