@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import tomllib
 import subprocess
 import sys
 from pathlib import Path
@@ -297,6 +298,13 @@ def test_dockerfile_is_slim_non_root_and_installs_the_lock() -> None:
     ignore = (ROOT / "deploy" / "Dockerfile.dockerignore").read_text()
     for needed in ("contracts/", "briefings/", "services/", "deploy/requirements.lock"):
         assert f"!{needed}" in ignore
+    # Every package the distribution installs reaches the image (the runtime's move to the
+    # top level once left it out).
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]:
+        package = pattern.rstrip("*")
+        assert re.search(rf"^COPY {package} /src/{package}$", text, re.MULTILINE), package
+        assert f"!{package}/" in ignore, package
 
 
 def test_the_lock_pins_the_runtime_dependencies_installed_here() -> None:
