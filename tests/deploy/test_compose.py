@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import tomllib
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
