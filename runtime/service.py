@@ -1,5 +1,11 @@
 """A service process: FastStream request/reply on command, query and health subjects.
 
+Every service has one shape (docs/foundation.md): its composition root's ``compose`` is called
+once NATS is connected and returns a ``Service`` (the command bus, handlers, queries,
+followers) built whole, with nothing bound later; the host subscribes to every command, query
+and operation its context's contract tables list, starts and catches up the followers, and
+owns health (with each follower's lag) and the one error path.
+
 Subscribers only translate: bytes in, a contract model validated, the application called,
 a reply (or the one error shape) out. Nothing a client sends can crash the service.
 """
@@ -8,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, TypeVar
 
 import structlog
@@ -41,6 +50,7 @@ from runtime.domain import DomainError
 from runtime.eventstore import ConcurrencyConflict, EventStore
 from runtime.logging import get_logger
 from runtime.paging import Page
+from runtime.projector import Projector, health_detail
 from runtime.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -122,12 +132,59 @@ async def _message(msg: NatsMessage) -> NatsMessage:
     return msg
 
 
+@dataclass(frozen=True)
+class Api:
+    """What a service answers, from its context's contract tables: ``COMMANDS``
+    (``cmd.<context>.<name>``), ``QUERIES`` (``qry.<service>.<name>``) and ``OPERATIONS``
+    (operator requests on ``cmd.<service>.<name>``, no aggregate)."""
+
+    context: str
+    commands: Mapping[str, type[Command]] = field(default_factory=dict)
+    queries: Mapping[str, type[Query]] = field(default_factory=dict)
+    operations: Mapping[str, type[BaseModel]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, contracts: ModuleType, context: str | None = None) -> Api:
+        return cls(
+            context or contracts.CONTEXT,
+            getattr(contracts, "COMMANDS", {}),
+            getattr(contracts, "QUERIES", {}),
+            getattr(contracts, "OPERATIONS", {}),
+        )
+
+
+@dataclass
+class Service:
+    """A service built whole once connected. ``handlers``, ``queries`` and ``operations``
+    have one method per name in the Api's tables (checked at start)."""
+
+    bus: CommandBus | None = None
+    handlers: object | None = None
+    queries: object | None = None
+    operations: object | None = None
+    followers: Sequence[Projector] = ()
+    """Started and caught up, in order, before the first request; stopped last."""
+    on_start: Sequence[Callable[[], Awaitable[None]]] = ()
+    """After the followers caught up, before the first request."""
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
+    health: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    """Health detail beyond the followers' (its ``followers`` and ``problems`` join theirs;
+    ``healthy: False`` makes the service unhealthy)."""
+
+
+Compose = Callable[[Settings, EventStore, Client], Awaitable[Service]]
+
+
 class ServiceHost:
     """Owns one service's connections, subscribers, start-up and clean shutdown."""
 
-    def __init__(self, name: str, settings: Settings) -> None:
+    def __init__(
+        self, name: str, settings: Settings, api: Api | None = None, compose: Compose | None = None
+    ) -> None:
         self.name = name
         self.settings = settings
+        self.api = api or Api(name)
+        self.compose = compose
         options = {
             k: v
             for k, v in connect_options(settings, f"{name}-rpc").items()
@@ -146,14 +203,10 @@ class ServiceHost:
         )
         self.nc: Client | None = None
         self.es: EventStore | None = None
-        self.bus: CommandBus | None = None
+        self.service = Service()
+        """Empty until connected and composed; no request is answered before (``ready``)."""
         self.started_at = time.monotonic()
         self.ready = False
-        self.health_detail: Callable[[], Awaitable[dict[str, Any]]] | None = None
-        self.setup: Callable[[EventStore], Awaitable[None]] | None = None
-        """Runs once connected, before requests are answered: streams, followers, catch-up."""
-        self.on_start: list[Callable[[], Awaitable[None]]] = []
-        self.on_stop: list[Callable[[], Awaitable[None]]] = []
         self._stop = asyncio.Event()
         self.handled = 0
         self.failed = 0
@@ -163,8 +216,48 @@ class ServiceHost:
             title=f"{name} health",
             description="Health request; replies HealthReply",
         )(self._health)
+        # Subscribed from the contracts, before any connection: the AsyncAPI document is the
+        # tables', and a request finds its handler only once the service is built.
+        for cmd_name, cmd_model in self.api.commands.items():
+            self.command(self.api.context, cmd_name, cmd_model, self._handler(cmd_name))
+        for qry_name, qry_model in self.api.queries.items():
+            self.query(name, qry_name, qry_model, self._part("queries", qry_name))
+        for op_name, op_model in self.api.operations.items():
+            self.operation(op_name, op_model, self._part("operations", op_name))
 
     # ----------------------------------------------------------- registration
+
+    def _handler(self, name: str) -> Handler:
+        async def handler(cmd: Any, ctx: Any, uow: Any) -> CommandAccepted:
+            result: CommandAccepted = await getattr(self.service.handlers, name)(cmd, ctx, uow)
+            return result
+
+        return handler
+
+    def _part(self, part: str, name: str) -> QueryFn:
+        async def fn(request: Any) -> Any:
+            return await getattr(getattr(self.service, part), name)(request)
+
+        return fn
+
+    def check(self, service: Service) -> None:
+        """Every request the contracts list has its method: a gap fails the start, never a
+        request."""
+        parts = (
+            ("handlers", service.handlers, self.api.commands),
+            ("queries", service.queries, self.api.queries),
+            ("operations", service.operations, self.api.operations),
+        )
+        missing = [
+            f"{part}.{name}"
+            for part, obj, table in parts
+            for name in table
+            if not callable(getattr(obj, name, None))
+        ]
+        if missing:
+            raise TypeError(f"{self.name} answers no {', '.join(missing)}")
+        if self.api.commands and service.bus is None:
+            raise TypeError(f"{self.name} has commands and no command bus")
 
     def command(self, context: str, name: str, model: type[Command], handler: Handler) -> None:
         async def handle(msg: Any) -> bytes:
@@ -194,6 +287,22 @@ class ServiceHost:
             description=f"Query {model.__name__}; replies QueryResult or ErrorReply",
         )(handle)
 
+    def operation(self, name: str, model: type[BaseModel], fn: QueryFn) -> None:
+        """An operator request on ``cmd.<service>.<name>`` acting on the service's own state
+        (no aggregate): its result as JSON, or the one error shape."""
+
+        async def handle(msg: Any) -> bytes:
+            return await self._run_operation(model, msg, fn)
+
+        handle.__name__ = f"op_{name}"
+        self.broker.subscriber(
+            command_subject(self.name, name),
+            queue=f"{self.name}-workers",
+            decoder=_message,
+            title=f"{self.name} {name}",
+            description=f"{model.__name__}; replies ok or ErrorReply",
+        )(handle)
+
     # -------------------------------------------------------------- handling
 
     def _bind(self, msg: NatsMessage, kind: str) -> None:
@@ -215,12 +324,13 @@ class ServiceHost:
                 causation_id=parsed.command_id,
                 correlation_id=parsed.correlation_id or parsed.command_id,
             )
-            if not self.ready or self.bus is None:
+            bus = self.service.bus
+            if not self.ready or bus is None:
                 return self._error(
                     ErrorReply(code=ErrorCode.UNAVAILABLE, message=f"{self.name} is starting")
                 )
             try:
-                reply: CommandAccepted = await self.bus.handle(parsed, handler)
+                reply: CommandAccepted = await bus.handle(parsed, handler)
             except DomainError as exc:
                 return self._error(domain_error(exc))
             except ConcurrencyConflict as exc:
@@ -264,6 +374,27 @@ class ServiceHost:
         finally:
             structlog.contextvars.unbind_contextvars("subject", "kind", "correlation_id")
 
+    async def _run_operation(self, model: type[BaseModel], msg: NatsMessage, fn: QueryFn) -> bytes:
+        self._bind(msg, "operation")
+        try:
+            parsed = parse_request(model, msg.body)
+            if isinstance(parsed, ErrorReply):
+                return self._error(parsed)
+            try:
+                result = await fn(parsed)
+            except DomainError as exc:
+                return self._error(domain_error(exc))
+            self.handled += 1
+            return json.dumps(result, ensure_ascii=False).encode()
+        except Exception as exc:
+            self.failed += 1
+            log.exception("operation failed")
+            return self._error(
+                ErrorReply(code=ErrorCode.INTERNAL, message=f"internal error: {type(exc).__name__}")
+            )
+        finally:
+            structlog.contextvars.unbind_contextvars("subject", "kind", "correlation_id")
+
     def _error(self, reply: ErrorReply) -> bytes:
         log.info("request refused", code=reply.code.value, message=reply.message, rule=reply.rule)
         return reply.model_dump_json().encode()
@@ -273,16 +404,25 @@ class ServiceHost:
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "handled": self.handled,
             "failed": self.failed,
+            "followers": {},
+            "problems": [],
         }
         healthy = self.ready and self.nc is not None and self.nc.is_connected
-        if self.health_detail is not None:
-            try:
-                extra = await self.health_detail()
+        try:
+            if self.es is not None and self.service.followers:
+                own = await health_detail(self.es, self.service.followers)
+                healthy = healthy and bool(own.pop("healthy", True))
+                detail.update(own)
+            if self.service.health is not None:
+                extra = await self.service.health()
                 healthy = healthy and bool(extra.pop("healthy", True))
+                detail["followers"] = {**detail["followers"], **extra.pop("followers", {})}
+                detail["problems"] = [*detail["problems"], *extra.pop("problems", [])]
                 detail.update(extra)
-            except Exception as exc:
-                healthy = False
-                detail["error"] = str(exc)
+        except Exception as exc:
+            healthy = False
+            detail["error"] = str(exc)
+            detail["problems"] = [*detail["problems"], f"health failed: {exc}"]
         reply = HealthReply(
             service=self.name,
             healthy=healthy,
@@ -337,8 +477,29 @@ class ServiceHost:
             await task
         return None
 
+    async def _start_service(self, es: EventStore) -> None:
+        """Compose the service (connected), then start and catch up its followers."""
+        assert self.nc is not None
+        if self.compose is not None:
+            service = await self.compose(self.settings, es, self.nc)
+            self.check(service)
+            self.service = service
+        for follower in self.service.followers:
+            await follower.start()
+            await follower.catch_up()
+        for hook in self.service.on_start:
+            await hook()
+
+    async def _stop_service(self) -> None:
+        for hook in [*self.service.on_stop, *(f.stop for f in self.service.followers)]:
+            try:
+                await hook()
+            except Exception:
+                log.exception("stopping a part failed")
+
     async def serve(self, handle_signals: bool = True) -> None:
-        """Connect, run ``setup`` (streams, catch-up), then answer requests until SIGTERM."""
+        """Connect, compose the service (streams, followers caught up), then answer requests
+        until SIGTERM."""
         if handle_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -348,10 +509,7 @@ class ServiceHost:
         if es is None:
             log.info("stopped before NATS was reached")
             return
-        if self.setup is not None:
-            await self.setup(es)
-        for hook in self.on_start:
-            await hook()
+        await self._start_service(es)
         while True:
             try:
                 await self.broker.start()
@@ -368,9 +526,7 @@ class ServiceHost:
         log.info("stopping: finishing requests in hand")
         self.ready = False
         await self.broker.stop()  # waits for in-flight handlers (graceful_timeout)
-        for hook in self.on_stop:
-            with contextlib.suppress(Exception):
-                await hook()
+        await self._stop_service()
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.drain()

@@ -10,7 +10,6 @@ from typing import Any
 from nats.aio.client import Client
 
 from runtime.settings import Settings
-from services.events.entrypoints.service import EventsHost
 from tests.support import ServiceProcess, running_service, wait_healthy
 from tests.support import request as _request
 
@@ -347,9 +346,7 @@ async def test_attendance_waits_for_a_lagging_roster_copy(settings: Settings, nc
     async with running_service("roster", settings), running_service("events", settings) as events:
         await units(nc)
         await held_conference(nc)
-        assert isinstance(events, EventsHost)
-        follower = events.roster.follower
-        assert follower is not None
+        follower = next(f for f in events.service.followers if f.stream == "ROSTER")
         await follower.stop()
         await enroll(nc, "m1", "Nguyễn Thị Hoa")
         restart = asyncio.get_running_loop().call_later(

@@ -36,7 +36,7 @@ class Instance:
 
     async def send(self, command_name: str, **body: Any) -> CommandAccepted:
         command = c.COMMANDS[command_name].model_validate(body)
-        return await self.bus.handle(command, self.handlers.table()[command_name])
+        return await self.bus.handle(command, getattr(self.handlers, command_name))
 
 
 async def instance(nc: Client, db: Path) -> Instance:

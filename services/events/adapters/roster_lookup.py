@@ -24,13 +24,15 @@ FOLLOWER_NAME = FOLLOWER_KEY
 
 
 class RosterLookup:
-    """Reads of the copied roster; ``follower`` is attached once the service has connected."""
+    """Reads of the copied roster; ``follower`` keeps ``copy`` in step (none: no waiting)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, follower: Projector | None = None, copy: RosterCopy | None = None
+    ) -> None:
         self.engine = engine
-        self.copy = RosterCopy(engine, "events")
+        self.copy = copy or RosterCopy(engine, "events")
         self.metadata = self.copy.metadata
-        self.follower: Projector | None = None
+        self.follower = follower
 
     async def catch_up(self) -> bool:
         if self.follower is None:

@@ -1,4 +1,4 @@
-"""The reporting service's composition root: settings in, a running ServiceHost out.
+"""The reporting service's composition root: connected, it builds the service whole.
 
 Queries: ``qry.reporting.annual_summary``, ``qry.reporting.participation``,
 ``qry.reporting.status``, ``qry.reporting.issued_reports``. Operator requests:
@@ -10,22 +10,18 @@ stream.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from faststream.nats.annotations import NatsMessage
-from pydantic import BaseModel
+from nats.aio.client import Client
 
 from contracts import reporting as c
-from contracts.replies import ErrorCode, ErrorReply
-from contracts.subjects import ISSUED_REPORTS_STREAM, command_subject
-from runtime.commands import Aggregates, CommandBus
-from runtime.domain import DomainError
+from contracts.subjects import ISSUED_REPORTS_STREAM
+from runtime.aggregates import Aggregates
+from runtime.commands import CommandBus
 from runtime.eventstore import EventStore
-from runtime.logging import get_logger
 from runtime.projector import state_projector
-from runtime.service import ServiceHost, domain_error, parse_request
+from runtime.service import Api, Service, ServiceHost
 from runtime.settings import Settings
 from runtime.sql import make_engine
 from runtime.statestore import StateStore
@@ -35,102 +31,73 @@ from services.reporting.application.readmodels import ReportingApp
 from services.reporting.domain.issuing import REPORT_KIND
 
 NAME = c.SERVICE
-log = get_logger(__name__)
 
 
-async def _raw(msg: NatsMessage) -> bytes:
-    return msg.body
+@dataclass(frozen=True)
+class ReportingQueries:
+    app: ReportingApp
+    reports: StateStore
+
+    async def annual_summary(self, q: c.AnnualSummaryQuery) -> dict[str, Any]:
+        return await self.app.annual_summary(q)
+
+    async def participation(self, q: c.ParticipationQuery) -> dict[str, Any]:
+        return await self.app.participation(q)
+
+    async def status(self, _: c.StatusQuery) -> dict[str, Any]:
+        return await self.app.status()
+
+    async def issued_reports(self, q: c.IssuedReports) -> dict[str, Any]:
+        return await asyncio.to_thread(issuing.issued_reports, self.reports, q)
 
 
-def _operation(
-    host: ServiceHost,
-    name: str,
-    model: type[BaseModel],
-    fn: Callable[[Any], Awaitable[dict[str, Any]]],
-) -> None:
-    """A request that acts on the read models (not an aggregate command): reply ok or error."""
+@dataclass(frozen=True)
+class ReportingOperations:
+    app: ReportingApp
 
-    async def handle(msg: NatsMessage) -> bytes:
-        parsed = parse_request(model, msg.body)
-        if isinstance(parsed, ErrorReply):
-            return parsed.model_dump_json().encode()
-        try:
-            return json.dumps(await fn(parsed), ensure_ascii=False).encode()
-        except DomainError as exc:
-            return domain_error(exc).model_dump_json().encode()
-        except Exception as exc:
-            log.exception("operation failed", operation=name)
-            return (
-                ErrorReply(code=ErrorCode.INTERNAL, message=f"internal error: {type(exc).__name__}")
-                .model_dump_json()
-                .encode()
-            )
+    async def rebuild(self, _: c.Rebuild) -> dict[str, Any]:
+        return {"ok": True, "generation": await self.app.rebuild()}
 
-    handle.__name__ = f"op_{name}"
-    host.broker.subscriber(
-        command_subject(NAME, name),
-        queue=f"{NAME}-workers",
-        decoder=_raw,
-        title=f"reporting {name}",
-        description=f"{model.__name__}; replies ok or ErrorReply",
-    )(handle)
+    async def dlq_retry(self, r: c.RetryDeadLetter) -> dict[str, Any]:
+        return await self.app.retry_dead_letter(r)
+
+
+@dataclass(frozen=True)
+class IssuingHandlers:
+    """Issued reports: a command service of their own stream, beside the read models."""
+
+    issue_report = staticmethod(issuing.issue_report)
+
+
+async def compose(settings: Settings, es: EventStore, nc: Client) -> Service:
+    await es.ensure_streams([ISSUED_REPORTS_STREAM], settings.stream_replicas)
+    engine = make_engine(settings.database_url_for(NAME))
+    reports = StateStore(engine, "reports")
+    aggregates = Aggregates(es, reports, [REPORT_KIND])
+    own = state_projector(
+        es,
+        reports,
+        ISSUED_REPORTS_STREAM.name,
+        f"own:{ISSUED_REPORTS_STREAM.name}",
+        aggregates.apply_stream_batch,
+        pending=aggregates.not_yet_applied,
+        stall_after=settings.follower_stall_s,
+    )
+    app = ReportingApp(engine, es)
+    return Service(
+        bus=CommandBus(es, reports, aggregates),
+        handlers=IssuingHandlers(),
+        queries=ReportingQueries(app, reports),
+        operations=ReportingOperations(app),
+        followers=[own],
+        on_start=[app.start],
+        on_stop=[app.stop],
+        health=app.health,
+    )
 
 
 def build(settings: Settings) -> ServiceHost:
-    host = ServiceHost(NAME, settings)
-    engine = make_engine(settings.database_url_for(NAME))
-    state: dict[str, ReportingApp] = {}
-
-    def app() -> ReportingApp:
-        return state["app"]
-
-    host.query(NAME, "annual_summary", c.AnnualSummaryQuery, lambda q: app().annual_summary(q))
-    host.query(NAME, "participation", c.ParticipationQuery, lambda q: app().participation(q))
-    host.query(NAME, "status", c.StatusQuery, lambda q: app().status())
-
-    # Issued reports: a command service of their own stream, beside the read models.
-    store = StateStore(engine, "reports")
-    host.command(NAME, "issue_report", c.IssueReport, issuing.issue_report)
-
-    async def issued(q: c.IssuedReports) -> dict[str, Any]:
-        return await asyncio.to_thread(issuing.issued_reports, store, q)
-
-    host.query(NAME, "issued_reports", c.IssuedReports, issued)
-
-    async def rebuild(_: c.Rebuild) -> dict[str, Any]:
-        return {"ok": True, "generation": await app().rebuild()}
-
-    _operation(host, "rebuild", c.Rebuild, rebuild)
-    _operation(host, "dlq_retry", c.RetryDeadLetter, lambda r: app().retry_dead_letter(r))
-
-    async def start(es: EventStore) -> None:
-        await es.ensure_streams([ISSUED_REPORTS_STREAM], settings.stream_replicas)
-        aggregates = Aggregates(es, store, [REPORT_KIND])
-        host.bus = CommandBus(es, store, aggregates)
-        own = state_projector(
-            es,
-            store,
-            ISSUED_REPORTS_STREAM.name,
-            f"own:{ISSUED_REPORTS_STREAM.name}",
-            aggregates.apply_stream_batch,
-            pending=aggregates.not_yet_applied,
-            stall_after=settings.follower_stall_s,
-        )
-        await own.start()
-        host.on_stop.append(own.stop)
-        await own.catch_up()
-        state["app"] = ReportingApp(engine, es)
-        await state["app"].start()
-        host.on_stop.append(state["app"].stop)
-        reporting = state["app"]
-
-        async def detail() -> dict[str, Any]:
-            return await reporting.health([own])
-
-        host.health_detail = detail
-
-    host.setup = start
-    return host
+    return ServiceHost(NAME, settings, Api.of(c, NAME), compose)
 
 
 async def run(settings: Settings) -> None:

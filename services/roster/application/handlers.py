@@ -225,19 +225,3 @@ class RosterHandlers:
         member = await uow.load(members.MEMBER, cmd.member_id)
         events = members.decide_retire(member.state, cmd, today_for(cmd, ctx))
         return await uow.record(member, events, local_midnight(ctx.effective(cmd.effective_on)))
-
-    def table(self) -> dict[str, Callable[..., Awaitable[CommandAccepted]]]:
-        """Command name (as in ``contracts.roster.COMMANDS``) -> handler."""
-        return {
-            "register_unit": self.register_unit,
-            "rename_unit": self.rename_unit,
-            "dissolve_unit": self.dissolve_unit,
-            "enroll_member": self.enroll_member,
-            "reenroll_member": self.reenroll_member,
-            "correct_member_details": self.correct_member_details,
-            "change_member_code": self.change_member_code,
-            "change_member_role": self.change_member_role,
-            "transfer_member": self.transfer_member,
-            "set_member_core": self.set_member_core,
-            "retire_member": self.retire_member,
-        }
