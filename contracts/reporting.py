@@ -14,6 +14,7 @@ from contracts.types import (
     BusinessDate,
     Identifier,
     Name,
+    Prose,
     ShortText,
     StoredName,
     StoredText,
@@ -280,10 +281,10 @@ class Narrative(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    results: str = Field(default="", max_length=20000)
-    shortcomings: str = Field(default="", max_length=20000)
-    lessons: str = Field(default="", max_length=20000)
-    orientations: str = Field(default="", max_length=20000)
+    results: Prose = ""
+    shortcomings: Prose = ""
+    lessons: Prose = ""
+    orientations: Prose = ""
 
 
 @registry.register

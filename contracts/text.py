@@ -74,6 +74,15 @@ def check_token(value: str) -> str:
     return value
 
 
+def check_prose(value: str) -> str:
+    """Prose kept exactly as written (its documents are digested as written): no control
+    character but tab, line feed and carriage return, no bidirectional control."""
+    found = _REFUSED_IN_TEXT.search(value.replace("\r", ""))
+    if found is not None:
+        _refuse_char(value.replace("\r", ""), found.start())
+    return value
+
+
 def check_text(value: str, *, max_length: int, multiline: bool, name: bool) -> str:
     """``value`` in NFC, stripped, or a ``PydanticCustomError`` naming the broken rule.
 

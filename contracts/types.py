@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from contracts.canonical import format_datetime
-from contracts.text import check_text, check_token
+from contracts.text import check_prose, check_text, check_token
 
 FIRST_DAY = date(1900, 1, 1)
 LAST_DAY = date(2199, 12, 31)
@@ -157,6 +157,10 @@ ExternalCode = Annotated[
 
 Token = Annotated[str, StringConstraints(max_length=128), AfterValidator(check_token)]
 """An opaque key a client chooses (command id, correlation id), kept as sent."""
+
+Prose = Annotated[str, StringConstraints(max_length=20000), AfterValidator(check_prose)]
+"""Paragraphs a person writes (a report's narrative): kept as written, but no control or
+bidirectional-control character (PostgreSQL cannot store NUL; a terminal runs ANSI escapes)."""
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 """An aggregate id: one JetStream subject token (no dots, wildcards or spaces)."""

@@ -322,3 +322,13 @@ def test_queries_take_years_and_dates_of_the_business_range_only() -> None:
     ]
     assert rules(reporting.ParticipationQuery, year=2199) == []
     assert rules(events.ListConferences, year=9999) == ["less_than_equal"]
+
+
+def test_a_reports_narrative_is_kept_as_written_but_refuses_control_characters() -> None:
+    from contracts import reporting
+
+    prose = "- Kết quả:\r\n\tđạt 95%\n\n=tốt \u202a"[:-2] + "  "
+    assert reporting.Narrative(results=prose).results == prose  # not normalised, not trimmed
+    assert rules(reporting.Narrative, results="a\x00b") == ["text.control_character"]
+    assert rules(reporting.Narrative, lessons="\x1b[2J") == ["text.control_character"]
+    assert rules(reporting.Narrative, orientations="x\u202ey") == ["text.bidi_control"]
