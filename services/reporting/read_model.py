@@ -42,7 +42,7 @@ from services.reporting.domain.summary import (
     period_of,
 )
 
-PROJECTION_VERSION = "4"
+PROJECTION_VERSION = "5"
 """Bump when what the projection writes changes: the service then rebuilds from sequence 1."""
 
 log = get_logger(__name__)

@@ -70,7 +70,7 @@ def test_eligibility_is_the_day_by_day_fold_of_each_held_conference() -> None:
         got = model.participation(year)
         for m in got["members"]:
             changes = every.members.changes[m["member_id"]]
-            expected = sum(1 for c in held if _folded(changes, c["held_on"]).get("active") == "1")
+            expected = sum(1 for c in held if _folded(changes, c["held_on"]).get("active") is True)
             assert m["conferences_eligible"] == expected, m
         possible = {u["unit_id"]: u["possible_attendances"] for u in got["units"]}
         for uid, n in possible.items():
@@ -78,7 +78,7 @@ def test_eligibility_is_the_day_by_day_fold_of_each_held_conference() -> None:
                 1
                 for c in held
                 for changes in every.members.changes.values()
-                if (s := _folded(changes, c["held_on"])).get("active") == "1"
+                if (s := _folded(changes, c["held_on"])).get("active") is True
                 and s.get("unit_id") == uid
             )
             assert n == expected, uid

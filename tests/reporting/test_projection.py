@@ -7,6 +7,7 @@ from datetime import date
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from contracts import awards as a
 from contracts import events as e
@@ -40,6 +41,26 @@ def test_given_the_sample_year_then_the_articles_figures(database_url: str) -> N
         1,
     )
     assert s["conferences"]["list"][-1]["presenters"][0]["name"] == "Nguyễn Quán Phú"
+
+
+def test_yes_no_fields_are_stored_as_booleans(database_url: str) -> None:
+    """``active`` and ``core`` are booleans in the tables (they were the strings "1"/"0")."""
+    model = _model(database_url)
+    model.apply(sample_year().events)
+    changes = model.projection.t.member_changes
+    with model.engine.connect() as conn:
+        rows = conn.execute(
+            select(changes.c.field, changes.c.value, changes.c.flag).where(
+                changes.c.field.in_(("active", "core"))
+            )
+        ).all()
+    assert rows and {type(flag) for _, _, flag in rows} == {bool}
+    assert {value for _, value, _ in rows} == {None}
+    assert {(field, flag) for field, _, flag in rows} >= {("active", True), ("core", True)}
+    units = model.projection.t.unit_changes
+    with model.engine.connect() as conn:
+        flags = conn.execute(select(units.c.flag).where(units.c.field == "active")).scalars()
+        assert set(flags) == {True}
 
 
 def test_redelivered_and_replayed_events_are_skipped(database_url: str) -> None:

@@ -99,7 +99,8 @@ class _Keyed:
 
 # ------------------------------------------------------------ appliers by event type
 
-Fields = dict[str, str | None]
+Fields = dict[str, str | bool | None]
+"""Field to value; yes/no fields (active, core) are booleans, stored as booleans."""
 
 MEMBER_FIELDS: dict[type[DomainEvent], Callable[[Any], Fields]] = {
     r.MemberEnrolled: lambda ev: {
@@ -107,23 +108,23 @@ MEMBER_FIELDS: dict[type[DomainEvent], Callable[[Any], Fields]] = {
         "full_name": ev.full_name,
         "role": ev.role.value,
         "unit_id": ev.unit_id,
-        "core": "1" if ev.core else "0",
-        "active": "1",
+        "core": ev.core,
+        "active": True,
         "external_code": ev.external_code,
     },
     r.MemberReenrolled: lambda ev: {
         "_event": "reenrolled",
         "role": ev.role.value,
         "unit_id": ev.unit_id,
-        "active": "1",
+        "active": True,
     },
     r.MemberDetailsCorrected: lambda ev: {"full_name": ev.full_name},
     r.MemberExternalCodeChanged: lambda ev: {"external_code": ev.external_code},
     r.MemberRoleChanged: lambda ev: {"_event": "role_changed", "role": ev.role.value},
     r.MemberTransferred: lambda ev: {"_event": "transferred", "unit_id": ev.to_unit_id},
-    r.MemberCoreFlagSet: lambda ev: {"core": "1"},
-    r.MemberCoreFlagCleared: lambda ev: {"core": "0"},
-    r.MemberRetired: lambda ev: {"_event": "retired", "active": "0"},
+    r.MemberCoreFlagSet: lambda ev: {"core": True},
+    r.MemberCoreFlagCleared: lambda ev: {"core": False},
+    r.MemberRetired: lambda ev: {"_event": "retired", "active": False},
 }
 """Member events: the fields each one sets, one effective-dated row per field."""
 
@@ -133,10 +134,10 @@ UNIT_FIELDS: dict[type[DomainEvent], Callable[[Any], Fields]] = {
         "name": ev.name,
         "kind": ev.kind.value,
         "parent_id": ev.parent_id,
-        "active": "1",
+        "active": True,
     },
     r.UnitRenamed: lambda ev: {"name": ev.name},
-    r.UnitDissolved: lambda ev: {"_event": "dissolved", "active": "0"},
+    r.UnitDissolved: lambda ev: {"_event": "dissolved", "active": False},
 }
 
 Row = dict[str, Any]
@@ -284,7 +285,14 @@ def _for(table: dict[type[DomainEvent], T], kind: type) -> T | None:
 
 def _changes(key: str, ident: str, seq: int, ev: Any, fields: Fields) -> list[Row]:
     return [
-        {key: ident, "seq": seq, "field": f, "value": v, "effective_on": ev.effective_on}
+        {
+            key: ident,
+            "seq": seq,
+            "field": f,
+            "value": None if isinstance(v, bool) else v,
+            "flag": v if isinstance(v, bool) else None,
+            "effective_on": ev.effective_on,
+        }
         for f, v in fields.items()
     ]
 

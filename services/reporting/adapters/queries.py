@@ -20,7 +20,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, Integer, and_, case, cast, func, select
 
 from services.reporting.adapters.tables import Tables
 from services.reporting.domain.summary import (
@@ -33,6 +33,9 @@ from services.reporting.domain.summary import (
 
 STATE_FIELDS = ("active", "unit_id", "role", "core")
 """The member fields a period's figures fold (names are read apart)."""
+VALUES = ("unit_id", "role")
+FLAGS = ("active", "core")
+"""Yes/no fields: stored as booleans (``flag``)."""
 
 IN_CHUNK = 500
 DETAIL_FOR_ALL = 2000
@@ -116,6 +119,7 @@ def _members(conn: Connection, t: Tables, period: Period) -> History:
             m.c.member_id,
             m.c.field,
             m.c.value,
+            m.c.flag,
             func.row_number()
             .over(
                 partition_by=(m.c.member_id, m.c.field),
@@ -129,14 +133,24 @@ def _members(conn: Connection, t: Tables, period: Period) -> History:
     pivot = (
         select(
             ranked.c.member_id,
-            *(func.max(case((ranked.c.field == f, ranked.c.value))).label(f) for f in STATE_FIELDS),
+            *(func.max(case((ranked.c.field == f, ranked.c.value))).label(f) for f in VALUES),
+            # booleans have no max() on PostgreSQL: as 0/1 here, booleans again below
+            *(
+                func.max(case((ranked.c.field == f, cast(ranked.c.flag, Integer)))).label(f)
+                for f in FLAGS
+            ),
         )
         .where(ranked.c.rn == 1)
         .group_by(ranked.c.member_id)
     )
-    base: dict[str, dict[str, str | None]] = {
-        row[0]: dict(zip(STATE_FIELDS, row[1:], strict=True)) for row in conn.execute(pivot)
-    }
+    base: dict[str, dict[str, str | bool | None]] = {}
+    for row in conn.execute(pivot):
+        state: dict[str, str | bool | None] = dict(
+            zip(VALUES, row[1 : 1 + len(VALUES)], strict=True)
+        )
+        for f, flag in zip(FLAGS, row[1 + len(VALUES) :], strict=True):
+            state[f] = None if flag is None else bool(flag)
+        base[row[0]] = state
     changes = _dicts(
         conn,
         select(m).where(

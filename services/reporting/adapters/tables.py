@@ -71,6 +71,8 @@ def tables(generation: int) -> Tables:
             Column("seq", Integer, primary_key=True, autoincrement=False),
             Column("field", String(32), primary_key=True),
             Column("value", String(400), nullable=True),
+            # a yes/no field (active, core) as a boolean; ``value`` is then NULL
+            Column("flag", Boolean, nullable=True),
             Column("effective_on", Date, nullable=False),
             # a period's query reads the changes effective by its end (and later names)
             Index(f"{p}{name}_effective_on", "effective_on"),

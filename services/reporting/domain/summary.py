@@ -33,7 +33,13 @@ from runtime.domain import DomainError
 ROLES = ("reporter", "propagandist")
 KINDS = ("information", "thematic", "review")
 TOP_N = 10
-_EMPTY: dict[str, str | None] = {}
+Value = str | bool | None
+"""A field's value in a change row: text, or a boolean for yes/no fields (active, core)."""
+_EMPTY: dict[str, Value] = {}
+
+
+def _text(value: Value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -56,12 +62,12 @@ class History:
     ``names``, each ident's last recorded value of a display field (``latest``), whatever its
     date. States on or after ``base_day`` are then those of the whole history."""
 
-    changes: dict[str, list[tuple[date, int, str, str | None]]] = field(default_factory=dict)
-    base: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    changes: dict[str, list[tuple[date, int, str, Value]]] = field(default_factory=dict)
+    base: dict[str, dict[str, Value]] = field(default_factory=dict)
     base_day: date | None = None
-    names: dict[str, dict[str, str | None]] | None = None
+    names: dict[str, dict[str, Value]] | None = None
     # per ident: the distinct effective dates and the state after all changes up to each
-    _timelines: dict[str, tuple[list[date], list[dict[str, str | None]]]] = field(
+    _timelines: dict[str, tuple[list[date], list[dict[str, Value]]]] = field(
         default_factory=dict, repr=False
     )
 
@@ -69,13 +75,13 @@ class History:
     def of(cls, rows: Iterable[dict[str, Any]], key: str) -> History:
         return cls(_by_ident(rows, key))
 
-    def timeline(self, ident: str) -> tuple[list[date], list[dict[str, str | None]]]:
+    def timeline(self, ident: str) -> tuple[list[date], list[dict[str, Value]]]:
         """The dates the state changed on and the state from each (shared: do not mutate)."""
         found = self._timelines.get(ident)
         if found is None:
             days: list[date] = []
-            states: list[dict[str, str | None]] = []
-            state: dict[str, str | None] = {}
+            states: list[dict[str, Value]] = []
+            state: dict[str, Value] = {}
             if ident in self.base and self.base_day is not None:
                 state = self.base[ident]
                 days.append(self.base_day)
@@ -90,11 +96,11 @@ class History:
             found = self._timelines[ident] = (days, states)
         return found
 
-    def state(self, ident: str, day: date | None) -> dict[str, str | None]:
+    def state(self, ident: str, day: date | None) -> dict[str, Value]:
         """The fields as of ``day`` (None: everything known), in effective order."""
         return dict(self.view(ident, day))
 
-    def view(self, ident: str, day: date | None) -> dict[str, str | None]:
+    def view(self, ident: str, day: date | None) -> dict[str, Value]:
         """``state`` without the copy (shared: do not mutate)."""
         days, states = self.timeline(ident)
         i = len(days) if day is None else bisect_right(days, day)
@@ -103,19 +109,19 @@ class History:
     def latest(self, ident: str, name: str) -> str | None:
         """The value last recorded (by sequence), whatever its date: names, for display."""
         if self.names is not None:
-            return self.names.get(ident, _EMPTY).get(name)
-        best: tuple[int, str | None] | None = None
+            return _text(self.names.get(ident, _EMPTY).get(name))
+        best: tuple[int, Value] | None = None
         for _eff, seq, fname, value in self.changes.get(ident, ()):
             if fname == name and (best is None or seq > best[0]):
                 best = (seq, value)
-        return best[1] if best else None
+        return _text(best[1]) if best else None
 
     def events_between(self, start: date, end: date) -> Counter[str]:
         return Counter(
             v
             for items in self.changes.values()
             for eff, _s, f, v in items
-            if f == "_event" and v is not None and start <= eff <= end
+            if f == "_event" and isinstance(v, str) and start <= eff <= end
         )
 
     def ids(self) -> list[str]:
@@ -124,30 +130,32 @@ class History:
 
 def _by_ident(
     rows: Iterable[dict[str, Any]], key: str
-) -> dict[str, list[tuple[date, int, str, str | None]]]:
-    out: dict[str, list[tuple[date, int, str, str | None]]] = defaultdict(list)
+) -> dict[str, list[tuple[date, int, str, str | bool | None]]]:
+    out: dict[str, list[tuple[date, int, str, str | bool | None]]] = defaultdict(list)
     for row in rows:
-        out[row[key]].append((row["effective_on"], row["seq"], row["field"], row["value"]))
+        flag = row.get("flag")  # yes/no fields are stored as booleans
+        value = bool(flag) if flag is not None else row["value"]
+        out[row[key]].append((row["effective_on"], row["seq"], row["field"], value))
     for items in out.values():
         items.sort(key=lambda c: (c[0], c[1]))
     return dict(out)
 
 
-def active_members(members: History, day: date) -> dict[str, dict[str, str | None]]:
+def active_members(members: History, day: date) -> dict[str, dict[str, Value]]:
     out = {}
     for mid in members.ids():
         s = members.view(mid, day)  # shared: read only
-        if s.get("active") == "1":
+        if s.get("active") is True:
             out[mid] = s
     return out
 
 
-def _roster_counts(active: dict[str, dict[str, str | None]]) -> dict[str, int]:
+def _roster_counts(active: dict[str, dict[str, Value]]) -> dict[str, int]:
     counts = {role: 0 for role in ROLES}
     for s in active.values():
         counts[str(s.get("role"))] = counts.get(str(s.get("role")), 0) + 1
     counts["total"] = len(active)
-    counts["core"] = sum(1 for s in active.values() if s.get("core") == "1")
+    counts["core"] = sum(1 for s in active.values() if s.get("core") is True)
     return counts
 
 
@@ -281,7 +289,7 @@ def _attendance(facts: Facts, held: list[dict[str, Any]]) -> _Attendance:
     for mid in facts.members.ids():
         starts, states = facts.members.timeline(mid)
         for i, s in enumerate(states):
-            if s.get("active") != "1":
+            if s.get("active") is not True:
                 continue
             lo = bisect_left(days, starts[i])
             hi = bisect_left(days, starts[i + 1]) if i + 1 < len(starts) else len(days)
@@ -344,7 +352,7 @@ def annual_summary(facts: Facts, period: Period, as_of: str | None = None) -> An
 
 
 def _roster_section(
-    facts: Facts, period: Period, at_end: dict[str, dict[str, str | None]]
+    facts: Facts, period: Period, at_end: dict[str, dict[str, Value]]
 ) -> RosterSection:
     at_start = active_members(facts.members, period.start - timedelta(days=1))
     changes = facts.members.events_between(period.start, period.end)
@@ -379,7 +387,7 @@ def _conferences_section(held: list[dict[str, Any]], att: _Attendance) -> Confer
 
 
 def _attendance_section(
-    facts: Facts, period: Period, att: _Attendance, at_end: dict[str, dict[str, str | None]]
+    facts: Facts, period: Period, att: _Attendance, at_end: dict[str, dict[str, Value]]
 ) -> AttendanceSection:
     member_total = sum(att.per_member.values())
     guest_total = sum(att.guests_by_category.values())
@@ -401,7 +409,7 @@ def _attendance_section(
 
 
 def _by_unit(
-    facts: Facts, att: _Attendance, at_end: dict[str, dict[str, str | None]]
+    facts: Facts, att: _Attendance, at_end: dict[str, dict[str, Value]]
 ) -> list[UnitAttendance]:
     members_per_unit: Counter[str] = Counter(str(s.get("unit_id")) for s in at_end.values())
     units = [
@@ -447,7 +455,7 @@ def _awards_section(facts: Facts, period: Period) -> AwardsSection:
 
 def _core_propagandist(facts: Facts, award: dict[str, Any]) -> bool:
     state = facts.members.view(award["recipient_id"], award["decision_date"])
-    return state.get("core") == "1" and state.get("role") == "propagandist"
+    return state.get("core") is True and state.get("role") == "propagandist"
 
 
 def _granted(facts: Facts, w: dict[str, Any]) -> GrantedAward:
@@ -479,7 +487,7 @@ def _top_participants(facts: Facts, period: Period, att: _Attendance) -> list[To
                 member_id=mid,
                 full_name=facts.member_name(mid),
                 role=state.get("role"),
-                unit_name=facts.unit_name(state.get("unit_id")),
+                unit_name=facts.unit_name(_text(state.get("unit_id"))),
                 attended=n,
                 eligible=att.eligible[mid],
                 attendance_rate=_rate(n, att.eligible[mid]),
@@ -507,8 +515,8 @@ def participation(facts: Facts, year: int) -> dict[str, Any]:
                 "role": str(s.get("role")),
                 "unit_id": unit,
                 "unit_name": facts.unit_name(unit),
-                "core": s.get("core") == "1",
-                "active_at_end": s.get("active") == "1",
+                "core": s.get("core") is True,
+                "active_at_end": s.get("active") is True,
                 "conferences_eligible": att.eligible[mid],
                 "conferences_attended": att.per_member[mid],
                 "attendance_rate": _rate(att.per_member[mid], att.eligible[mid]),
@@ -525,9 +533,9 @@ def participation(facts: Facts, year: int) -> dict[str, Any]:
                 "unit_id": uid,
                 "unit_name": facts.unit_name(uid),
                 "kind": facts.unit_kind(uid),
-                "active_at_end": u.get("active") == "1",
+                "active_at_end": u.get("active") is True,
                 "members_at_end": len(in_unit),
-                "core_members_at_end": sum(1 for s in in_unit if s.get("core") == "1"),
+                "core_members_at_end": sum(1 for s in in_unit if s.get("core") is True),
                 "attendances": att.per_unit[uid],
                 "possible_attendances": att.possible_per_unit[uid],
                 "attendance_rate": _rate(att.per_unit[uid], att.possible_per_unit[uid]),
