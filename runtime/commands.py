@@ -29,7 +29,7 @@ from contracts.canonical import canonical_json, sha256_hex
 from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.replies import Command, CommandAccepted
 from runtime.aggregates import DIGEST_KEY, Aggregates, Loaded
-from runtime.domain import AggregateKind, Conflict, DomainError
+from runtime.domain import AggregateKind, Conflict, DomainError, NothingToChange
 from runtime.eventport import ConcurrencyConflict, EventStorePort
 from runtime.statestore import StateStore
 
@@ -167,6 +167,21 @@ class UnitOfWork:
             if known is not None:
                 raise AlreadyHandled(known)
         return loaded
+
+    async def decide(
+        self,
+        loaded: Loaded[S],
+        decide: Callable[[], Sequence[DomainEvent]],
+        occurred_at: datetime | None = None,
+        message: str = "",
+    ) -> CommandAccepted:
+        """Record what ``decide`` decides; when it raises ``NothingToChange``, the reply is
+        ``unchanged`` with its message (the one "nothing to change" idiom of every service)."""
+        try:
+            events = decide()
+        except NothingToChange as same:
+            return await self.record(loaded, [], message=same.message)
+        return await self.record(loaded, events, occurred_at, message)
 
     async def record(
         self,

@@ -28,6 +28,12 @@ class DomainError(Exception):
         return type(self).__name__
 
 
+class NothingToChange(DomainError):
+    """Not a refusal: the command asks for what is already so. ``decide`` raises it (a
+    subclass named for what is already so, its message saying it); the command's reply is
+    ``unchanged: true`` with that message and nothing is written (``UnitOfWork.decide``)."""
+
+
 class NotFound(DomainError):
     code = ErrorCode.NOT_FOUND
 

@@ -8,6 +8,7 @@ import pytest
 
 from contracts import roster as c
 from contracts.envelope import DomainEvent
+from runtime.domain import NothingToChange
 from services.roster.domain import members, units
 from services.roster.domain.dissolution import (
     TransferTargetMustDifferFromDissolvedUnit,
@@ -151,12 +152,10 @@ def test_parent_must_exist_and_be_active() -> None:
 
 
 def test_rename_same_name_changes_nothing_and_other_name_is_recorded() -> None:
-    assert (
+    with pytest.raises(NothingToChange):
         units.decide_rename(
             unit(CELL), cmd(c.RenameUnit, unit_id="cell", name=" Chi bộ Khu phố 1 "), TODAY
         )
-        == []
-    )
     events = units.decide_rename(
         unit(CELL), cmd(c.RenameUnit, unit_id="cell", name="Chi bộ KP1"), TODAY
     )
@@ -426,7 +425,7 @@ def test_transfer_records_from_and_to() -> None:
             member_id="hoa", from_unit_id="cell", to_unit_id="city", effective_on=LAST_MONTH
         )
     ]
-    assert (
+    with pytest.raises(NothingToChange):
         members.decide_transfer(
             member(HOA),
             cmd(c.TransferMember, member_id="hoa", to_unit_id="cell"),
@@ -434,17 +433,13 @@ def test_transfer_records_from_and_to() -> None:
             TODAY,
             True,
         )
-        == []
-    )
 
 
 def test_core_flag_set_and_cleared_only_when_it_changes() -> None:
-    assert (
+    with pytest.raises(NothingToChange):
         members.decide_set_core(
             member(HOA), cmd(c.SetMemberCore, member_id="hoa", core=False), TODAY
         )
-        == []
-    )
     assert members.decide_set_core(
         member(HOA), cmd(c.SetMemberCore, member_id="hoa", core=True), TODAY
     ) == [c.MemberCoreFlagSet(member_id="hoa", effective_on=TODAY)]
@@ -564,20 +559,19 @@ def test_change_code_set_replace_clear() -> None:
             effective_on=TODAY,
         )
     ]
-    assert (
+    with pytest.raises(NothingToChange):
         members.decide_change_code(
             member(HOA),
             cmd(c.ChangeMemberExternalCode, member_id="hoa", external_code="TTV-001"),
             TODAY,
             "hoa",
         )
-        == []
-    )
 
 
 def test_correct_details_only_when_they_differ() -> None:
     same = cmd(c.CorrectMemberDetails, member_id="hoa", full_name="Nguyễn Thị Hoa")
-    assert members.decide_correct(member(HOA), same, TODAY) == []
+    with pytest.raises(members.MemberDetailsAlreadyRecorded, match="already so"):
+        members.decide_correct(member(HOA), same, TODAY)
     events = members.decide_correct(
         member(HOA),
         cmd(

@@ -87,6 +87,8 @@ async def test_a_change_to_the_same_value_writes_nothing(tmp_path: Path) -> None
             c.RenameUnit(command_id="r1", unit_id="city", name="Cấp thành phố")
         )
         assert same.unchanged and same.event_ids == [] and same.version == 1
+        # The one "nothing to change" idiom: the reply says what is already so.
+        assert same.message == "unit city is already named 'Cấp thành phố'"
         assert await es.stream_last_sequence("ROSTER") == 1
 
 

@@ -17,7 +17,7 @@ from runtime.aggregates import Loaded
 from runtime.commands import CommandContext, UnitOfWork
 from services.events.adapters.roster_lookup import RosterLookup
 from services.events.domain import conferences as conf
-from services.events.domain.conferences import CONFERENCE, Conference, NothingToChange
+from services.events.domain.conferences import CONFERENCE, Conference
 
 
 async def _record(
@@ -26,12 +26,7 @@ async def _record(
     decide: Callable[[], list[DomainEvent]],
     day: date | None = None,
 ) -> CommandAccepted:
-    """Decide and record; a command that asks for what is already so replies ``unchanged``."""
-    try:
-        events = decide()
-    except NothingToChange as same:
-        return await uow.record(loaded, [], message=same.message)
-    return await uow.record(loaded, events, local_midnight(day) if day else None)
+    return await uow.decide(loaded, decide, local_midnight(day) if day else None)
 
 
 @dataclass(frozen=True)

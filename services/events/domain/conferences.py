@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import events as c
 from contracts.envelope import DomainEvent
-from runtime.domain import AggregateKind, AlreadyExists, Conflict, DomainError, NotFound
+from runtime.domain import (
+    AggregateKind,
+    AlreadyExists,
+    Conflict,
+    DomainError,
+    NotFound,
+    NothingToChange,
+)
 from services.events.domain.members import MemberStanding
 
 
@@ -98,11 +105,6 @@ class MemberMustExist(NotFound):
 
 class MemberMustBeActiveOnConferenceDate(DomainError):
     pass
-
-
-class NothingToChange(DomainError):
-    """Not a refusal: the command asks for what is already so. The handler replies
-    ``unchanged: true`` with this message and writes nothing."""
 
 
 class MemberAlreadyCounted(NothingToChange):

@@ -10,6 +10,7 @@ from contracts import roster as c
 from contracts.calendar import CENTER_TZ, derived_id, local_midnight
 from contracts.replies import Command, CommandAccepted
 from runtime.commands import CommandContext, UnitOfWork
+from runtime.domain import NothingToChange
 from services.roster.adapters.codes import DEFAULT_GRACE, CodeReservations
 from services.roster.adapters.views import RosterViews
 from services.roster.domain import members, units
@@ -68,9 +69,10 @@ class RosterHandlers:
         self, cmd: c.RenameUnit, ctx: CommandContext, uow: UnitOfWork
     ) -> CommandAccepted:
         unit = await uow.load(units.UNIT, cmd.unit_id)
-        return await uow.record(
+        others = await self._all_units()
+        return await uow.decide(
             unit,
-            units.decide_rename(unit.state, cmd, today_for(cmd, ctx), await self._all_units()),
+            lambda: units.decide_rename(unit.state, cmd, today_for(cmd, ctx), others),
             local_midnight(ctx.effective(cmd.effective_on)),
         )
 
@@ -167,8 +169,11 @@ class RosterHandlers:
         self, cmd: c.CorrectMemberDetails, ctx: CommandContext, uow: UnitOfWork
     ) -> CommandAccepted:
         member = await uow.load(members.MEMBER, cmd.member_id)
-        events = members.decide_correct(member.state, cmd, today_for(cmd, ctx))
-        return await uow.record(member, events, local_midnight(ctx.effective(cmd.effective_on)))
+        return await uow.decide(
+            member,
+            lambda: members.decide_correct(member.state, cmd, today_for(cmd, ctx)),
+            local_midnight(ctx.effective(cmd.effective_on)),
+        )
 
     async def change_member_code(
         self, cmd: c.ChangeMemberExternalCode, ctx: CommandContext, uow: UnitOfWork
@@ -176,8 +181,10 @@ class RosterHandlers:
         member = await uow.load(members.MEMBER, cmd.member_id)
         today = today_for(cmd, ctx)
         # Decide once without the reservation so a refused command reserves nothing.
-        if not members.decide_change_code(member.state, cmd, today, holder=None):
-            return await uow.record(member, [])
+        try:
+            members.decide_change_code(member.state, cmd, today, holder=None)
+        except NothingToChange as same:
+            return await uow.record(member, [], message=same.message)
         holder = None
         if cmd.external_code is not None:
             holder = await self._reserve(cmd.external_code, cmd.member_id, ctx, uow)
@@ -197,27 +204,36 @@ class RosterHandlers:
         unit = None
         if member.state is not None:
             unit = (await uow.load(units.UNIT, member.state.unit_id)).state
-        events = members.decide_change_role(
-            member.state, cmd, unit, today_for(cmd, ctx), self._rule
+        return await uow.decide(
+            member,
+            lambda: members.decide_change_role(
+                member.state, cmd, unit, today_for(cmd, ctx), self._rule
+            ),
+            local_midnight(ctx.effective(cmd.effective_on)),
         )
-        return await uow.record(member, events, local_midnight(ctx.effective(cmd.effective_on)))
 
     async def transfer_member(
         self, cmd: c.TransferMember, ctx: CommandContext, uow: UnitOfWork
     ) -> CommandAccepted:
         member = await uow.load(members.MEMBER, cmd.member_id)
         target = await uow.load(units.UNIT, cmd.to_unit_id)
-        events = members.decide_transfer(
-            member.state, cmd, target.state, today_for(cmd, ctx), self._rule
+        return await uow.decide(
+            member,
+            lambda: members.decide_transfer(
+                member.state, cmd, target.state, today_for(cmd, ctx), self._rule
+            ),
+            local_midnight(ctx.effective(cmd.effective_on)),
         )
-        return await uow.record(member, events, local_midnight(ctx.effective(cmd.effective_on)))
 
     async def set_member_core(
         self, cmd: c.SetMemberCore, ctx: CommandContext, uow: UnitOfWork
     ) -> CommandAccepted:
         member = await uow.load(members.MEMBER, cmd.member_id)
-        events = members.decide_set_core(member.state, cmd, today_for(cmd, ctx))
-        return await uow.record(member, events, local_midnight(ctx.effective(cmd.effective_on)))
+        return await uow.decide(
+            member,
+            lambda: members.decide_set_core(member.state, cmd, today_for(cmd, ctx)),
+            local_midnight(ctx.effective(cmd.effective_on)),
+        )
 
     async def retire_member(
         self, cmd: c.RetireMember, ctx: CommandContext, uow: UnitOfWork

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from contracts import roster as c
 from contracts.envelope import DomainEvent
-from runtime.domain import AggregateKind, AlreadyExists, DomainError, NotFound
+from runtime.domain import AggregateKind, AlreadyExists, DomainError, NotFound, NothingToChange
 from services.roster.domain.units import Unit, not_in_future, require_active, required_name
 
 
@@ -33,6 +33,26 @@ class Member(BaseModel):
 
 
 class MemberMustExist(NotFound):
+    pass
+
+
+class MemberDetailsAlreadyRecorded(NothingToChange):
+    pass
+
+
+class MemberAlreadyHasThatCode(NothingToChange):
+    pass
+
+
+class MemberAlreadyHasThatRole(NothingToChange):
+    pass
+
+
+class MemberAlreadyInThatUnit(NothingToChange):
+    pass
+
+
+class CoreFlagAlreadySo(NothingToChange):
     pass
 
 
@@ -238,7 +258,7 @@ def decide_correct(
     name = required_name(cmd.full_name)
     effective = change_date(member, cmd.effective_on, today)
     if name == member.full_name and cmd.contact == member.contact:
-        return []
+        raise MemberDetailsAlreadyRecorded(f"{member.full_name}'s details are already so")
     return [
         c.MemberDetailsCorrected(
             member_id=cmd.member_id, full_name=name, contact=cmd.contact, effective_on=effective
@@ -253,7 +273,11 @@ def decide_change_code(
     member = require_changeable(state, cmd.member_id)
     effective = change_date(member, cmd.effective_on, today)
     if cmd.external_code == member.external_code:
-        return []
+        raise MemberAlreadyHasThatCode(
+            f"{member.full_name} already has code {cmd.external_code}"
+            if cmd.external_code
+            else f"{member.full_name} already has no code"
+        )
     check_code_free(cmd.external_code, holder, cmd.member_id)
     return [
         c.MemberExternalCodeChanged(
@@ -276,7 +300,7 @@ def decide_change_role(
     member = require_changeable(state, cmd.member_id)
     effective = change_date(member, cmd.effective_on, today)
     if cmd.role is member.role:
-        return []
+        raise MemberAlreadyHasThatRole(f"{member.full_name} is already a {cmd.role.value}")
     if unit is not None:
         check_role_fits_unit(cmd.role, unit, reporters_at_city_level_only)
     elif cmd.role is c.Role.REPORTER and reporters_at_city_level_only:
@@ -304,7 +328,7 @@ def decide_transfer(
     member = require_changeable(state, cmd.member_id)
     effective = change_date(member, cmd.effective_on, today)
     if cmd.to_unit_id == member.unit_id:
-        return []
+        raise MemberAlreadyInThatUnit(f"{member.full_name} is already in unit {cmd.to_unit_id}")
     unit = require_active(target, cmd.to_unit_id)
     check_role_fits_unit(member.role, unit, reporters_at_city_level_only)
     return [
@@ -321,7 +345,9 @@ def decide_set_core(state: Member | None, cmd: c.SetMemberCore, today: date) -> 
     member = require_changeable(state, cmd.member_id)
     effective = change_date(member, cmd.effective_on, today)
     if cmd.core == member.core:
-        return []
+        raise CoreFlagAlreadySo(
+            f"{member.full_name} is already {'' if cmd.core else 'not '}a core communicator"
+        )
     if cmd.core:
         return [c.MemberCoreFlagSet(member_id=cmd.member_id, effective_on=effective)]
     return [c.MemberCoreFlagCleared(member_id=cmd.member_id, effective_on=effective)]

@@ -10,7 +10,11 @@ from pydantic import BaseModel, ConfigDict
 
 from contracts import roster as c
 from contracts.envelope import DomainEvent
-from runtime.domain import AggregateKind, AlreadyExists, DomainError, NotFound
+from runtime.domain import AggregateKind, AlreadyExists, DomainError, NotFound, NothingToChange
+
+
+class UnitAlreadyHasThatName(NothingToChange):
+    pass
 
 
 class Unit(BaseModel):
@@ -193,7 +197,7 @@ def decide_rename(
     name = required_name(cmd.name)
     effective = not_in_future(cmd.effective_on or today, today)
     if unit.name == name:
-        return []
+        raise UnitAlreadyHasThatName(f"unit {cmd.unit_id} is already named {name!r}")
     require_unique(cmd.unit_id, name, unit.external_code, others)
     return [
         c.UnitRenamed(
