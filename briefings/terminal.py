@@ -42,3 +42,9 @@ def escape(value: Any) -> str:
 def plain(value: Any) -> Text:
     """``value`` as a rich ``Text``: never parsed as markup, controls made visible."""
     return Text(literal(value))
+
+
+def json_text(text: str) -> str:
+    """A JSON document with every control, bidi and invisible character inside its strings
+    written as a ``\\uXXXX`` escape: the same JSON value, inert on a terminal."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -11,6 +11,7 @@ from briefings.cli.client import (
     COMMAND_ID,
     JSON,
     console,
+    escape,
     print_json,
     print_table,
     query,
@@ -115,7 +116,7 @@ def show(award_id: str = typer.Argument(...), as_json: bool = JSON) -> None:
         return
     for key, value in data.items():
         if value not in (None, "") and key != "revoked":
-            console.print(f"[bold]{key}[/]: {value}")
+            console.print(f"[bold]{escape(key)}[/]: {escape(value)}")
 
 
 @app.command("list")

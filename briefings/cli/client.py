@@ -12,7 +12,7 @@ from rich.table import Table
 
 from briefings.cli import requests
 from briefings.client import Client_, RequestFailed, as_error, new_command_id, run, settings
-from briefings.terminal import console, err_console, escape, plain
+from briefings.terminal import console, err_console, escape, json_text, plain
 from contracts.subjects import command_subject, query_subject
 
 __all__ = [
@@ -131,7 +131,8 @@ def fail(reply: dict[str, Any], as_json: bool | None = None) -> NoReturn:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write(json_text(text) + "\n")
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:

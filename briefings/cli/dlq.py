@@ -15,7 +15,9 @@ from briefings.cli.client import (
     Client_,
     RequestFailed,
     console,
+    escape,
     fail,
+    plain,
     print_json,
     print_table,
     run,
@@ -142,16 +144,16 @@ def show(
         "headers",
         "data_bytes",
     ):
-        console.print(f"[bold]{key}[/]: {detail[key]}", highlight=False, markup=True)
+        console.print(f"[bold]{key}[/]: {escape(detail[key])}", highlight=False, markup=True)
     for res in detail["resolutions"]:
         console.print(
-            f"[bold]resolution[/]: {res['outcome']} at {res['at']} by {res['actor']}"
-            f" {res['reason']}",
+            f"[bold]resolution[/]: {escape(res['outcome'])} at {escape(res['at'])} by "
+            f"{escape(res['actor'])} {escape(res['reason'])}",
             highlight=False,
         )
     console.print("[bold]original message[/]:")
     if detail["data_text"] is not None:
-        console.print(detail["data_text"], markup=False, highlight=False)
+        console.print(plain(detail["data_text"]), highlight=False)
     else:
         console.print(f"(not UTF-8; base64) {detail['data_b64']}", markup=False, highlight=False)
 

@@ -12,7 +12,14 @@ import typer
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
-from briefings.cli.client import Client_, RequestFailed, err_console, print_json, settings
+from briefings.cli.client import (
+    Client_,
+    RequestFailed,
+    err_console,
+    escape,
+    print_json,
+    settings,
+)
 from contracts.replies import HealthReply
 from contracts.subjects import (
     DLQ_STREAM,
@@ -103,7 +110,7 @@ def health(
 
     result = asyncio.run(ask())
     if isinstance(result, str):
-        err_console.print(f"{service}: {result}")
+        err_console.print(f"{escape(service)}: {escape(result)}")
         raise typer.Exit(1)
     if as_json:
         print_json(result.model_dump())

@@ -12,6 +12,7 @@ from briefings.cli.client import (
     COMMAND_ID,
     JSON,
     console,
+    plain,
     print_json,
     print_table,
     query,
@@ -58,7 +59,7 @@ def _send(
 ) -> None:
     reply = send_command("roster", name, payload, command_id, actor, as_json, keep_none)
     if not as_json and reply.get("message") and not reply.get("unchanged"):
-        console.print(reply["message"])
+        console.print(plain(reply["message"]))
 
 
 def _query(name: str, payload: dict[str, Any], as_json: bool = False) -> Any:

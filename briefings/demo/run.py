@@ -15,7 +15,7 @@ from briefings.client import Client_, RequestFailed
 from briefings.demo.generator import DEFAULT_SEED, YEAR, plan_year
 from briefings.demo.load import DemoLoadFailed, is_store_empty, load_with_progress
 from briefings.report.formats import render_summary
-from briefings.terminal import console, err_console
+from briefings.terminal import console, err_console, escape
 from contracts.subjects import CONTEXTS, query_subject, stream_name
 from runtime.connection import connect
 from runtime.settings import Settings
@@ -94,10 +94,12 @@ def show_demo(settings: Settings, seed: int = DEFAULT_SEED) -> dict[str, Any]:
     try:
         summary = asyncio.run(prepare(settings, seed, show_progress=sys.stderr.isatty()))
     except (DemoLoadFailed, ReportingLagging) as exc:
-        err_console.print(f"[bold red]the sample year could not be shown[/]: {exc}")
+        err_console.print(f"[bold red]the sample year could not be shown[/]: {escape(exc)}")
         raise typer.Exit(1) from exc
     except RequestFailed as exc:
-        err_console.print(f"[bold red]{exc.reply.get('code')}[/]: {exc.reply.get('message')}")
+        err_console.print(
+            f"[bold red]{escape(exc.reply['code'])}[/]: {escape(exc.reply['message'])}"
+        )
         raise typer.Exit(1) from exc
     for lang, heading in (("vi", "Tổng kết năm 2022"), ("en", "The 2022 annual summary")):
         console.rule(heading)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -386,17 +387,27 @@ def to_text(s: dict[str, Any], lang: str) -> str:
     return "\n".join(parts)
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#!~])")
+
+
+def _md_text(value: str) -> str:
+    """Text from data in markdown, printed literally: HTML escaped (no ``<img onerror>``
+    reaches a renderer), markdown punctuation backslash-escaped, one line."""
+    escaped = html.escape(value, quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", escaped).replace("\n", " ")
+
+
 def _md_cell(value: str) -> str:
-    return value.replace("|", "\\|").replace("\n", " ")
+    return _md_text(value)
 
 
 def to_markdown(s: dict[str, Any], lang: str) -> str:
-    parts = [f"# {_title(s, lang)}", "", *[f"{x}" for x in sentences(s, lang)], ""]
+    parts = [f"# {_md_text(_title(s, lang))}", "", *[_md_text(x) for x in sentences(s, lang)], ""]
     for title, head, rows in _sections(s, lang):
         parts += [
-            f"## {title}",
+            f"## {_md_text(title)}",
             "",
-            "| " + " | ".join(head) + " |",
+            "| " + " | ".join(_md_cell(h) for h in head) + " |",
             "|" + "|".join("---" for _ in head) + "|",
         ]
         parts += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
