@@ -8,6 +8,7 @@ mistake or the OOM killer would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -62,6 +63,16 @@ def child_pid(parent: int, needle: str) -> int | None:
     return None
 
 
+def kill_tree(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL ``proc`` and its children (a failed test must not leave services running)."""
+    if proc.poll() is None:
+        for pid in children(proc.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
+
+
 def up_env(tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "BRIEFINGS_NATS_URL"}
     env.update(BRIEFINGS_DATA_DIR=str(tmp / "data"), BRIEFINGS_LOG_FORMAT="json", **extra)
@@ -87,10 +98,7 @@ def up_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
             try:
                 proc.wait(60)
             except subprocess.TimeoutExpired:
-                for pid in children(proc.pid):
-                    os.kill(pid, signal.SIGKILL)
-                proc.kill()
-                proc.wait()
+                kill_tree(proc)
 
 
 async def all_healthy(url: str, timeout: float = 120) -> None:
@@ -189,9 +197,7 @@ def test_sigterm_during_the_health_wait_stops_promptly(tmp_path: Path, report: R
         up.send_signal(signal.SIGTERM)
         up.communicate(timeout=30)  # "promptly": well before the 90 s health wait
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        kill_tree(up)
     assert up.returncode == 0
     assert not any(alive(pid) for pid in kids), "a service outlived up"
     for name in SERVICES:
@@ -206,14 +212,18 @@ def _read(path: Path) -> str:
 def test_conflicting_settings_are_an_error(tmp_path: Path, nats_server: NatsServer) -> None:
     """BRIEFINGS_NATS_URL set and ``--nats-port``: before, ``up`` silently started no
     server on that port."""
-    result = subprocess.run(
+    up = subprocess.Popen(
         [sys.executable, "-m", "briefings", "up", "--nats-port", str(free_port())],
         env={**up_env(tmp_path), "BRIEFINGS_NATS_URL": nats_server.url},
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
     )
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "BRIEFINGS_NATS_URL" in result.stderr and "--nats-port" in result.stderr
+    try:
+        out, err = up.communicate(timeout=60)
+    finally:
+        kill_tree(up)
+    assert up.returncode == 2, out + err
+    assert "BRIEFINGS_NATS_URL" in err and "--nats-port" in err
     assert not (tmp_path / "data" / "logs").exists(), "something was started"
