@@ -207,3 +207,56 @@ def test_demo_load_with_the_events_service_killed_loads_every_attendance(
     # The summary is honest: every command of the plan answered, none counted twice.
     assert result["sent"] == len(plan.steps)
     assert result["applied"] + result["replayed"] + result["unchanged"] == len(plan.steps)
+
+
+def test_retries_send_the_same_command_id_and_only_ok_true_counts(
+    nats_server: NatsServer, report: Report
+) -> None:
+    """A peer on the command subject that answers "starting" (``unavailable``), then nothing
+    (a timeout), then a bare ``{"code": "unavailable"}`` without ``ok`` (what the old client
+    made of a timeout, and the old loader counted as applied), then accepts: the demo
+    loader's step gets the acceptance, every attempt carried the same bytes (the same
+    command id), and nothing before it counted."""
+    from briefings.client import Client_
+    from briefings.demo.generator import plan_year
+    from briefings.demo.load import LoadReport, send_step
+
+    step = plan_year(2022).steps[0]
+    answers: list[bytes | None] = [
+        b'{"ok": false, "code": "unavailable", "message": "roster is starting"}',
+        None,  # no reply: the client times out
+        b'{"code": "unavailable", "message": "no reply"}',
+        b'{"ok": true, "command_id": "x", "aggregate_type": "unit", "aggregate_id": "u",'
+        b' "version": 1, "event_ids": []}',
+    ]
+    received: list[bytes] = []
+
+    async def scenario() -> tuple[dict[str, Any], LoadReport]:
+        nc = await connect(nats_server.url)
+
+        async def peer(msg: Any) -> None:
+            received.append(msg.data)
+            answer = answers[len(received) - 1]
+            if answer is not None:
+                await msg.respond(answer)
+
+        await nc.subscribe(step.subject, cb=peer)
+        await nc.flush()
+        load = LoadReport(seed=2022)
+        settings = settings_for(nats_server.url, Path("."), request_timeout=1.0)
+        try:
+            async with Client_(settings) as client:
+                reply = await send_step(client, step, load)
+                load.count(step, reply)
+        finally:
+            await nc.close()
+        return reply, load
+
+    reply, load = asyncio.run(scenario())
+    assert reply["ok"] is True
+    assert len(received) == 4 and len(set(received)) == 1, "a retry changed the command"
+    assert json.loads(received[0])["command_id"] == step.command.command_id
+    assert (load.retries, load.recovered, load.applied, load.sent) == (3, 1, 1, 1)
+    report.add(
+        "fault", "unavailable / timeout / bare error answers to a bulk command", 3, "retried"
+    )
