@@ -221,7 +221,7 @@ def test_every_json_command_prints_json_only(system: tuple[str, Path], report: R
     assert not problems, "\n".join(problems)
 
 
-def test_names_are_printed_literally(system: tuple[str, Path]) -> None:
+def test_names_are_printed_literally(system: tuple[str, Path], report: Report) -> None:
     """The unit's name in every text output of it: no MarkupError, no lost brackets."""
     url, _ = system
     cli(url, "roster", "register-unit", NAME, "--unit-id", "lit", "--kind", "party_cell")
@@ -231,6 +231,7 @@ def test_names_are_printed_literally(system: tuple[str, Path]) -> None:
         assert "Traceback" not in result.stderr
         flat = " ".join(result.stdout.split())  # the table may wrap the name
         assert "[/] x" in flat or "[/]" in flat, result.stdout
+    report.add("input", "a unit named '[/] x <img …>' in roster unit/units", 2, "printed literally")
 
 
 def render(fn: Any, *args: Any) -> str:
@@ -248,7 +249,7 @@ def render(fn: Any, *args: Any) -> str:
 
 
 def test_control_characters_never_reach_the_terminal_raw(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], report: Report
 ) -> None:
     """ANSI escapes, bidi overrides and zero-width characters in stored data (written before
     the door refused them) are shown as visible escapes in tables and in JSON."""
@@ -264,6 +265,7 @@ def test_control_characters_never_reach_the_terminal_raw(
     out = capsys.readouterr().out
     assert "\u202e" not in out and "\x1b" not in out
     assert json.loads(out) == {"name": nasty}
+    report.add("input", "ANSI, bidi, zero-width characters in a table and JSON", 2, "escaped")
 
 
 def _rename(value: Any, nasty: str) -> Any:
@@ -278,7 +280,7 @@ def _rename(value: Any, nasty: str) -> Any:
     return value
 
 
-def test_markdown_output_passes_no_raw_html() -> None:
+def test_markdown_output_passes_no_raw_html(report: Report) -> None:
     """A name with ``<img onerror>`` in the markdown summary is text, not HTML."""
     from briefings.report.formats import render_summary
     from contracts.reporting import AnnualSummaryQuery
@@ -293,3 +295,4 @@ def test_markdown_output_passes_no_raw_html() -> None:
     assert nasty not in json.dumps(summary, ensure_ascii=False)  # the fixture had none
     assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
     assert "[link](javascript" not in md and "\\[link\\]" in md
+    report.add("input", "<img onerror> and [link](javascript:) in markdown", 1, "escaped")
