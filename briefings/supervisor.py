@@ -123,9 +123,11 @@ class System:
     def start_nats(self) -> None:
         data = self.settings.data_dir.resolve()
         host, port = _host_port(self.settings.nats_url)
+        # Known before it starts: a signal during the start still finds it to stop.
         self.nats = NatsServer(
             data / "nats", port=port, host=host, log_file=self.logs() / "nats-server.log"
-        ).start()
+        )
+        self.nats.start()
 
     def start_service(self, name: str, logs: Path | None = None) -> None:
         out = open((logs or self.logs()) / f"{name}.log", "ab")
