@@ -62,7 +62,7 @@ def _send(
         console.print(plain(reply["message"]))
 
 
-def _query(name: str, payload: dict[str, Any], as_json: bool = False) -> Any:
+def _query(name: str, payload: dict[str, Any], as_json: bool | None = None) -> Any:
     return query("roster", name, payload, as_json)
 
 
