@@ -16,7 +16,6 @@ from nats.aio.client import Client
 from runtime.logging import get_logger
 from runtime.settings import Settings
 
-MAX_PAYLOAD_HINT = 1024 * 1024
 log = get_logger("runtime.connection")
 
 CONNECTION_ERRORS = (OSError, TimeoutError, nats.errors.NoServersError)

@@ -120,10 +120,6 @@ def parse_request(model: type[M], body: bytes) -> M | ErrorReply:
         return ErrorReply(code=ErrorCode.VALIDATION_FAILED, message=f"unreadable request: {exc}")
 
 
-async def _raw(msg: NatsMessage) -> bytes:
-    return msg.body
-
-
 async def _message(msg: NatsMessage) -> NatsMessage:
     """Decode to the message itself. A handler annotated ``msg: NatsMessage`` gets it through
     FastDepends' context field, which FastStream resolves in a worker thread: a thread hop

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ENV_PREFIX = "BRIEFINGS_"
@@ -57,7 +57,6 @@ class Settings:
     service_concurrency: int = 16
     follower_stall_s: float = 30.0
     """Health calls a follower that is behind and has not advanced for this long stalled."""
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

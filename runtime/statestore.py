@@ -160,10 +160,6 @@ class StateStore:
             conn.execute(self._insert_snapshot, values)
         self._remember(self._snapshots, row.subject, row)
 
-    def forget_cache(self) -> None:
-        self._snapshots.clear()
-        self._outcomes.clear()
-
     def outcome(self, command_id: str) -> dict[str, Any] | None:
         cached = self._outcomes.get(command_id)
         if cached is not None:
