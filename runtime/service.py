@@ -30,6 +30,7 @@ from faststream.nats.annotations import NatsMessage
 from faststream.specification import AsyncAPI
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
+from nats.js.errors import ServiceUnavailableError
 from pydantic import BaseModel, ValidationError
 
 from contracts.canonical import RULE_DUPLICATE_KEY, DuplicateKey, refuse_duplicate_keys
@@ -206,6 +207,8 @@ class ServiceHost:
         self._stop = asyncio.Event()
         self.handled = 0
         self.failed = 0
+        self.store_refuses: str | None = None
+        """Why JetStream refused the last append (None once one succeeds): a health problem."""
         self.broker.subscriber(
             health_subject(name),
             decoder=_message,
@@ -333,6 +336,19 @@ class ServiceHost:
                 return self._error(ErrorReply(code=ErrorCode.CONFLICT, message=str(exc)))
             except ValidationError as exc:
                 return self._error(validation_error(exc))
+            except ServiceUnavailableError as exc:
+                # JetStream refuses the append (e.g. its store is full): nothing was recorded;
+                # the client may retry with the same command_id. Health says so until an
+                # append succeeds again.
+                self.store_refuses = f"{exc.description or 'unavailable'} (code {exc.err_code})"
+                return self._error(
+                    ErrorReply(
+                        code=ErrorCode.UNAVAILABLE,
+                        message=f"the event store refuses writes: {self.store_refuses}; "
+                        "nothing was recorded, retry later with the same command_id",
+                    )
+                )
+            self.store_refuses = None
             self.handled += 1
             log.debug("command handled", version=reply.version, replayed=reply.replayed)
             return reply.model_dump_json().encode()
@@ -419,6 +435,10 @@ class ServiceHost:
             healthy = False
             detail["error"] = str(exc)
             detail["problems"] = [*detail["problems"], f"health failed: {exc}"]
+        if self.store_refuses is not None:
+            healthy = False
+            refused = f"the event store refuses writes: {self.store_refuses}"
+            detail["problems"] = [*detail["problems"], refused]
         reply = HealthReply(
             service=self.name,
             healthy=healthy,

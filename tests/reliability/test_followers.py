@@ -18,22 +18,32 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 from nats.aio.client import Client
+from nats.js.errors import ServiceUnavailableError
 from sqlalchemy import text
 
 from contracts import roster as r
 from contracts.subjects import DLQ_STREAM, event_streams
 from runtime.deadletter import DLQ_MAX_MSG_BYTES, read_letters
 from runtime.eventstore import EventStore, StoredEvent, stream_config
+from runtime.nats_server import NatsServer
 from runtime.settings import Settings
 from runtime.sql import make_engine
 from tests.reliability.conftest import Report
 from tests.reliability.test_dlq import briefings
 from tests.reporting.factories import Streams, publish
-from tests.support import postgres_base_url, postgres_schema, request, running_service
+from tests.support import (
+    connect,
+    postgres_base_url,
+    postgres_schema,
+    request,
+    running_service,
+    settings_for,
+)
 
 ROSTER_COPY = "events.roster-copy:ROSTER"
 DEADLINE_S = 90.0
@@ -294,4 +304,47 @@ async def test_every_rebuild_adds_no_duplicate_letters(
         "one malformed message, two rebuilds past the DLQ's duplicate window",
         3,
         "one letter in the DLQ stream (was one more per rebuild)",
+    )
+
+
+async def test_an_event_store_that_refuses_writes_answers_unavailable_and_is_unhealthy(
+    tmp_path: Path, report: Report
+) -> None:
+    """With JetStream's store full, commands got `internal: ServiceUnavailableError` and
+    health said fine."""
+    conf = tmp_path / "small.conf"
+    conf.write_text("jetstream { max_file_store: 1MB }\n")
+    server = NatsServer(tmp_path / "nats", config_file=conf).start()
+    try:
+        nc = await connect(server.url)
+        try:
+            settings = settings_for(server.url, tmp_path / "data")
+            async with running_service("roster", settings):
+                js = nc.jetstream()
+                await js.add_stream(name="FILL", subjects=["fill.>"])
+                with contextlib.suppress(ServiceUnavailableError):
+                    for i in range(10_000):  # until the store is full
+                        await js.publish(f"fill.{i}", b"x" * 4000)
+                reply = await request(
+                    nc,
+                    "cmd.roster.register_unit",
+                    {"command_id": "u1", "kind": "city", "name": "Cấp thành phố"},
+                )
+                assert reply["ok"] is False and reply["code"] == "unavailable", reply
+                assert "event store refuses writes" in reply["message"]
+                health = await _health(nc, "roster")
+                assert health["healthy"] is False
+                assert any(
+                    p.startswith("the event store refuses writes")
+                    for p in health["detail"]["problems"]
+                ), health
+        finally:
+            await nc.close()
+    finally:
+        server.stop()
+    report.add(
+        "fault",
+        "JetStream's store full (max_file_store 1 MB)",
+        1,
+        "commands answer `unavailable` (the event store refuses writes), health unhealthy",
     )
