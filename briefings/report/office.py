@@ -212,6 +212,11 @@ def _sheet(wb: Workbook, title: str, head: list[str], rows: list[list[Any]]) -> 
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for row in rows:
         ws.append(row)
+        # Text from data is text: openpyxl makes a string starting with "=" a formula; a
+        # name like "=HYPERLINK(...)" stays the literal name.
+        for cell in ws[ws.max_row]:
+            if cell.data_type == "f":
+                cell.data_type = "s"
     for i, h in enumerate(head, 1):
         longest = max([len(str(h))] + [len(str(r[i - 1])) for r in rows])
         ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, max(8, longest + 2))

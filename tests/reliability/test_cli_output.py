@@ -296,3 +296,20 @@ def test_markdown_output_passes_no_raw_html(report: Report) -> None:
     assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
     assert "[link](javascript" not in md and "\\[link\\]" in md
     report.add("input", "<img onerror> and [link](javascript:) in markdown", 1, "escaped")
+
+
+def test_spreadsheet_cells_from_data_are_never_formulas(tmp_path: Path, report: Report) -> None:
+    """The issued report's Excel tables: a title like ``=HYPERLINK(...)`` is a text cell."""
+    from openpyxl import Workbook, load_workbook
+
+    from briefings.report.office import _sheet
+
+    values = ['=HYPERLINK("http://x","y")', "=1+1", "+1", "-2", "@SUM(A1)", "Hội nghị 01"]
+    wb = Workbook()
+    _sheet(wb, "t", ["title"], [[v] for v in values])
+    wb.save(tmp_path / "t.xlsx")
+    ws = load_workbook(tmp_path / "t.xlsx")["t"]
+    cells = [ws.cell(row, 1) for row in range(2, 2 + len(values))]
+    assert [c.value for c in cells] == values
+    assert {c.data_type for c in cells} == {"s"}
+    report.add("input", "formula-like text in the Excel report", len(values), "text cells")
