@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -246,53 +247,79 @@ class EventStore:
         start: int = 1,
         until: int | None = None,
         subject: str | None = None,
-        queue_size: int = 20_000,
+        batch: int = 1000,
     ) -> AsyncIterator[StoredEvent]:
         """Stream order from ``start`` to ``until`` (default: the last sequence now).
 
-        An ordered push consumer: ~100k msgs/s, flow-controlled, no acks.
+        Batched direct gets, no consumer: readers need no consumer rights
+        (runtime/streamreader.py says why).
         """
         end = until if until is not None else await self.stream_last_sequence(stream)
         if subject is not None:
-            # Filtered, the consumer never delivers ``end`` itself unless it matches: stop at
-            # the last matching message instead of waiting for one that never comes.
+            # Filtered: stop at the subject's last message rather than read past it.
             end = min(end, await self.last_sequence(stream, subject))
-        if end < start:
-            return
-        queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=queue_size)
-
-        async def on_message(msg: Msg) -> None:
-            await queue.put(msg)
-
-        sub = await self.js.subscribe(
-            subject or ">",
-            stream=stream,
-            cb=on_message,
-            ordered_consumer=True,
-            deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE,
-            config=js_api.ConsumerConfig(opt_start_seq=start),
-            pending_msgs_limit=queue_size * 2,
-        )
-        try:
-            while True:
-                msg = await asyncio.wait_for(queue.get(), timeout=30)
-                meta = msg.metadata
-                seq = meta.sequence.stream
-                if seq > end:
-                    return
-                yield StoredEvent(
-                    stream,
-                    seq,
-                    msg.subject,
-                    msg.data,
-                    (msg.headers or {}).get("Nats-Msg-Id"),
-                    meta.timestamp,
-                    dict(msg.headers or {}),
+        next_seq = start
+        while next_seq <= end:
+            inbox = self.nc.new_inbox()
+            sub = await self.nc.subscribe(inbox)
+            got = 0
+            try:
+                request: dict[str, object] = {"seq": next_seq, "batch": batch}
+                if subject:
+                    request["next_by_subj"] = subject
+                await self.nc.publish(
+                    f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox
                 )
-                if seq >= end:
-                    return
-        finally:
-            await sub.unsubscribe()
+                while True:
+                    msg = await sub.next_msg(timeout=self.timeout)
+                    if _status(msg) is not None:
+                        break  # 204: end of batch; 404: nothing at or after next_seq
+                    headers = msg.headers or {}
+                    seq = int(headers["Nats-Sequence"])
+                    got += 1
+                    next_seq = seq + 1
+                    if seq > end:
+                        continue
+                    yield StoredEvent(
+                        stream,
+                        seq,
+                        headers.get("Nats-Subject", subject or ""),
+                        msg.data,
+                        headers.get("Nats-Msg-Id"),
+                        server_timestamp(headers.get("Nats-Time-Stamp")),
+                        stored_headers(headers),
+                    )
+            finally:
+                await sub.unsubscribe()
+            if got == 0:
+                return
+
+
+DIRECT_GET_HEADERS = frozenset(
+    {
+        "Nats-Stream",
+        "Nats-Subject",
+        "Nats-Sequence",
+        "Nats-Time-Stamp",
+        "Nats-Num-Pending",
+        "Nats-Last-Sequence",
+    }
+)
+"""What a direct get adds to a stored message's own headers."""
+
+
+def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers the message was stored with (a direct get's own removed)."""
+    return {str(k): str(v) for k, v in headers.items() if k not in DIRECT_GET_HEADERS}
+
+
+def server_timestamp(text: str | None) -> datetime | None:
+    """``Nats-Time-Stamp`` (RFC 3339, nanoseconds) as an aware datetime (microseconds)."""
+    if not text:
+        return None
+    head, _, rest = text.rstrip("Z").partition(".")
+    micros = (rest + "000000")[:6] if rest else "000000"
+    return datetime.fromisoformat(f"{head}.{micros}").replace(tzinfo=UTC)
 
 
 def _status(msg: Msg) -> str | None:

@@ -51,6 +51,7 @@ from runtime.eventport import EventStorePort
 from runtime.eventstore import EventStore, StoredEvent
 from runtime.logging import get_logger
 from runtime.statestore import StateStore
+from runtime.streamreader import ReadMsg, StreamTail
 
 log = get_logger(__name__)
 
@@ -170,49 +171,58 @@ class Source(ABC):
     @abstractmethod
     async def close(self, delete: bool = False) -> None: ...
 
+    def wake(self) -> None:
+        """Someone waits for a sequence not yet delivered: read now (where that helps)."""
+        return None
 
-class OrderedSource(Source):
-    """An ephemeral ordered push consumer: no acks, needs no consumer of its own."""
 
-    def __init__(self, js: JetStreamContext, stream: str) -> None:
-        self.js = js
+class DirectSource(Source):
+    """Reads the stream by direct get: no consumer at all, so the reader needs no consumer
+    rights (runtime/streamreader.py says why). Woken by the stream's own subjects when
+    ``wake_subjects`` are given, by ``wake()`` and every idle interval otherwise."""
+
+    def __init__(self, es: EventStore, stream: str, own: bool = False) -> None:
+        self.es = es
         self.stream = stream
-        self._queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=10_000)
-        self._sub: Any = None
+        self.own = own
+        self._queue: asyncio.Queue[ReadMsg] = asyncio.Queue(maxsize=10_000)
+        self._tail: StreamTail | None = None
 
     async def open(self, start: int) -> None:
-        queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=10_000)
+        queue: asyncio.Queue[ReadMsg] = asyncio.Queue(maxsize=10_000)
         self._queue = queue
 
-        async def on_message(msg: Msg) -> None:
-            await queue.put(msg)
+        async def on_batch(msgs: list[ReadMsg]) -> None:
+            for msg in msgs:
+                await queue.put(msg)
 
-        info = await self.js.stream_info(self.stream)
-        subjects = info.config.subjects or [">"]
-        self._sub = await self.js.subscribe(
-            subjects[0] if len(subjects) == 1 else ">",
-            stream=self.stream,
-            cb=on_message,
-            ordered_consumer=True,
-            deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE,
-            config=js_api.ConsumerConfig(opt_start_seq=start),
-            pending_msgs_limit=50_000,
-        )
+        # Wake-ups from the own context's stream only: a service may not subscribe to
+        # another context's event subjects (allow_responses would let it answer their
+        # PubAcks); those are read when asked (wake) and every idle interval.
+        subjects: list[str] = []
+        if self.own:
+            info = await self.es.js.stream_info(self.stream)
+            subjects = list(info.config.subjects or [])
+        self._tail = await StreamTail(self.es.nc, self.stream, subjects, start, on_batch).start()
+
+    def wake(self) -> None:
+        if self._tail is not None:
+            self._tail.wake()
 
     async def next_batch(self, size: int) -> list[StoredEvent]:
         batch = [await self._queue.get()]
         while len(batch) < size and not self._queue.empty():
             batch.append(self._queue.get_nowait())
-        return [_stored(self.stream, m) for m in batch]
+        return [m.stored() for m in batch]
 
     async def done(self) -> None:
-        return None  # an ordered consumer takes no acks
+        return None  # direct gets take no acks
 
     async def close(self, delete: bool = False) -> None:
-        if self._sub is not None:
+        if self._tail is not None:
             with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+                await self._tail.stop()
+            self._tail = None
 
 
 class DurableSource(Source):
@@ -356,7 +366,8 @@ class Projector:
         self.stream = stream
         self.sink = sink
         self.name = name
-        self.source = source or default_source(es, stream)
+        own = stream.lower() == name.split(".", 1)[0]  # a service's own context's stream
+        self.source = source or default_source(es, stream, own)
         self.batch_size = batch_size
         self.stall_after = stall_after
         # Letters go to the DLQ stream of JetStream; an in-process store has none.
@@ -551,6 +562,8 @@ class Projector:
 
     async def wait_for(self, sequence: int, timeout: float = 5.0) -> bool:
         """Wait until everything up to ``sequence`` is applied; False on timeout."""
+        if self.position < sequence:
+            self.source.wake()
 
         async def reached() -> None:
             async with self._advanced:
@@ -611,10 +624,10 @@ def _stored(stream: str, msg: Msg) -> StoredEvent:
     )
 
 
-def default_source(es: EventStorePort, stream: str) -> Source:
-    """An ordered consumer on JetStream; on an in-process store, its own wake-ups."""
+def default_source(es: EventStorePort, stream: str, own: bool = False) -> Source:
+    """Direct gets on JetStream (no consumer); on an in-process store, its own wake-ups."""
     if isinstance(es, EventStore):
-        return OrderedSource(es.js, stream)
+        return DirectSource(es, stream, own)
     if hasattr(es, "wait_beyond"):
         return MemorySource(cast(Wakes, es), stream)
     raise TypeError(f"no source for {type(es).__name__}: pass one")

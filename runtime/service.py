@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import structlog
 from faststream import FastStream
+from faststream.exceptions import SkipMessage
 from faststream.nats import NatsBroker, NatsUserPassword
 from faststream.nats.annotations import NatsMessage
 from faststream.specification import AsyncAPI
@@ -172,6 +173,40 @@ class Service:
 Compose = Callable[[Settings, EventStore, Client], Awaitable[Service]]
 
 
+def untrusted_request(msg: NatsMessage) -> str | None:
+    """Why a message on a request subject is no request, or None.
+
+    A consumer's deliver subject cannot be restricted by NATS permissions: whoever may create
+    a push consumer may point it at ``cmd.reporting.rebuild``. What JetStream delivers there
+    carries a status header (idle heartbeats, flow control), a ``$JS.`` reply subject
+    (``$JS.ACK.…`` of a stored message, ``$JS.SNAPSHOT.ACK.…`` of a backup chunk) or no reply
+    subject at all; a real request always has its requester's reply subject."""
+    raw = msg.raw_message
+    headers = raw.headers or {}
+    if "Status" in headers:
+        return f"JetStream status {headers['Status']}"
+    reply = raw.reply or ""
+    if not reply:
+        return "no reply subject"
+    if reply.startswith("$JS."):
+        return "delivered by JetStream"
+    return None
+
+
+def refuse_untrusted(msg: NatsMessage, kind: str) -> None:
+    """Ignore (no reply, no effect) and log a message that is no request."""
+    reason = untrusted_request(msg)
+    if reason is not None:
+        log.warning(
+            "ignored a message that is no request",
+            kind=kind,
+            subject=msg.raw_message.subject,
+            reply=msg.raw_message.reply,
+            reason=reason,
+        )
+        raise SkipMessage
+
+
 class ServiceHost:
     """Owns one service's connections, subscribers, start-up and clean shutdown."""
 
@@ -260,6 +295,7 @@ class ServiceHost:
 
     def command(self, context: str, name: str, model: type[Command], handler: Handler) -> None:
         async def handle(msg: Any) -> bytes:
+            refuse_untrusted(msg, "command")
             return await self._run_command(model, msg, handler)
 
         handle.__name__ = f"cmd_{name}"
@@ -274,6 +310,7 @@ class ServiceHost:
 
     def query(self, service: str, name: str, model: type[Query], fn: QueryFn) -> None:
         async def handle(msg: Any) -> bytes:
+            refuse_untrusted(msg, "query")
             return await self._run_query(model, msg, fn)
 
         handle.__name__ = f"qry_{name}"
@@ -291,6 +328,7 @@ class ServiceHost:
         (no aggregate): its result as JSON, or the one error shape."""
 
         async def handle(msg: Any) -> bytes:
+            refuse_untrusted(msg, "operation")  # e.g. a push consumer onto cmd.reporting.*
             return await self._run_operation(model, msg, fn)
 
         handle.__name__ = f"op_{name}"
@@ -412,6 +450,7 @@ class ServiceHost:
         return reply.model_dump_json().encode()
 
     async def _health(self, msg: Any) -> bytes:
+        refuse_untrusted(msg, "health")
         detail: dict[str, Any] = {
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "handled": self.handled,

@@ -59,7 +59,7 @@ async def test_audit_with_the_deployed_auditor_user(
     deployed: tuple[NatsServer, dict[str, str]], tmp_path: Path
 ) -> None:
     server, passwords = deployed
-    operator = await nats.connect(server.url, user="operator", password=passwords["operator"])
+    operator = await nats.connect(server.url, user="bootstrap", password=passwords["bootstrap"])
     roster = await nats.connect(server.url, user="roster", password=passwords["roster"])
     try:
         await EventStore(operator).ensure_streams(event_streams())

@@ -155,8 +155,8 @@ def test_every_credential_has_a_nats_user_with_the_same_secret(services: dict[st
         assert nats_env[secret_var].startswith(f"${{{secret_var}:?"), "the server gets it too"
         seen[name] = user
     assert {seen[s] for s in APP_SERVICES} == set(APP_SERVICES), "one user per service"
-    assert seen["audit"] == "auditor" and seen["init-streams"] == "operator"
-    assert set(users) == {*APP_SERVICES, "auditor", "clerk", "operator", "subscriber"}
+    assert seen["audit"] == "auditor" and seen["init-streams"] == "bootstrap"
+    assert set(users) == {*APP_SERVICES, "auditor", "clerk", "operator", "bootstrap", "subscriber"}
 
 
 def test_no_password_lives_in_the_repository() -> None:

@@ -21,13 +21,14 @@ from contracts.subjects import event_streams
 from runtime.deadletter import ensure_dlq_stream
 from runtime.eventstore import EventStore
 from runtime.nats_server import NatsServer, free_port
+from services.reporting.adapters.consumer import durable_name
 from tests.deploy.compose import NATS_DIR, filled_env, nats_users
 
 # The template's names: one durable per stream, subscriber_<STREAM>; its own inboxes.
 SUBSCRIBER = "subscriber"
 OWN = "subscriber_AWARDS"
 INBOX = "_INBOX_subscriber"
-OTHERS = "reporting_g1_ROSTER"  # reporting's durable consumer
+OTHERS = durable_name(1, "ROSTER")  # reporting's durable consumer
 
 
 class Principal:
@@ -99,16 +100,15 @@ def secured(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, str]]]:
 async def who(
     secured: tuple[NatsServer, dict[str, str]],
 ) -> AsyncIterator[dict[str, Principal]]:
-    """Streams made by the operator, one event in each stream, reporting's durable consumer,
+    """Streams made by bootstrap, one event in each stream, reporting's durable consumer,
     and the subscriber connected with its own inbox prefix."""
     server, passwords = secured
-    users = ("operator", "roster", "events", "awards", "reporting")
+    users = ("bootstrap", "operator", "roster", "events", "awards", "reporting")
     principals = {u: await Principal(u).connect(server.url, passwords[u]) for u in users}
     principals[SUBSCRIBER] = await Principal(SUBSCRIBER).connect(
         server.url, passwords[SUBSCRIBER], inbox_prefix=INBOX
     )
-    op = principals["operator"].client
-    es = EventStore(op)
+    es = EventStore(principals["bootstrap"].client)
     await es.ensure_streams(event_streams())
     await ensure_dlq_stream(es.js)
     for context, subject in (

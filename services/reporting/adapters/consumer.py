@@ -36,8 +36,14 @@ def consumer_name(stream: str) -> str:
     return f"{SERVICE}.{stream}"
 
 
+DURABLE_SLOTS = ("b", "a")
+"""Two names per stream, alternating by generation: the live generation and the one a
+rebuild builds never share a slot. NATS permissions match whole subject tokens, so reporting
+may create and delete exactly these six durables (deploy/nats/permissions.conf), no others."""
+
+
 def durable_name(generation: int, stream: str) -> str:
-    return f"{SERVICE}_g{generation}_{stream}"
+    return f"{SERVICE}_{DURABLE_SLOTS[generation % 2]}_{stream}"
 
 
 class StreamSink:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from nats.js.errors import NotFoundError
 from sqlalchemy import Engine, inspect
 
 from contracts.reporting import (
@@ -29,7 +30,7 @@ from runtime.domain import Conflict, DomainError, NotFound
 from runtime.eventstore import EventStore, StoredEvent
 from runtime.logging import get_logger
 from runtime.projector import Decoded, Projector, Unappliable, decode, health_detail
-from services.reporting.adapters.consumer import Generation, consumer_name
+from services.reporting.adapters.consumer import Generation, consumer_name, durable_name
 from services.reporting.adapters.projection import STREAMS, Projection
 from services.reporting.adapters.tables import tables
 from services.reporting.as_of import replay_as_of
@@ -37,7 +38,6 @@ from services.reporting.read_model import PROJECTION_VERSION, Meta, ReadModel
 
 log = get_logger(__name__)
 GENERATION_TABLE = re.compile(r"^reporting_g(\d+)_")
-GENERATION_CONSUMER = re.compile(r"^reporting_g(\d+)_[A-Z]+$")
 
 
 class DeadLetterNotFound(NotFound):
@@ -119,6 +119,8 @@ class ReportingApp:
                 )
             m = await asyncio.to_thread(self.meta.get)
             number = max(int(m.get("active_gen", "0")), int(m.get("building_gen") or 0)) + 1
+            if number % 2 == int(m.get("active_gen", "0")) % 2:
+                number += 1  # the other durable slot than the live generation's
             stale = m.get("building_gen")
             if stale:  # an older version's unfinished rebuild: its tables are worthless now
                 await self._generation(int(stale)).stop(delete=True)
@@ -169,11 +171,13 @@ class ReportingApp:
             return sorted(found - keep)
 
         dropped = await asyncio.to_thread(drop_tables)
+        kept = {durable_name(n, s) for n in keep for s in STREAMS}
         for stream in STREAMS:
-            for info in await self.es.js.consumers_info(stream):
-                m = GENERATION_CONSUMER.match(info.name or "")
-                if m and int(m.group(1)) not in keep:
-                    await self.es.js.delete_consumer(stream, info.name)
+            for slot in (0, 1):  # by name: reporting may not list others' consumers
+                name = durable_name(slot, stream)
+                if name not in kept:
+                    with contextlib.suppress(NotFoundError):
+                        await self.es.js.delete_consumer(stream, name)
         if dropped:
             log.info("removed leftover generations", generations=dropped)
 

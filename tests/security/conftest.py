@@ -1,0 +1,3 @@
+from tests.security.support import deployed, who
+
+__all__ = ["deployed", "who"]
