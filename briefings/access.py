@@ -27,13 +27,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contracts.subjects import CONTEXTS, DLQ_STREAM, SERVICES, stream_name
+from contracts.subjects import CONTEXTS, DLQ_STREAM, ISSUED_REPORTS_STREAM, SERVICES, stream_name
 from services.reporting.adapters.consumer import durable_name
 
 KV_BUCKET = "roster_external_codes"
 KV_STREAM = f"KV_{KV_BUCKET}"
 EVENT_STREAMS = tuple(stream_name(c) for c in CONTEXTS)
 DLQ = DLQ_STREAM.name
+ISSUED = ISSUED_REPORTS_STREAM.name  # reporting's issued reports (ev.reporting.>)
 SUBSCRIBER_PREFIX = "subscriber"
 
 # Never, for anyone (bootstrap included): history is kept.
@@ -122,9 +123,11 @@ def _reporting() -> Role:
         name="reporting",
         doc="reporting: reads every event stream through its six durables; writes dead letters",
         publish=(
+            # issued reports, appended to its own stream REPORTING
+            "ev.reporting.>",
             "dlq.reporting.>",
             "health.reporting",
-            *_reads(*EVENT_STREAMS, DLQ),
+            *_reads(*EVENT_STREAMS, ISSUED, DLQ),
             f"$JS.API.STREAM.MSG.GET.{DLQ}",
             *rights,
         ),
@@ -167,7 +170,7 @@ ROLES: dict[str, Role] = {
             *(
                 f"$JS.API.STREAM.{op}.{s}"
                 for op in ("CREATE", "UPDATE", "INFO", "RESTORE")
-                for s in (*EVENT_STREAMS, DLQ, KV_STREAM)
+                for s in (*EVENT_STREAMS, ISSUED, DLQ, KV_STREAM)
             ),
         ),
         deny=NEVER,
@@ -195,14 +198,19 @@ ROLES: dict[str, Role] = {
             "$JS.API.INFO",
             "$JS.API.STREAM.NAMES",
             "$JS.API.STREAM.LIST",
-            *_reads(*EVENT_STREAMS, DLQ),
-            *(f"$JS.API.STREAM.MSG.GET.{s}" for s in (*EVENT_STREAMS, DLQ)),
+            *_reads(*EVENT_STREAMS, ISSUED, DLQ),
+            *(f"$JS.API.STREAM.MSG.GET.{s}" for s in (*EVENT_STREAMS, ISSUED, DLQ)),
         ),
     ),
     "clerk": Role(
         name="clerk",
         doc="the Center's clerks (CLI): the three contexts' commands, every query and health",
-        publish=(*(f"cmd.{c}.>" for c in CONTEXTS), "qry.>", "health.>"),
+        publish=(
+            *(f"cmd.{c}.>" for c in CONTEXTS),
+            "cmd.reporting.issue_report",
+            "qry.>",
+            "health.>",
+        ),
         deny=(*NEVER, *NOT_EVERYDAY, "cmd.*.dlq_retry"),
     ),
     "operator": Role(
@@ -218,7 +226,7 @@ ROLES: dict[str, Role] = {
             "$JS.API.INFO",
             "$JS.API.STREAM.NAMES",
             "$JS.API.STREAM.LIST",
-            *_reads(*EVENT_STREAMS, DLQ, KV_STREAM),
+            *_reads(*EVENT_STREAMS, ISSUED, DLQ, KV_STREAM),
             "$JS.API.CONSUMER.NAMES.*",
             "$JS.API.CONSUMER.LIST.*",
             "$JS.API.CONSUMER.INFO.*.*",

@@ -18,7 +18,7 @@ from nats.aio.client import Client
 from nats.js import api as js_api
 
 from briefings.access import DEPLOY_ROLES, password_variable, subscriber
-from contracts.subjects import event_streams
+from contracts.subjects import ISSUED_REPORTS_STREAM, event_streams
 from runtime.deadletter import ensure_dlq_stream
 from runtime.eventstore import EventStore
 from runtime.nats_server import NatsServer, free_port
@@ -52,6 +52,8 @@ class Principal:
             error_cb=on_error,
             max_reconnect_attempts=0,
             connect_timeout=5,
+            # the subscriber may listen on its own inbox prefix only
+            inbox_prefix=f"_INBOX_{self.user}" if self.user == "subscriber" else "_INBOX",
         )
         return self
 
@@ -119,7 +121,7 @@ async def seed(who: dict[str, Principal]) -> None:
     """The deployment's set-up: bootstrap makes the streams and the KV bucket; roster writes
     one event; reporting and the subscriber make their durables."""
     es = EventStore(who["bootstrap"].client)
-    await es.ensure_streams(event_streams())
+    await es.ensure_streams([*event_streams(), ISSUED_REPORTS_STREAM])
     await ensure_dlq_stream(es.js)
     await CodeReservations().open(es.js)
     roster = who["roster"].client.jetstream()

@@ -20,7 +20,7 @@ from tests.security.support import (
     snapshot,
 )
 
-STREAMS = ("ROSTER", "EVENTS", "AWARDS", "DLQ", f"KV_{KV_BUCKET}")
+STREAMS = ("ROSTER", "EVENTS", "AWARDS", "REPORTING", "DLQ", f"KV_{KV_BUCKET}")
 EVERYONE = frozenset(USERS)
 
 
@@ -40,7 +40,7 @@ def attacks() -> list[tuple[str, bytes, frozenset[str]]]:
     """``(subject, body, users allowed to publish there)``: everyone else is refused."""
     out: list[tuple[str, bytes, frozenset[str]]] = []
     # forging events, on every context's subjects
-    for context in CONTEXTS:
+    for context in (*CONTEXTS, "reporting"):
         out.append((f"ev.{context}.unit.forged", b'{"forged": true}', frozenset({context})))
     out.append((f"$KV.{KV_BUCKET}.c_forged", b"{}", frozenset({"roster"})))
     # stream configuration: limits, discard, subjects with a transform, sources, mirrors

@@ -143,9 +143,9 @@ async def connect(world: World, user: str, **options: Any) -> Client:
 
 @pytest_asyncio.fixture
 async def awards(world: World) -> AsyncIterator[EventStore]:
-    """The awards service's NATS user writing through the event store; streams by the
-    operator."""
-    op = await connect(world, "operator")
+    """The awards service's NATS user writing through the event store; streams by
+    bootstrap."""
+    op = await connect(world, "bootstrap")
     await EventStore(op).ensure_streams(event_streams())
     await op.close()
     nc = await connect(world, "awards")
