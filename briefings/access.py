@@ -23,11 +23,15 @@ What the lists keep (docs/audit.md, "Roles", names the test proving each line):
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from contracts.subjects import CONTEXTS, DLQ_STREAM, ISSUED_REPORTS_STREAM, SERVICES, stream_name
+from runtime.settings import credentials_path
 from services.reporting.adapters.consumer import durable_name
 
 KV_BUCKET = "roster_external_codes"
@@ -206,6 +210,8 @@ ROLES: dict[str, Role] = {
         name="clerk",
         doc="the Center's clerks (CLI): the three contexts' commands, every query and health",
         publish=(
+            # stream info: the demo and status read how far the streams are
+            *(f"$JS.API.STREAM.INFO.{s}" for s in (*EVENT_STREAMS, ISSUED)),
             *(f"cmd.{c}.>" for c in CONTEXTS),
             "cmd.reporting.issue_report",
             "qry.>",
@@ -319,6 +325,71 @@ def deploy_permissions() -> str:
     return DEPLOY_HEADER + render_authorization(
         {r: f"${password_variable(r)}" for r in DEPLOY_ROLES}
     )
+
+
+# ------------------------------------------------------------------ embedded default
+
+EMBEDDED_ROLES = DEPLOY_ROLES
+EMBEDDED_CONFIG = "nats-server.conf"
+
+
+def _private_write(path: Path, text: str) -> None:
+    """Write a file only its owner can read (created 0600, never readable in between)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def ensure_embedded_access(data_dir: Path) -> Path:
+    """The embedded default's users, as ``briefings up`` runs it: on first start a random
+    password per role in ``<data>/credentials/<role>.json`` (owner-only files in an
+    owner-only folder), where the services and the CLI find them (runtime/settings.py,
+    ``Settings.as_role``); on every start the server configuration written again from them
+    with the roles' current permissions. Returns the configuration's path."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    folder = credentials_path(data_dir, "x").parent
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
+    passwords: dict[str, str] = {}
+    for role in EMBEDDED_ROLES:
+        path = credentials_path(data_dir, role)
+        if path.is_file():
+            passwords[role] = str(json.loads(path.read_text())["password"])
+            os.chmod(path, 0o600)
+            continue
+        passwords[role] = "p" + secrets.token_hex(24)
+        _private_write(path, json.dumps({"user": role, "password": passwords[role]}) + "\n")
+    config = data_dir / EMBEDDED_CONFIG
+    _private_write(
+        config,
+        "# The embedded default (briefings up): written at every start from briefings/access.py\n"
+        "# and the passwords in credentials/ (generated on first start). Edit neither.\n"
+        "max_payload: 1MB\n"
+        + render_authorization({r: json.dumps(pw) for r, pw in passwords.items()}),
+    )
+    return config
+
+
+CLI_ROLES = {"audit": "auditor", "dlq": "operator", "up": "operator"}
+
+
+def cli_role(argv: list[str]) -> str:
+    """Whose credentials a ``briefings`` command uses when none are set: clerks by default;
+    auditors for ``audit``; the operator for ``dlq``, ``reporting rebuild`` and ``up``;
+    bootstrap for ``ops init-streams``; a service for ``serve <service>``."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return "clerk"
+    group = words[0]
+    rest = words[1] if len(words) > 1 else ""
+    if group == "serve" and rest in SERVICES:
+        return rest
+    if group == "ops" and rest == "init-streams":
+        return "bootstrap"
+    if group == "reporting" and rest == "rebuild":
+        return "operator"
+    return CLI_ROLES.get(group, "clerk")
 
 
 PERMISSIONS_FILE = Path(__file__).resolve().parents[1] / "deploy" / "nats" / "permissions.conf"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from briefings.access import ensure_embedded_access
 from contracts.subjects import SERVICES
 from runtime.logging import get_logger
 from runtime.nats_server import NatsServer
@@ -105,27 +106,53 @@ class System:
         logs.mkdir(parents=True, exist_ok=True)
         return logs
 
-    def service_env(self) -> dict[str, str]:
+    def service_env(self, role: str | None = None) -> dict[str, str]:
         env = {**os.environ, **self.env}
         env["BRIEFINGS_NATS_URL"] = self.settings.nats_url
         env["BRIEFINGS_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env.setdefault("BRIEFINGS_LOG_FORMAT", "json")
+        if role is not None:
+            # each process finds its own role's credentials in the data dir
+            env["BRIEFINGS_ROLE"] = role
         return env
+
+    def init_streams(self) -> None:
+        """The streams, made by the bootstrap user as ``init-streams`` makes them in compose
+        (the services' users may not create streams)."""
+        logs = self.logs()
+        with open(logs / "init-streams.log", "ab") as out:
+            done = subprocess.run(
+                [sys.executable, "-m", "briefings", "ops", "init-streams"],
+                env=self.service_env("bootstrap"),
+                stdout=out,
+                stderr=out,
+                timeout=120,
+            )
+        if done.returncode != 0:
+            raise RuntimeError(f"init-streams failed: see {logs / 'init-streams.log'}")
 
     def start(self) -> None:
         data = self.settings.data_dir.resolve()
         data.mkdir(parents=True, exist_ok=True)
         if self.embedded_nats:
             self.start_nats()
+            self.init_streams()
         for name in self.services:
             self.start_service(name)
 
     def start_nats(self) -> None:
+        """nats-server with the same roles and permissions as the deployment: generated
+        credentials in the data dir (briefings/access.py), nobody anonymous."""
         data = self.settings.data_dir.resolve()
+        config = ensure_embedded_access(data)
         host, port = _host_port(self.settings.nats_url)
         # Known before it starts: a signal during the start still finds it to stop.
         self.nats = NatsServer(
-            data / "nats", port=port, host=host, log_file=self.logs() / "nats-server.log"
+            data / "nats",
+            port=port,
+            host=host,
+            config_file=config,
+            log_file=self.logs() / "nats-server.log",
         )
         self.nats.start()
 
@@ -134,7 +161,7 @@ class System:
         child = self.children.setdefault(name, Supervised(name))
         child.process = subprocess.Popen(
             [sys.executable, "-m", "briefings", "serve", name],
-            env=self.service_env(),
+            env=self.service_env(name),
             stdout=out,
             stderr=out,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ ENV_VARS = {
     "BRIEFINGS_NATS_PASSWORD": "NATS password",
     "BRIEFINGS_NATS_CREDS": "path of a NATS .creds file (instead of user/password)",
     "BRIEFINGS_DATA_DIR": "folder for the embedded nats-server store and SQLite files",
+    "BRIEFINGS_ROLE": "whose credentials to find in <data dir>/credentials when none are set",
     "BRIEFINGS_DATABASE_URL": "SQLAlchemy URL of this service's database",
     "BRIEFINGS_LOG_LEVEL": "debug, info, warning, error",
     "BRIEFINGS_LOG_FORMAT": "json or console (default: console on a terminal, else json)",
@@ -28,6 +30,11 @@ ENV_VARS = {
     "BRIEFINGS_SERVICE_CONCURRENCY": "requests a service handles at once",
     "BRIEFINGS_FAULT": "tests only: inject a fault (crash_after_append); never set in production",
 }
+
+
+def credentials_path(data_dir: Path, role: str) -> Path:
+    """Where the embedded default keeps ``role``'s NATS credentials."""
+    return data_dir / "credentials" / f"{role}.json"
 
 
 def _bool(value: str) -> bool:
@@ -57,6 +64,8 @@ class Settings:
     service_concurrency: int = 16
     follower_stall_s: float = 30.0
     """Health calls a follower that is behind and has not advanced for this long stalled."""
+    credentials_role: str | None = None
+    """The role whose credentials were found in the data dir; None when set explicitly."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,7 +77,7 @@ class Settings:
             return value if value not in (None, "") else None
 
         kinds = get("AWARD_KINDS")
-        return cls(
+        found = cls(
             nats_url=get("NATS_URL") or base.nats_url,
             nats_user=get("NATS_USER"),
             nats_password=get("NATS_PASSWORD"),
@@ -89,6 +98,26 @@ class Settings:
             request_timeout=float(get("REQUEST_TIMEOUT") or base.request_timeout),
             service_concurrency=int(get("SERVICE_CONCURRENCY") or base.service_concurrency),
             follower_stall_s=float(get("FOLLOWER_STALL_S") or base.follower_stall_s),
+        )
+        role = get("ROLE")
+        return found.as_role(role) if role else found
+
+    def as_role(self, role: str) -> Settings:
+        """These settings with ``role``'s credentials from ``<data dir>/credentials/<role>.json``
+        (written by ``briefings up`` for the embedded default, owner-only). Credentials set
+        explicitly (user/password or a .creds file) always win; without a file, unchanged."""
+        if (self.nats_user or self.nats_creds) and self.credentials_role is None:
+            return self
+        path = credentials_path(self.data_dir, role)
+        if not path.is_file():
+            return self
+        found = json.loads(path.read_text())
+        return replace(
+            self,
+            nats_user=str(found["user"]),
+            nats_password=str(found["password"]),
+            nats_creds=None,
+            credentials_role=role,
         )
 
     def with_(self, **changes: object) -> Settings:

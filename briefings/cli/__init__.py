@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 import typer
 
+from briefings.access import cli_role
 from briefings.cli import system
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ for _name in SUB_APPS:
 
 
 def main() -> None:
+    # Whose credentials to find in the data dir when none are set (briefings/access.py).
+    os.environ.setdefault("BRIEFINGS_ROLE", cli_role(sys.argv[1:]))
     # Logs go to stderr as structlog lines (stdout is the command's result, JSON with --json);
     # a CLI run says only warnings unless BRIEFINGS_LOG_LEVEL asks for more. ``serve``
     # configures its own.

@@ -191,7 +191,7 @@ def run_system(system: System, demo: bool, exit_after_demo: bool) -> None:
     if demo:
         from briefings.demo.run import show_demo
 
-        show_demo(s)
+        show_demo(s.as_role("clerk"))  # the sample year is entered as clerks enter it
         if exit_after_demo:
             return
     console.print("running; Ctrl-C to stop")

@@ -1,5 +1,5 @@
-"""The attacker suite's parts: a real nats-server with the deployment's configuration or the
-embedded default's (as ``briefings up`` writes it), a connection per user that records the
+"""The attacker suite's parts: a real nats-server with the deployment's configuration and one
+with the embedded default's (as ``briefings up`` writes it), a connection per user that records the
 server's permission refusals, and the state every attack must leave unchanged."""
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import pytest_asyncio
 from nats.aio.client import Client
 from nats.js import api as js_api
 
-from briefings.access import DEPLOY_ROLES, password_variable, subscriber
+from briefings.access import DEPLOY_ROLES, ensure_embedded_access, password_variable, subscriber
 from contracts.subjects import ISSUED_REPORTS_STREAM, event_streams
 from runtime.deadletter import ensure_dlq_stream
 from runtime.eventstore import EventStore
 from runtime.nats_server import NatsServer, free_port
+from runtime.settings import credentials_path
 from services.reporting.adapters.consumer import durable_name
 from services.roster.adapters.codes import CodeReservations
 from tests.deploy.compose import NATS_DIR, filled_env
@@ -110,9 +111,25 @@ def deployed_server(tmp_path: Path) -> Secured:
     return Secured(server, {u: env[password_variable(u)] for u in USERS}, "deploy")
 
 
-@pytest.fixture
-def deployed(tmp_path: Path) -> Iterator[Secured]:
-    secured = deployed_server(tmp_path)
+def embedded_server(tmp_path: Path) -> Secured:
+    """nats-server with the configuration ``briefings up`` writes into its data folder
+    (briefings/supervisor.py), its passwords read back from the credential files."""
+    data = tmp_path / "data"
+    config = ensure_embedded_access(data)
+    server = NatsServer(data / "nats", config_file=config, log_file=tmp_path / "nats.log").start()
+    passwords = {}
+    for user in USERS:
+        found = json.loads(credentials_path(data, user).read_text())
+        assert found["user"] == user
+        passwords[user] = str(found["password"])
+    return Secured(server, passwords, "embedded")
+
+
+@pytest.fixture(params=["deploy", "embedded"])
+def deployed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Secured]:
+    """The deployment's configuration and the embedded default's: the same attacks on both."""
+    make = deployed_server if request.param == "deploy" else embedded_server
+    secured = make(tmp_path)
     yield secured
     secured.server.stop()
 
