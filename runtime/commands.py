@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -31,6 +30,7 @@ from contracts.replies import Command, CommandAccepted
 from runtime.aggregates import DIGEST_KEY, Aggregates, Loaded
 from runtime.domain import AggregateKind, Conflict, DomainError, NothingToChange
 from runtime.eventport import ConcurrencyConflict, EventStorePort
+from runtime.keylocks import KeyedLocks
 from runtime.statestore import StateStore
 
 S = TypeVar("S", bound=BaseModel)
@@ -306,7 +306,7 @@ class CommandBus:
         self.store = store
         self.aggregates = aggregates
         self.clock = clock
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks = KeyedLocks()
         # Fault injection for the crash tests, read once here (never per command).
         self.fault = os.environ.get("BRIEFINGS_FAULT", "")
 
@@ -317,10 +317,7 @@ class CommandBus:
         if known is not None:
             return replay(known, command, digest)
         # One command per command id at a time in this process: a concurrent retry waits.
-        lock = self._locks.get(command.command_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[command.command_id] = lock
+        lock = self._locks.lock(command.command_id)
         waited = lock.locked()  # an uncontended acquire does not yield: nothing changed
         async with lock:
             # A copy that waited on the lock: the first may have recorded the outcome meanwhile

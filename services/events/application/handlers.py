@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from contracts.envelope import DomainEvent
 from contracts.replies import CommandAccepted
 from runtime.aggregates import Loaded
 from runtime.commands import CommandContext, UnitOfWork
+from runtime.keylocks import KeyedLocks
 from services.events.adapters.roster_lookup import RosterLookup
 from services.events.domain import conferences as conf
 from services.events.domain.conferences import CONFERENCE, Conference
@@ -32,19 +31,13 @@ async def _record(
 @dataclass(frozen=True)
 class EventsHandlers:
     roster: RosterLookup
-    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
-        default_factory=weakref.WeakValueDictionary
-    )
+    _locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     @asynccontextmanager
     async def _one_at_a_time(self, conference_id: str) -> AsyncIterator[None]:
         """Commands on one conference wait for each other in this process, rather than all
         but one failing the expected-sequence check (which still guards other instances)."""
-        lock = self._locks.get(conference_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[conference_id] = lock
-        async with lock:
+        async with self._locks.lock(conference_id):
             yield
 
     async def schedule_conference(
