@@ -51,7 +51,9 @@ def _envelope(version: int, prev: str, name: str) -> EventEnvelope:
         command_id=f"cmd-{version}",
         actor="clerk",
         prev_hash=prev,
-        payload={"unit_id": "city", "name": name, "effective_on": "2022-01-01"},
+        # A payload valid for its schema: verify checks payloads too.
+        payload={"unit_id": "city", "name": name, "effective_on": "2022-01-01"}
+        | ({"previous_name": "Thành phố"} if version > 1 else {"kind": "city"}),
     )
 
 
