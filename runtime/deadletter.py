@@ -169,9 +169,19 @@ class LetterBox:
         ident = letter_id(self.consumer, stored.sequence)
         if self._known is None:
             await ensure_dlq_stream(self.es.js)
-            self._known = {
-                e.letter.dead_letter_id for e in await read_letters(self.es, self.consumer)
-            }
+            try:
+                entries = await read_letters(self.es, self.consumer)
+            except Exception as exc:
+                # A role that may write letters but not read the DLQ (the command services
+                # under the deployment's permissions): dedupe by NATS's window and this
+                # process only; the letter itself must not wait for a read it cannot do.
+                log.warning(
+                    "cannot read the DLQ; letters deduplicated in-process only",
+                    consumer=self.consumer,
+                    error=str(exc) or type(exc).__name__,
+                )
+                entries = []
+            self._known = {e.letter.dead_letter_id for e in entries}
         if ident in self._known:
             return False
         letter = DeadLetter(

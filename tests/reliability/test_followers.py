@@ -35,6 +35,9 @@ from runtime.settings import Settings
 from runtime.sql import make_engine
 from tests.reliability.conftest import Report
 from tests.reliability.test_dlq import briefings
+from tests.security.support import Principal, Secured, deployed, who
+
+__all__ = ["deployed", "who"]  # the secured deployment's fixtures
 from tests.reporting.factories import Streams, publish
 from tests.support import (
     connect,
@@ -348,3 +351,26 @@ async def test_an_event_store_that_refuses_writes_answers_unavailable_and_is_unh
         1,
         "commands answer `unavailable` (the event store refuses writes), health unhealthy",
     )
+
+
+async def test_a_service_under_its_deployment_role_sets_a_poison_message_aside(
+    deployed: Secured, who: dict[str, Principal], tmp_path: Path
+) -> None:
+    """The events service may write its letters but not read the DLQ (its role): the letter
+    is still written and the roster copy moves past the message."""
+    settings = settings_for(deployed.url, tmp_path / "data").with_(
+        nats_user="events", nats_password=deployed.passwords["events"]
+    )
+    roster = who["roster"].client.jetstream()
+    poison = await roster.publish("ev.roster.member.poison", b"{not json", stream="ROSTER")
+    async with running_service("events", settings):
+        nc = who["events"].client
+        reply = await _until(
+            nc,
+            "events",
+            "past the poison message",
+            lambda h: h["healthy"] and _follower(h)["applied"] >= poison.seq,
+        )
+        assert _follower(reply)["set_aside"].get("malformed", 0) >= 1
+    letters = await read_letters(EventStore(who["operator"].client), ROSTER_COPY)
+    assert poison.seq in [e.letter.sequence for e in letters]
