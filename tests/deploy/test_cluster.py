@@ -130,12 +130,12 @@ async def test_a_node_killed_mid_load_loses_nothing(
     op = await connect(c.url, "operator", passwords["operator"])
     await until(lambda: op.jetstream().account_info(), 60, "JetStream meta leader")
 
-    # the compose one-shot job, as the operator, at 3 replicas
+    # the compose one-shot job, as bootstrap, at 3 replicas
     job_env = {k: v for k, v in os.environ.items() if not k.startswith("BRIEFINGS_")}
     job_env.update(
         BRIEFINGS_NATS_URL=c.url,
-        BRIEFINGS_NATS_USER="operator",
-        BRIEFINGS_NATS_PASSWORD=passwords["operator"],
+        BRIEFINGS_NATS_USER="bootstrap",
+        BRIEFINGS_NATS_PASSWORD=passwords["bootstrap"],
         BRIEFINGS_STREAM_REPLICAS="3",
     )
 
