@@ -9,7 +9,8 @@ they never act on the terminal.
 from __future__ import annotations
 
 import re
-from typing import Any
+import sys
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape as _escape_markup
@@ -48,3 +49,19 @@ def json_text(text: str) -> str:
     """A JSON document with every control, bidi and invisible character inside its strings
     written as a ``\\uXXXX`` escape: the same JSON value, inert on a terminal."""
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def write_out(text: str, stream: TextIO | None = None) -> None:
+    """Write a rendered document (a report, a replayed summary) to stdout as it is — its
+    bytes are what a receipt's digest covers — except on a terminal, where control, bidi
+    and zero-width characters from data are shown as escapes instead of acting."""
+    out = stream or sys.stdout
+    if out.isatty():
+        text = literal(text)
+    out.write(text)
+    out.flush()
+
+
+def say(text: str = "") -> None:
+    """``print`` for a line that carries data: controls shown as escapes, no markup."""
+    print(literal(text))

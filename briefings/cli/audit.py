@@ -24,6 +24,7 @@ from briefings.audit.replay import Cut, Replay, replay_export, replay_live
 from briefings.audit.source import STREAMS
 from briefings.audit.verify import VerifyReport, verify_export, verify_live
 from briefings.cli.client import Client_, RequestFailed, err_console, fail, print_json, run
+from briefings.terminal import say, write_out
 from contracts.reporting import AnnualSummaryQuery
 
 app = typer.Typer(
@@ -131,20 +132,20 @@ def _print_report(report: VerifyReport, as_json: bool, source: str) -> None:
         streams = ", ".join(
             f"{k} {v['events']} (last {v['last_seq']})" for k, v in report.streams.items()
         )
-        print(f"{source}: {report.events} events, {report.aggregates} aggregates; {streams}")
+        say(f"{source}: {report.events} events, {report.aggregates} aggregates; {streams}")
         if report.digest:
-            print(f"digest {report.digest}")
+            say(f"digest {report.digest}")
         if report.unanchored:
-            print(
+            say(
                 f"{report.unanchored} aggregates start before the export's window "
                 "(their first link is not checked)"
             )
         if report.ok:
-            print("OK: every chain is intact")
+            say("OK: every chain is intact")
         else:
-            print(f"BROKEN: {report.break_count} break(s)")
+            say(f"BROKEN: {report.break_count} break(s)")
             for brk in report.breaks:
-                print("  " + brk.text())
+                say("  " + brk.text())
     if not report.ok:
         raise typer.Exit(1)
 
@@ -253,7 +254,7 @@ def replay(
         if output is not None:
             output.write_bytes(text.encode("utf-8"))
         else:
-            sys.stdout.write(text)
+            write_out(text)
         if receipt_out is not None:
             receipts.write(receipts.issue(result, query, text, fmt, lang), receipt_out)
             err_console.print(
@@ -278,14 +279,14 @@ def check_receipt(
     if as_json:
         print_json(outcome.as_dict())
     elif outcome.confirmed:
-        print(
+        say(
             f"CONFIRMED: the same {issued['events']} events give the same report "
             f"(output digest {issued['output_digest']})"
         )
     else:
-        print("REFUTED:")
+        say("REFUTED:")
         for finding in outcome.findings:
-            print(f"  {finding}")
+            say(f"  {finding}")
     if not outcome.confirmed:
         raise typer.Exit(1)
 
@@ -318,20 +319,20 @@ def explain(
         print_json(found.as_dict())
     else:
         for part in found.contributions:
-            print(f"+{part.amount:<5} {part.what}")
+            say(f"+{part.amount:<5} {part.what}")
             for ref in part.events:
-                print(
+                say(
                     f"         {ref.stream}:{ref.seq} {ref.type} {ref.aggregate} "
                     f"command={ref.command_id} actor={ref.actor} "
                     f"correlation={ref.correlation_id} recorded={ref.recorded_at}"
                 )
         if found.denominator is not None:
-            print(f"out of {found.denominator} conferences the member could attend:")
+            say(f"out of {found.denominator} conferences the member could attend:")
             for part in found.denominator_from:
-                print(f"  {part.what}")
-            print(f"= {found.total}/{found.denominator}; the summary says {found.summary_value}")
+                say(f"  {part.what}")
+            say(f"= {found.total}/{found.denominator}; the summary says {found.summary_value}")
         else:
-            print(f"= {found.total}; the summary says {found.summary_value}")
+            say(f"= {found.total}; the summary says {found.summary_value}")
     if not found.adds_up:
         err_console.print("the events do not add up to the summary's figure")
         raise typer.Exit(1)
@@ -362,6 +363,6 @@ def diff(
         print_json([{"figure": p, "before": a, "after": b} for p, a, b in changes])
         return
     if not changes:
-        print("no difference")
+        say("no difference")
     for path, before, after in changes:
-        print(f"{path}: {before} -> {after}")
+        say(f"{path}: {before} -> {after}")

@@ -4,7 +4,6 @@ the report as the Center issues it (``issue``, ``issued``: PDF, Word, Excel, HTM
 from __future__ import annotations
 
 import json
-import sys
 import tomllib
 from datetime import date, datetime, time
 from pathlib import Path
@@ -28,6 +27,7 @@ from briefings.cli.client import (
 )
 from briefings.report import document
 from briefings.report.formats import render_summary
+from briefings.terminal import write_out
 from contracts.calendar import CENTER_TZ
 from contracts.reporting import SERVICE, IssueReport, IssuingBody, Narrative, Signer
 from contracts.subjects import query_subject
@@ -87,7 +87,7 @@ def annual(
         output.write_bytes(text.encode("utf-8"))
         console.print(f"written to {output}")
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        write_out(text if text.endswith("\n") else text + "\n")
     if receipt_out is not None:
         err_console.print(
             f"receipt written to {receipt_out} ({summary['receipt']['events']} events, "

@@ -15,7 +15,7 @@ from briefings.client import Client_, RequestFailed
 from briefings.demo.generator import DEFAULT_SEED, YEAR, plan_year
 from briefings.demo.load import DemoLoadFailed, is_store_empty, load_with_progress
 from briefings.report.formats import render_summary
-from briefings.terminal import console, err_console, escape
+from briefings.terminal import console, err_console, escape, write_out
 from contracts.subjects import CONTEXTS, query_subject, stream_name
 from runtime.connection import connect
 from runtime.settings import Settings
@@ -103,6 +103,5 @@ def show_demo(settings: Settings, seed: int = DEFAULT_SEED) -> dict[str, Any]:
         raise typer.Exit(1) from exc
     for lang, heading in (("vi", "Tổng kết năm 2022"), ("en", "The 2022 annual summary")):
         console.rule(heading)
-        sys.stdout.write(render_summary(summary, "text", lang) + "\n")
-        sys.stdout.flush()
+        write_out(render_summary(summary, "text", lang) + "\n")
     return summary

@@ -313,3 +313,28 @@ def test_spreadsheet_cells_from_data_are_never_formulas(tmp_path: Path, report: 
     assert [c.value for c in cells] == values
     assert {c.data_type for c in cells} == {"s"}
     report.add("input", "formula-like text in the Excel report", len(values), "text cells")
+
+
+def test_documents_reach_a_terminal_escaped_and_a_pipe_exact(report: Report) -> None:
+    """A rendered report written to a terminal shows controls as escapes; written to a pipe
+    or file it is byte for byte what its receipt's digest covers."""
+    import pty
+
+    from briefings.terminal import write_out
+
+    text = "Tổ 1\x1b]0;owned\x07 \u202eevil\n"
+    piped = io.StringIO()
+    write_out(text, piped)
+    assert piped.getvalue() == text
+
+    master, slave = pty.openpty()
+    try:
+        with open(slave, "w", encoding="utf-8", closefd=False) as tty:
+            write_out(text, tty)
+        shown = os.read(master, 4096).decode("utf-8")
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert "\x1b" not in shown and "\u202e" not in shown and "\x07" not in shown
+    assert "\\x1b]0;owned\\x07" in shown and "\\u202e" in shown
+    report.add("input", "OSC/bidi in a rendered report on a terminal", 1, "escaped")
