@@ -439,12 +439,19 @@ class Projector:
             # from an older position re-reads events that are then skipped.
             await self._advance(through, 0)
             return
-        items = [d for d in (decode(s, self.sink.only) for s in todo) if d is not None]
+        if getattr(self.sink, "threaded", False) and len(todo) > 1:
+            # catching up: decoding is most of the CPU; let the loop keep fetching meanwhile
+            items = await asyncio.to_thread(self._decode_all, todo)
+        else:
+            items = self._decode_all(todo)
         bad = [i for i in items if isinstance(i, Unappliable)]
         if bad:
             items = await self._retry_decoding(items)
         await self._write_batch(items, through)
         await self._advance(through, len(items))
+
+    def _decode_all(self, todo: Sequence[StoredEvent]) -> list[Item]:
+        return [d for d in (decode(s, self.sink.only) for s in todo) if d is not None]
 
     async def _retry_decoding(self, items: list[Item]) -> list[Item]:
         """Decode the undecodable again (bounded, with backoff), then set them aside."""
