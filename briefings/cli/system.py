@@ -141,6 +141,11 @@ def up(
     them all, at any moment."""
     from briefings.supervisor import StopRequested, System, stop_on_signals
 
+    if detach_after_demo and not demo:
+        raise typer.BadParameter(
+            "--exit-after-demo stops after the demo's summary: give --demo too",
+            param_hint="--exit-after-demo",
+        )
     s, embedded = up_settings(nats_port)
     system = System(s, embedded_nats=embedded)  # restarts are logged (stderr, structlog)
     try:

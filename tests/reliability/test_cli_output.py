@@ -231,7 +231,7 @@ def test_names_are_printed_literally(system: tuple[str, Path], report: Report) -
         assert "Traceback" not in result.stderr
         flat = " ".join(result.stdout.split())  # the table may wrap the name
         assert "[/] x" in flat or "[/]" in flat, result.stdout
-    report.add("input", "a unit named '[/] x <img …>' in roster unit/units", 2, "printed literally")
+    report.add("input", "a unit named '[/] x' plus an HTML tag in roster unit/units", 2, "literal")
 
 
 def render(fn: Any, *args: Any) -> str:
@@ -295,7 +295,7 @@ def test_markdown_output_passes_no_raw_html(report: Report) -> None:
     assert nasty not in json.dumps(summary, ensure_ascii=False)  # the fixture had none
     assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
     assert "[link](javascript" not in md and "\\[link\\]" in md
-    report.add("input", "<img onerror> and [link](javascript:) in markdown", 1, "escaped")
+    report.add("input", "HTML (img onerror) and javascript: links in markdown", 1, "escaped")
 
 
 def test_spreadsheet_cells_from_data_are_never_formulas(tmp_path: Path, report: Report) -> None:

@@ -227,3 +227,19 @@ def test_conflicting_settings_are_an_error(tmp_path: Path, nats_server: NatsServ
     assert up.returncode == 2, out + err
     assert "BRIEFINGS_NATS_URL" in err and "--nats-port" in err
     assert not (tmp_path / "data" / "logs").exists(), "something was started"
+
+    # --exit-after-demo without --demo would run for ever instead of exiting: an error too.
+    alone = subprocess.Popen(
+        [sys.executable, "-m", "briefings", "up", "--exit-after-demo", "--nats-port", "0"],
+        env=up_env(tmp_path),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, err = alone.communicate(timeout=60)
+    finally:
+        kill_tree(alone)
+    assert alone.returncode == 2 and "--demo" in err, err
+    assert not (tmp_path / "data" / "logs").exists(), "something was started"
