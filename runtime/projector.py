@@ -3,7 +3,7 @@
 Used by the command services' followers (their own stream into snapshots, ROSTER into the
 events and awards copies of the roster) and by reporting (every stream into its read
 models). What differs between them is only the *sink* (what a batch writes) and the
-*source* (an ordered consumer, or reporting's durable pull cursor); the loop is this one:
+*source* (direct gets of the stream, or reporting's durable pull cursor); the loop is this one:
 
 1. a batch of messages arrives; those at or below the position are skipped (redelivery and
    replay have exactly-once effect);
