@@ -227,10 +227,15 @@ class Aggregates:
             if snapshot.state != "null"
             else None
         )
-        self._states[snapshot.subject] = (snapshot.last_seq, state)
-        if len(self._states) > StateStore.CACHE_SIZE:
-            self._states.pop(next(iter(self._states)))
+        self._remember_state(snapshot.subject, snapshot.last_seq, state)
         return state
+
+    def _remember_state(self, subject: str, last_seq: int, state: Any) -> None:
+        """Bounded: the oldest entry goes once the cache is full (memory stays flat)."""
+        self._states.pop(subject, None)
+        self._states[subject] = (last_seq, state)
+        while len(self._states) > StateStore.CACHE_SIZE:
+            self._states.pop(next(iter(self._states)))
 
     def save_state(
         self,
@@ -253,7 +258,7 @@ class Aggregates:
             state=state.model_dump_json() if state is not None else "null",
         )
         self.store.save_snapshot(conn, row, existed=loaded.existed)
-        self._states[loaded.subject] = (last_seq, state)
+        self._remember_state(loaded.subject, last_seq, state)
         if outcome is not None:
             self.store.save_outcome(conn, outcome["command_id"], outcome, known_new=True)
         for hook in self.hooks:

@@ -8,7 +8,8 @@
 #   scripts/reliability.sh -k fuzz         # extra pytest arguments pass through
 #
 # Sizes: FUZZ_EXAMPLES (200), LOAD_CLIENTS (16), LOAD_SECONDS (15), IMPORT_ROWS (100000: the
-# roster import, re-import and paged `roster members` at that size), LARGE_ROSTER_ROWS (12000).
+# roster import, re-import and paged `roster members` at that size), LARGE_ROSTER_ROWS (12000),
+# MEMORY_COMMANDS (30000: a roster process's RSS after a warm-up and at the end).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${RELIABILITY_OUT:-build/reliability}
