@@ -43,6 +43,16 @@ def env(name: str, default: str | None = None) -> str:
     return value
 
 
+def credentials() -> NatsUserPassword:
+    """User and password: from a JSON file ``{"user", "password"}`` (the embedded default
+    keeps the subscriber's in ``data/credentials/subscriber.json``), else the variables."""
+    path = os.environ.get("AWARDS_FOLLOWER_CREDENTIALS")
+    if path:
+        found = json.loads(Path(path).read_text(encoding="utf-8"))
+        return NatsUserPassword(str(found["user"]), str(found["password"]))
+    return NatsUserPassword(env("NATS_USER", "subscriber"), env("NATS_PASSWORD", ""))
+
+
 NATS_URL = env("NATS_URL", "nats://127.0.0.1:4222")
 DURABLE = env("DURABLE", "subscriber_AWARDS")
 INBOX_PREFIX = env("INBOX_PREFIX", "_INBOX_subscriber")
@@ -50,7 +60,7 @@ store = Store(Path(env("DB", "awards-follower.db")))
 
 broker = NatsBroker(
     NATS_URL.split(","),
-    security=NatsUserPassword(env("NATS_USER", "subscriber"), env("NATS_PASSWORD", "")),
+    security=credentials(),
     # the subscriber role may listen only on its own inbox prefix
     inbox_prefix=INBOX_PREFIX,
     max_reconnect_attempts=-1,
