@@ -1,13 +1,13 @@
-"""The subscriber role (issue #20) against a real nats-server with deploy/nats/nats.conf: it
-follows the event streams through its own durable consumers and every other action is
-refused by the server, with the data unchanged."""
+"""The subscriber role (issue #20) against a real nats-server with deploy/nats/nats.conf and
+one with the embedded default's configuration (as ``briefings up`` writes it): it follows the
+event streams through its own durable consumers and every other action is refused by the
+server, with the data unchanged. (tests/security/test_attacks.py attacks it among every user.)"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import nats
 import pytest
@@ -20,9 +20,8 @@ from nats.js import api as js_api
 from contracts.subjects import event_streams
 from runtime.deadletter import ensure_dlq_stream
 from runtime.eventstore import EventStore
-from runtime.nats_server import NatsServer, free_port
 from services.reporting.adapters.consumer import durable_name
-from tests.deploy.compose import NATS_DIR, filled_env, nats_users
+from tests.security.support import Secured
 
 # The template's names: one durable per stream, subscriber_<STREAM>; its own inboxes.
 SUBSCRIBER = "subscriber"
@@ -82,31 +81,16 @@ class Principal:
             await self.nc.close()
 
 
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, str]]]:
-    env = filled_env()
-    server = NatsServer(
-        tmp_path / "nats",
-        config_file=NATS_DIR / "nats.conf",
-        extra_args=["-m", str(free_port())],
-        env=env,
-        log_file=tmp_path / "nats.log",
-    ).start()
-    yield server, {user: env[var] for user, var in nats_users().items()}
-    server.stop()
-
-
 @pytest_asyncio.fixture
-async def who(
-    secured: tuple[NatsServer, dict[str, str]],
-) -> AsyncIterator[dict[str, Principal]]:
-    """Streams made by bootstrap, one event in each stream, reporting's durable consumer,
-    and the subscriber connected with its own inbox prefix."""
-    server, passwords = secured
+async def who(deployed: Secured) -> AsyncIterator[dict[str, Principal]]:
+    """On the deployment's configuration and on the embedded default's (``deployed``):
+    streams made by bootstrap, one event in each stream, reporting's durable consumer, and
+    the subscriber connected with its own inbox prefix."""
+    url, passwords = deployed.url, deployed.passwords
     users = ("bootstrap", "operator", "roster", "events", "awards", "reporting")
-    principals = {u: await Principal(u).connect(server.url, passwords[u]) for u in users}
+    principals = {u: await Principal(u).connect(url, passwords[u]) for u in users}
     principals[SUBSCRIBER] = await Principal(SUBSCRIBER).connect(
-        server.url, passwords[SUBSCRIBER], inbox_prefix=INBOX
+        url, passwords[SUBSCRIBER], inbox_prefix=INBOX
     )
     es = EventStore(principals["bootstrap"].client)
     await es.ensure_streams(event_streams())

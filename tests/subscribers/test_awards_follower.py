@@ -1,5 +1,6 @@
 """The example outside service (examples/awards-follower) as a real process against a real
-nats-server with the deployment's permissions, connected as the subscriber role: it follows
+nats-server with the deployment's permissions and with the embedded default's, connected as
+the subscriber role: it follows
 AWARDS from the first event, skips what it does not know without decoding it, deduplicates
 redeliveries by event id, and survives its own restart, a crash and a NATS restart."""
 
@@ -29,8 +30,9 @@ from contracts.envelope import DomainEvent, EventEnvelope
 from contracts.headers import EVENT_TYPE_HEADER, EVENT_VERSION_HEADER
 from contracts.subjects import event_streams
 from runtime.eventstore import EventStore
-from runtime.nats_server import NatsServer, free_port
-from tests.deploy.compose import NATS_DIR, filled_env, nats_users
+from runtime.nats_server import NatsServer
+from runtime.settings import credentials_path
+from tests.security.support import deployed_server, embedded_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "awards-follower"
@@ -42,7 +44,8 @@ class Follower:
     """The example app as its own process (its README's run command)."""
 
     url: str
-    password: str
+    credentials: dict[str, str]
+    """AWARDS_FOLLOWER_NATS_USER/_PASSWORD, or AWARDS_FOLLOWER_CREDENTIALS (a file)."""
     db: Path
     log: Path
     process: subprocess.Popen[bytes] | None = None
@@ -52,8 +55,7 @@ class Follower:
             **os.environ,
             "PYTHONPATH": str(EXAMPLE),
             "AWARDS_FOLLOWER_NATS_URL": self.url,
-            "AWARDS_FOLLOWER_NATS_USER": "subscriber",
-            "AWARDS_FOLLOWER_NATS_PASSWORD": self.password,
+            **self.credentials,
             "AWARDS_FOLLOWER_DB": str(self.db),
         }
         with open(self.log, "ab") as out:
@@ -112,23 +114,26 @@ class World:
     versions: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    env = filled_env()
-    server = NatsServer(
-        tmp_path / "nats",
-        config_file=NATS_DIR / "nats.conf",
-        extra_args=["-m", str(free_port())],
-        env=env,
-        log_file=tmp_path / "nats.log",
-    ).start()
-    passwords = {user: env[var] for user, var in nats_users().items()}
+@pytest.fixture(params=["deploy", "embedded"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """The deployment's configuration (the password from the environment) and the embedded
+    default's as ``briefings up`` writes it (the follower reads the credentials file)."""
+    if request.param == "deploy":
+        secured = deployed_server(tmp_path)
+        credentials = {
+            "AWARDS_FOLLOWER_NATS_USER": "subscriber",
+            "AWARDS_FOLLOWER_NATS_PASSWORD": secured.passwords["subscriber"],
+        }
+    else:
+        secured = embedded_server(tmp_path)
+        path = credentials_path(tmp_path / "data", "subscriber")
+        credentials = {"AWARDS_FOLLOWER_CREDENTIALS": str(path)}
     follower = Follower(
-        server.url, passwords["subscriber"], tmp_path / "follower.db", tmp_path / "follower.log"
+        secured.url, credentials, tmp_path / "follower.db", tmp_path / "follower.log"
     )
-    yield World(server, passwords, follower)
+    yield World(secured.server, secured.passwords, follower)
     follower.stop(signal.SIGKILL)
-    server.stop()
+    secured.server.stop()
 
 
 async def connect(world: World, user: str, **options: Any) -> Client:
