@@ -552,6 +552,29 @@ class ServiceHost:
             except Exception:
                 log.exception("stopping a part failed")
 
+    async def _start_up(self, es: EventStore) -> bool:
+        """Compose and catch up, then start the broker (retried while NATS refuses)."""
+        await self._start_service(es)
+        while True:
+            try:
+                await self.broker.start()
+                # The server must have processed every SUB before we say "ready", or a
+                # request sent right after readiness finds no responder.
+                await self.broker.config.connection_state.connection.flush(timeout=5)
+                return True
+            except (OSError, TimeoutError, NatsError) as exc:
+                log.warning("broker start failed, retrying", error=str(exc))
+                await asyncio.sleep(1)
+
+    async def _abandon_start_up(self) -> None:
+        """Undo a start-up cut short by a stop, each part bounded: a stop never hangs."""
+        for part in (self._stop_service, self.broker.stop):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(part(), 10)
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.nc.close(), 10)
+
     async def serve(self, handle_signals: bool = True) -> None:
         """Connect, compose the service (streams, followers caught up), then answer requests
         until SIGTERM."""
@@ -564,17 +587,11 @@ class ServiceHost:
         if es is None:
             log.info("stopped before NATS was reached")
             return
-        await self._start_service(es)
-        while True:
-            try:
-                await self.broker.start()
-                # The server must have processed every SUB before we say "ready", or a
-                # request sent right after readiness finds no responder.
-                await self.broker.config.connection_state.connection.flush(timeout=5)
-                break
-            except (OSError, TimeoutError, NatsError) as exc:
-                log.warning("broker start failed, retrying", error=str(exc))
-                await asyncio.sleep(1)
+        if not await self._until_stopped(self._start_up(es)):
+            # SIGTERM while composing or catching up (NATS may have gone again): stop now.
+            log.info("stopped during start-up")
+            await self._abandon_start_up()
+            return
         self.ready = True
         log.info("service ready", nats=self.settings.nats_url)
         await self._stop.wait()

@@ -21,7 +21,7 @@ from briefings.cli.client import (
 )
 from contracts.replies import HealthReply
 from contracts.subjects import SERVICES, health_subject
-from runtime.logging import configure_logging
+from runtime.logging import configure_logging, get_logger
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,7 +37,13 @@ def serve(service: str = typer.Argument(..., help="roster, events, awards or rep
     s = settings()
     configure_logging(s.log_level, s.log_format, service)
     module = importlib.import_module(SERVICE_MODULES[service])
-    asyncio.run(module.run(s))
+    try:
+        asyncio.run(module.run(s))
+    except Exception:
+        # One JSON line with the traceback in its ``exception`` field, then exit 1 (``up``
+        # restarts it with backoff), never a bare traceback on stderr.
+        get_logger("briefings.serve").exception("service failed")
+        raise typer.Exit(1) from None
 
 
 async def gather_health(timeout: float = 2.0) -> dict[str, dict[str, Any]]:

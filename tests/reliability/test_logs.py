@@ -132,3 +132,34 @@ logging.getLogger("faststream.briefings").debug("per-message noise")
     ]
     assert records[0]["logger"] == "nats.aio.client" and records[0]["service"] == "roster"
     assert "ConnectionRefusedError" in str(records[0]["exception"])
+
+
+def test_a_service_that_fails_says_so_in_one_json_line(tmp_path: Path, report: Report) -> None:
+    """A nats-server without JetStream: the service cannot set up its stream and exits 1
+    with one JSON line (``service failed``, the traceback in its ``exception`` field), not a
+    bare traceback; ``briefings up`` restarts it with backoff."""
+    from runtime.nats_server import nats_server_binary, wait_for_port
+
+    port = free_port()
+    plain = subprocess.Popen(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port("127.0.0.1", port)
+        settings = settings_for(f"nats://127.0.0.1:{port}", tmp_path / "data")
+        service = ServiceProcess("roster", settings, tmp_path / "roster.log").start()
+        assert service.proc is not None
+        try:
+            code = service.proc.wait(120)
+        finally:
+            service.kill()
+    finally:
+        plain.terminate()
+        plain.wait(30)
+    records = json_lines(service.log())
+    assert code == 1
+    failed = [r for r in records if r["event"] == "service failed"]
+    assert len(failed) == 1 and "Traceback" in str(failed[0]["exception"])
+    report.add("fault", "service start against a server without JetStream", 1, "one JSON line")
