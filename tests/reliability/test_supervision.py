@@ -23,7 +23,7 @@ from contracts.subjects import SERVICES
 from runtime.nats_server import NatsServer, free_port
 from tests.reliability.conftest import Report
 from tests.reliability.helpers import wait_until
-from tests.support import ROOT, connect, wait_healthy
+from tests.support import ROOT, wait_healthy
 
 pytestmark = [
     pytest.mark.timeout(400),
@@ -101,8 +101,23 @@ def up_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
                 kill_tree(proc)
 
 
-async def all_healthy(url: str, timeout: float = 120) -> None:
-    nc = await connect(url)
+async def all_healthy(url: str, data: Path, timeout: float = 120) -> None:
+    """Every service answers its health request, asked as the operator of ``up``'s embedded
+    server (it admits nobody anonymous: briefings/access.py)."""
+    import nats
+
+    from runtime.settings import credentials_path
+
+    path = credentials_path(data, "operator")
+    await wait_until(path.exists, timeout=60)  # written by up as it starts
+    operator = json.loads(path.read_text())
+    nc = await nats.connect(
+        url,
+        user=operator["user"],
+        password=operator["password"],
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+    )
     try:
         for name in SERVICES:
             await wait_healthy(nc, name, timeout=timeout)
@@ -117,7 +132,7 @@ def test_up_restarts_a_killed_service_and_a_killed_nats_server(
     whole system stopped). kill -9 of the embedded nats-server: restarted on its store
     (before: unnoticed, everything unhealthy for good). SIGTERM then stops all of it."""
     up, url = up_process
-    asyncio.run(all_healthy(url))
+    asyncio.run(all_healthy(url, tmp_path / "data"))
 
     events = child_pid(up.pid, "serve events")
     assert events is not None, children(up.pid)
@@ -128,7 +143,7 @@ def test_up_restarts_a_killed_service_and_a_killed_nats_server(
         return now is not None and now != events
 
     asyncio.run(wait_until(restarted_events, timeout=60))
-    asyncio.run(all_healthy(url))
+    asyncio.run(all_healthy(url, tmp_path / "data"))
     assert up.poll() is None, "up stopped when a service died"
 
     nats = child_pid(up.pid, "nats-server")
@@ -140,7 +155,7 @@ def test_up_restarts_a_killed_service_and_a_killed_nats_server(
         return now is not None and now != nats
 
     asyncio.run(wait_until(restarted_nats, timeout=60))
-    asyncio.run(all_healthy(url))  # the services reconnected to the new server
+    asyncio.run(all_healthy(url, tmp_path / "data"))  # the services reconnected to the new server
 
     # The CLI answers through the restarted system.
     status = subprocess.run(
