@@ -264,7 +264,12 @@ class EventStore:
             sub = await self.nc.subscribe(inbox)
             got = 0
             try:
-                request: dict[str, object] = {"seq": next_seq, "batch": batch}
+                # max_bytes: messages may be up to 256 KiB each; the next request goes on
+                request: dict[str, object] = {
+                    "seq": next_seq,
+                    "batch": batch,
+                    "max_bytes": 4 * 1024 * 1024,
+                }
                 if subject:
                     request["next_by_subj"] = subject
                 await self.nc.publish(

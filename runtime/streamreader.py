@@ -68,20 +68,27 @@ def _read_msg(stream: str, msg: Msg) -> ReadMsg | None:
     )
 
 
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+"""A batch's reply stops at this many bytes (messages may be up to 256 KiB each)."""
+
+
 async def read_batch(
     nc: Client, stream: str, start: int, batch: int = 500, timeout: float = 5.0
-) -> list[ReadMsg]:
-    """Up to ``batch`` stored messages from sequence ``start`` on, in stream order."""
+) -> tuple[list[ReadMsg], int]:
+    """Up to ``batch`` stored messages from sequence ``start`` on, in stream order, and how
+    many more are stored after them (the end-of-batch's ``Nats-Num-Pending``)."""
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     out: list[ReadMsg] = []
     try:
-        request = json.dumps({"seq": max(1, start), "batch": batch}).encode()
-        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", request, reply=inbox)
+        request = {"seq": max(1, start), "batch": batch, "max_bytes": MAX_BATCH_BYTES}
+        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
         while True:
-            got = _read_msg(stream, await sub.next_msg(timeout=timeout))
+            msg = await sub.next_msg(timeout=timeout)
+            got = _read_msg(stream, msg)
             if got is None:
-                return out
+                pending = (msg.headers or {}).get("Nats-Num-Pending") or 0
+                return out, int(pending)
             out.append(got)
     finally:
         await sub.unsubscribe()
@@ -148,7 +155,7 @@ class StreamTail:
         while True:
             self._wake.clear()
             try:
-                got = await read_batch(
+                got, pending = await read_batch(
                     self.nc, self.stream, self.next_seq, self.batch, self.timeout
                 )
                 failures = 0
@@ -161,7 +168,7 @@ class StreamTail:
                 woken = 0
                 await self.on_batch(got)
                 self.next_seq = got[-1].sequence + 1
-                if len(got) == self.batch:
+                if pending or len(got) == self.batch:
                     continue  # catching up: read on at once
             elif woken:
                 woken -= 1
