@@ -149,9 +149,11 @@ def _reporting() -> Role:
 
 
 def subscriber(prefix: str = SUBSCRIBER_PREFIX) -> Role:
-    """The template of an outside service following the events: one durable per event stream,
-    named ``<prefix>_<STREAM>``; copy it with another prefix and user per outside service."""
-    durables = tuple((s, f"{prefix}_{s}") for s in EVENT_STREAMS)
+    """The template of an outside service following the events: one durable per event stream
+    (the three contexts' and reporting's issued reports, every ``ev.`` channel of the AsyncAPI
+    documents), named ``<prefix>_<STREAM>``; copy it with another prefix and user per outside
+    service."""
+    durables = tuple((s, f"{prefix}_{s}") for s in (*EVENT_STREAMS, ISSUED))
     rights: list[str] = []
     for stream, name in durables:
         rights += [f"$JS.API.STREAM.INFO.{stream}", *_consumer_rights(stream, name)]

@@ -17,7 +17,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api as js_api
 
-from contracts.subjects import event_streams
+from contracts.subjects import ISSUED_REPORTS_STREAM, event_streams
 from runtime.deadletter import ensure_dlq_stream
 from runtime.eventstore import EventStore
 from services.reporting.adapters.consumer import durable_name
@@ -93,12 +93,13 @@ async def who(deployed: Secured) -> AsyncIterator[dict[str, Principal]]:
         url, passwords[SUBSCRIBER], inbox_prefix=INBOX
     )
     es = EventStore(principals["bootstrap"].client)
-    await es.ensure_streams(event_streams())
+    await es.ensure_streams([*event_streams(), ISSUED_REPORTS_STREAM])
     await ensure_dlq_stream(es.js)
     for context, subject in (
         ("roster", "ev.roster.unit.u1"),
         ("events", "ev.events.conference.c1"),
         ("awards", "ev.awards.award.a1"),
+        ("reporting", "ev.reporting.report.r1"),
     ):
         js = principals[context].client.jetstream()
         await js.publish(subject, b'{"seed": true}', stream=context.upper())
@@ -128,7 +129,12 @@ async def test_the_subscriber_follows_every_event_stream_with_its_own_durable(
 ) -> None:
     sub = who[SUBSCRIBER]
     js = sub.client.jetstream()
-    for stream, context in (("ROSTER", "roster"), ("EVENTS", "events"), ("AWARDS", "awards")):
+    for stream, context in (
+        ("ROSTER", "roster"),
+        ("EVENTS", "events"),
+        ("AWARDS", "awards"),
+        ("REPORTING", "reporting"),  # issued reports
+    ):
         own = f"{SUBSCRIBER}_{stream}"
         pull = await js.pull_subscribe(f"ev.{context}.>", durable=own, stream=stream)
         [msg] = await pull.fetch(1, timeout=5)
@@ -151,6 +157,7 @@ async def test_the_subscriber_follows_every_event_stream_with_its_own_durable(
         ("ev.roster.member.forged", "ROSTER"),
         ("ev.events.conference.forged", "EVENTS"),
         ("ev.awards.award.forged", "AWARDS"),
+        ("ev.reporting.report.forged", "REPORTING"),
         ("dlq.reporting.ROSTER.letter", "DLQ"),
     ],
 )
