@@ -14,8 +14,15 @@ from nats.aio.client import Client
 
 from briefings.cli.client import Client_, RequestFailed
 from briefings.cli.roster_import import FileError, read_table, run_import
+from contracts import roster as c
 from runtime.settings import Settings
-from services.roster.domain.importing import RosterIndex, RowError, plan_member, refuse_formulas
+from services.roster.domain.importing import (
+    RosterIndex,
+    RowError,
+    plan_member,
+    plan_rows,
+    refuse_formulas,
+)
 from tests.roster.helpers import roster_running
 from tests.support import ROOT
 
@@ -106,6 +113,7 @@ def to_csv(rows: list[list[str]]) -> bytes:
 # ------------------------------------------------------------------------- pure
 
 
+@pytest.mark.fast
 def test_reads_semicolons_bom_and_vietnamese_headers() -> None:
     header, rows = read_table(
         (
@@ -120,12 +128,14 @@ def test_reads_semicolons_bom_and_vietnamese_headers() -> None:
     assert rows[1].values["full_name"] == "Lê, Văn Nam"
 
 
+@pytest.mark.fast
 def test_decomposed_diacritics_are_normalised() -> None:
     decomposed = "Nguye\u0302\u0303n"  # as some Mac exports write "Nguyễn"
     _, rows = read_table(f"full_name,role,unit\n{decomposed},ttv,CB01\n".encode())
     assert rows[0].values["full_name"] == "Nguyễn"
 
 
+@pytest.mark.fast
 def test_unreadable_files_are_refused_whole() -> None:
     with pytest.raises(FileError):
         read_table("full_name,role\nNguyễn,ttv\n".encode("utf-16"))
@@ -160,6 +170,7 @@ def row(**values: str) -> dict[str, str]:
     return base
 
 
+@pytest.mark.fast
 def test_an_unchanged_row_plans_nothing_and_a_changed_row_plans_the_changes() -> None:
     assert plan_member(row(), INDEX) == ("member:m1", [])
     _, planned = plan_member(row(full_name="Nguyễn Thị Hòa", core="x"), INDEX)
@@ -173,6 +184,7 @@ def test_an_unchanged_row_plans_nothing_and_a_changed_row_plans_the_changes() ->
     ]
 
 
+@pytest.mark.fast
 def test_command_ids_are_stable_for_the_same_change_of_the_same_state() -> None:
     first = plan_member(row(core="x"), INDEX)[1]
     again = plan_member(row(core="x"), INDEX)[1]
@@ -187,6 +199,7 @@ def test_command_ids_are_stable_for_the_same_change_of_the_same_state() -> None:
     )
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "values, reason",
     [
@@ -342,6 +355,7 @@ async def test_cli_import_and_queries_through_a_subprocess(
         # The rest of the CLI is covered by test_cli.py (CliRunner, in process).
 
 
+@pytest.mark.fast
 def test_a_retired_member_is_reenrolled_only_by_an_empty_retired_on_cell() -> None:
     gone = RosterIndex(INDEX.units, [{**INDEX.members[0], "retired_on": "2022-06-01"}])
     assert plan_member(row(), gone)[1] == []  # no retired_on column: left alone
@@ -351,6 +365,7 @@ def test_a_retired_member_is_reenrolled_only_by_an_empty_retired_on_cell() -> No
         plan_member(row(retired_on="01/06/2022", core="x"), gone)
 
 
+@pytest.mark.fast
 def test_formula_cells_are_refused_but_phone_numbers_pass() -> None:
     refuse_formulas({"full_name": "Lê Văn A", "contact": "+84 912 345 678"})
     refuse_formulas({"full_name": "Lê Văn B", "contact": "-"})
@@ -379,6 +394,7 @@ MEMBERS_HEAD = "full_name,role,unit\nNguyễn Văn A,ttv,CB01\n"
         ("full_name,role,unit,Role\nNguyễn Văn A,ttv,CB01,bcv\n", 1, "appears twice"),
     ],
 )
+@pytest.mark.fast
 def test_files_that_cannot_be_read_exactly_are_refused_with_line_and_reason(
     text: str, line: int, reason: str
 ) -> None:
@@ -390,6 +406,41 @@ def test_files_that_cannot_be_read_exactly_are_refused_with_line_and_reason(
     assert reply["context"] == {"file": "members.csv", "line": line}
 
 
+@pytest.mark.fast
 def test_a_quoted_comma_and_a_doubled_quote_still_read() -> None:
     _, rows = read_table('full_name,role,unit\n"Lê, Văn ""Nam""",ttv,CB01\n'.encode())
     assert rows[0].values["full_name"] == 'Lê, Văn "Nam"'
+
+
+@pytest.mark.fast
+def test_units_plan_in_file_order_a_new_parent_serves_later_rows() -> None:
+    index = RosterIndex([dict(u) for u in INDEX.units], [])
+    rows = [
+        c.ImportRow(
+            line=2,
+            values={
+                "name": "Đảng bộ Phường 1",
+                "kind": "đảng bộ",
+                "parent": "TP",
+                "external_code": "DB1",
+            },
+        ),
+        c.ImportRow(line=3, values={"name": "Chi bộ KP 9", "kind": "chi bộ", "parent": "DB1"}),
+        c.ImportRow(line=4, values={"name": "Chi bộ 1", "kind": "city"}),
+        c.ImportRow(line=5, values={"name": "=1+1", "kind": "chi bộ"}),
+    ]
+    planned = plan_rows("units", rows, index)
+    assert [p.commands[0].command for p in planned[:2]] == ["register_unit", "register_unit"]
+    assert (
+        planned[0].identity == "unit:DB1" and planned[1].commands[0].payload["parent_id"] == "DB1"
+    )
+    assert planned[2].error is not None and "kind cannot change" in planned[2].error
+    assert planned[3].error is not None and "formula" in planned[3].error
+
+
+@pytest.mark.fast
+def test_a_row_the_command_contract_refuses_is_rejected_when_planned() -> None:
+    _, planned = plan_member(row(), INDEX)
+    assert planned == []
+    with pytest.raises(RowError, match="external_code"):
+        plan_member(row(external_code="X" * 65, full_name="Người mới"), INDEX)
