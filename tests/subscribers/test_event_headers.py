@@ -22,6 +22,8 @@ from contracts.headers import (
 from contracts.registry import registry
 from contracts.subjects import event_streams
 from runtime.eventstore import EventStore
+from runtime.settings import Settings
+from tests.roster.helpers import CITY, roster_running, send
 
 SUBJECT = "ev.awards.award.a1"
 
@@ -113,3 +115,15 @@ def test_bytes_that_are_no_envelope_get_no_headers() -> None:
         EVENT_VERSION_HEADER: "2",
     }
     assert event_type_of({EVENT_TYPE_HEADER: "X", EVENT_VERSION_HEADER: "bad"}, b"{}") is None
+
+
+async def test_events_a_service_appends_carry_the_headers(nc: Client, settings: Settings) -> None:
+    """Through the real command path: roster registers a unit."""
+    async with roster_running(settings, nc):
+        reply = await send(nc, "register_unit", **CITY)
+        assert reply["ok"], reply
+    last = await EventStore(nc).last_event("ROSTER", "ev.roster.unit.city")
+    assert last is not None and last.headers is not None
+    envelope = last.envelope()
+    assert last.headers[EVENT_TYPE_HEADER] == envelope.type == "UnitRegistered"
+    assert last.headers[EVENT_VERSION_HEADER] == str(envelope.schema_version)
