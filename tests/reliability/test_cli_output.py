@@ -281,7 +281,7 @@ def _rename(value: Any, nasty: str) -> Any:
 
 
 def test_markdown_output_passes_no_raw_html(report: Report) -> None:
-    """A name with ``<img onerror>`` in the markdown summary is text, not HTML."""
+    """A name with ``<img onerror>`` in the markdown (and HTML) summary is text, not HTML."""
     from briefings.report.formats import render_summary
     from contracts.reporting import AnnualSummaryQuery
     from services.reporting.read_model import ReadModel, memory_engine
@@ -295,6 +295,8 @@ def test_markdown_output_passes_no_raw_html(report: Report) -> None:
     assert nasty not in json.dumps(summary, ensure_ascii=False)  # the fixture had none
     assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
     assert "[link](javascript" not in md and "\\[link\\]" in md
+    page = render_summary(_rename(summary, nasty), "html", "vi")
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     report.add("input", "HTML (img onerror) and javascript: links in markdown", 1, "escaped")
 
 
