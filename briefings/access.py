@@ -58,6 +58,10 @@ NOT_EVERYDAY = (
 )
 
 
+PEOPLE_COMMANDS = ("cmd.roster.register_person", "cmd.roster.revoke_person")
+"""Operators' only: who may sign commands (the services check the signer's role too)."""
+
+
 @dataclass(frozen=True)
 class Role:
     name: str
@@ -219,7 +223,8 @@ ROLES: dict[str, Role] = {
             "qry.>",
             "health.>",
         ),
-        deny=(*NEVER, *NOT_EVERYDAY, "cmd.*.dlq_retry"),
+        # registering and revoking people is the operator's (issue #13 finding 5)
+        deny=(*NEVER, *NOT_EVERYDAY, "cmd.*.dlq_retry", *PEOPLE_COMMANDS),
     ),
     "operator": Role(
         name="operator",
@@ -229,6 +234,7 @@ ROLES: dict[str, Role] = {
             "qry.>",
             "cmd.reporting.rebuild",
             *(f"cmd.{s}.dlq_retry" for s in SERVICES),
+            *PEOPLE_COMMANDS,
             # briefings dlq discard records a resolution; letters are written by services
             "dlq.*.*.resolution",
             "$JS.API.INFO",
@@ -373,7 +379,7 @@ def ensure_embedded_access(data_dir: Path) -> Path:
     return config
 
 
-CLI_ROLES = {"audit": "auditor", "dlq": "operator", "up": "operator"}
+CLI_ROLES = {"audit": "auditor", "dlq": "operator", "up": "operator", "people": "operator"}
 
 
 def cli_role(argv: list[str]) -> str:

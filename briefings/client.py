@@ -17,7 +17,9 @@ from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from briefings.keys import signing_key
 from contracts.replies import ErrorCode
+from contracts.signing import SigningKey
 from runtime.connection import connect
 from runtime.settings import Settings
 
@@ -103,8 +105,20 @@ class Client_:
     def __init__(self, s: Settings | None = None) -> None:
         self.settings = s or settings()
         self.nc: Client | None = None
+        self.key: SigningKey | None = None
 
     async def __aenter__(self) -> Client_:
+        try:
+            # Every command this client sends is signed with the person's key (finding 5).
+            self.key = signing_key(self.settings)
+        except (OSError, ValueError, KeyError) as exc:
+            raise RequestFailed(
+                error_shape(
+                    ErrorCode.UNAUTHORIZED.value,
+                    f"cannot read the key file {self.settings.signing_key_path}: {exc}",
+                    rule="key_file_unreadable",
+                )
+            ) from exc
         try:
             self.nc = await connect(
                 self.settings,
@@ -132,9 +146,11 @@ class Client_:
     ) -> dict[str, Any]:
         """The decoded reply, success or refusal; a request that got no reply raises."""
         assert self.nc is not None
+        # The signature covers these exact bytes: a body changed on the way is refused.
+        headers = self.key.sign(body) if self.key and subject.startswith("cmd.") else None
         try:
             msg = await self.nc.request(
-                subject, body, timeout=timeout or self.settings.request_timeout
+                subject, body, timeout=timeout or self.settings.request_timeout, headers=headers
             )
         except NoRespondersError:
             raise unavailable(f"no service answers {subject}", subject=subject) from None

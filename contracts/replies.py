@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     RULE_VIOLATED = "rule_violated"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    UNAUTHORIZED = "unauthorized"
 
 
 class FieldError(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from contracts.envelope import DomainEvent
 from contracts.registry import registry
 from contracts.replies import Command, PagedQuery, Query
+from contracts.signing import PUBLIC_KEY_PATTERN
 from contracts.types import (
     BusinessDate,
     ExternalCode,
@@ -25,6 +26,7 @@ from contracts.types import (
 CONTEXT = "roster"
 UNIT = "unit"
 MEMBER = "member"
+PERSON = "person"
 
 
 class UnitKind(StrEnum):
@@ -36,6 +38,42 @@ class UnitKind(StrEnum):
 class Role(StrEnum):
     REPORTER = "reporter"
     PROPAGANDIST = "propagandist"
+
+
+class PersonRole(StrEnum):
+    """What a person of the Center's staff does with the system (issue #13 finding 5)."""
+
+    CLERK = "clerk"
+    OPERATOR = "operator"
+    AUDITOR = "auditor"
+
+
+PublicKey = Annotated[str, StringConstraints(pattern=PUBLIC_KEY_PATTERN)]
+
+
+# ---------------------------------------------------------------- events: people
+
+
+@registry.register
+class PersonRegistered(DomainEvent):
+    """A person of the staff and their public key (``contracts/signing.py``)."""
+
+    event_type = "PersonRegistered"
+    aggregate_type = PERSON
+    person_id: Identifier
+    name: StoredName
+    role: PersonRole
+    public_key: str
+
+
+@registry.register
+class PersonRevoked(DomainEvent):
+    """The person's key signs nothing any more (for good)."""
+
+    event_type = "PersonRevoked"
+    aggregate_type = PERSON
+    person_id: Identifier
+    reason: StoredText = ""
 
 
 # ---------------------------------------------------------------- events: units
@@ -255,6 +293,19 @@ class RetireMember(Command):
     effective_on: BusinessDate | None = None
 
 
+class RegisterPerson(Command):
+    """Register a person's public key; the person id is derived from it. Operators only."""
+
+    name: Name
+    role: PersonRole
+    public_key: PublicKey
+
+
+class RevokePerson(Command):
+    person_id: Identifier
+    reason: ShortText = ""
+
+
 COMMANDS: dict[str, type[Command]] = {
     "register_unit": RegisterUnit,
     "rename_unit": RenameUnit,
@@ -267,6 +318,8 @@ COMMANDS: dict[str, type[Command]] = {
     "transfer_member": TransferMember,
     "set_member_core": SetMemberCore,
     "retire_member": RetireMember,
+    "register_person": RegisterPerson,
+    "revoke_person": RevokePerson,
 }
 
 
@@ -343,6 +396,10 @@ class PlannedRow(BaseModel):
     error: str | None = Field(default=None, description="why the row cannot go in")
 
 
+class ListPeople(Query):
+    """Every registered person (revoked ones included), oldest first."""
+
+
 QUERIES: dict[str, type[Query]] = {
     "get_unit": GetUnit,
     "get_member": GetMember,
@@ -350,4 +407,5 @@ QUERIES: dict[str, type[Query]] = {
     "list_units": ListUnits,
     "find_members": FindMembers,
     "plan_import": PlanImport,
+    "list_people": ListPeople,
 }

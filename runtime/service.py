@@ -52,6 +52,7 @@ from runtime.domain import DomainError
 from runtime.eventstore import ConcurrencyConflict, EventStore
 from runtime.logging import get_logger
 from runtime.paging import Page
+from runtime.people import People
 from runtime.projector import Projector, health_detail
 from runtime.settings import Settings
 
@@ -235,6 +236,7 @@ class ServiceHost:
         )
         self.nc: Client | None = None
         self.es: EventStore | None = None
+        self.people: People | None = None
         self.service = Service()
         """Empty until connected and composed; no request is answered before (``ready``)."""
         self.started_at = time.monotonic()
@@ -296,7 +298,7 @@ class ServiceHost:
     def command(self, context: str, name: str, model: type[Command], handler: Handler) -> None:
         async def handle(msg: Any) -> bytes:
             refuse_untrusted(msg, "command")
-            return await self._run_command(model, msg, handler)
+            return await self._run_command(model, msg, handler, context, name)
 
         handle.__name__ = f"cmd_{name}"
         self.broker.subscriber(
@@ -350,12 +352,28 @@ class ServiceHost:
             correlation_id=headers.get("correlation_id") or msg.correlation_id,
         )
 
-    async def _run_command(self, model: type[Command], msg: NatsMessage, handler: Handler) -> bytes:
+    async def _run_command(
+        self,
+        model: type[Command],
+        msg: NatsMessage,
+        handler: Handler,
+        context: str = "",
+        name: str = "",
+    ) -> bytes:
         self._bind(msg, "command")
         try:
             parsed = parse_request(model, msg.body)
             if isinstance(parsed, ErrorReply):
                 return self._error(parsed)
+            if self.people is not None:
+                # Who sent it: the verified signer is the actor, never the client's word.
+                signer = await self.people.check(
+                    context, name, msg.body, msg.raw_message.headers or {}
+                )
+                if isinstance(signer, ErrorReply):
+                    return self._error(signer)
+                if signer is not None:
+                    parsed = parsed.model_copy(update={"actor": signer.person_id})
             structlog.contextvars.bind_contextvars(
                 command_id=parsed.command_id,
                 causation_id=parsed.command_id,
@@ -517,6 +535,7 @@ class ServiceHost:
         if self.nc is None:
             return None
         self.es = EventStore(self.nc)
+        self.people = People(self.es)
         return self.es
 
     async def _until_stopped(self, work: Awaitable[T]) -> T | None:

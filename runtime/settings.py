@@ -18,6 +18,7 @@ ENV_VARS = {
     "BRIEFINGS_NATS_CREDS": "path of a NATS .creds file (instead of user/password)",
     "BRIEFINGS_DATA_DIR": "folder for the embedded nats-server store and SQLite files",
     "BRIEFINGS_ROLE": "whose credentials to find in <data dir>/credentials when none are set",
+    "BRIEFINGS_KEY_FILE": "the key file that signs commands (<data dir>/credentials/person.json)",
     "BRIEFINGS_DATABASE_URL": "SQLAlchemy URL of this service's database",
     "BRIEFINGS_LOG_LEVEL": "debug, info, warning, error",
     "BRIEFINGS_LOG_FORMAT": "json or console (default: console on a terminal, else json)",
@@ -35,6 +36,12 @@ ENV_VARS = {
 def credentials_path(data_dir: Path, role: str) -> Path:
     """Where the embedded default keeps ``role``'s NATS credentials."""
     return data_dir / "credentials" / f"{role}.json"
+
+
+def default_key_file(data_dir: Path) -> Path:
+    """Where a person's signing key is looked for when ``BRIEFINGS_KEY_FILE`` is not set
+    (``briefings up`` writes the first operator's there)."""
+    return data_dir / "credentials" / "person.json"
 
 
 def _bool(value: str) -> bool:
@@ -66,6 +73,8 @@ class Settings:
     """Health calls a follower that is behind and has not advanced for this long stalled."""
     credentials_role: str | None = None
     """The role whose credentials were found in the data dir; None when set explicitly."""
+    key_file: Path | None = None
+    """The person's key file that signs commands; None: ``default_key_file`` if present."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +107,7 @@ class Settings:
             request_timeout=float(get("REQUEST_TIMEOUT") or base.request_timeout),
             service_concurrency=int(get("SERVICE_CONCURRENCY") or base.service_concurrency),
             follower_stall_s=float(get("FOLLOWER_STALL_S") or base.follower_stall_s),
+            key_file=Path(key) if (key := get("KEY_FILE")) else None,
         )
         role = get("ROLE")
         return found.as_role(role) if role else found
@@ -119,6 +129,10 @@ class Settings:
             nats_creds=None,
             credentials_role=role,
         )
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.key_file or default_key_file(self.data_dir)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

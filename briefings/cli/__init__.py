@@ -20,7 +20,18 @@ app = typer.Typer(
 system.register(app)
 
 # Each sub-command group lives in its own module, named as the command.
-SUB_APPS = ("roster", "events", "awards", "report", "reporting", "audit", "dlq", "demo", "ops")
+SUB_APPS = (
+    "roster",
+    "events",
+    "awards",
+    "report",
+    "reporting",
+    "audit",
+    "dlq",
+    "demo",
+    "ops",
+    "people",
+)
 for _name in SUB_APPS:
     app.add_typer(importlib.import_module(f"briefings.cli.{_name}").app, name=_name)
 

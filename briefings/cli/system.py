@@ -199,6 +199,13 @@ def run_system(system: System, demo: bool, exit_after_demo: bool) -> None:
         )
         raise typer.Exit(1)
     console.print("[green]all services healthy[/]")
+    from briefings.cli.people import ensure_first_operator
+
+    try:
+        person_id, key_file = ensure_first_operator(s)
+        console.print(f"commands signed as operator {escape(person_id)} ({escape(key_file)})")
+    except RequestFailed as exc:  # e.g. that operator was revoked: up runs on, unsigned
+        console.print(f"[yellow]first operator not registered[/]: {escape(exc.reply['message'])}")
     if demo:
         from briefings.demo.run import show_demo
 

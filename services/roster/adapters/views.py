@@ -154,6 +154,14 @@ class RosterViews:
         joined = table.outerjoin(snaps, snaps.c.subject == subject)
         return select(table.c.state, snaps.c.version).select_from(joined)
 
+    def people(self) -> list[dict[str, Any]]:
+        """Every registered person (their snapshots: people have no view table)."""
+        if self.snapshots is None:
+            return []
+        snaps = self.snapshots
+        query = select(snaps.c.state, snaps.c.version).where(snaps.c.aggregate_type == "person")
+        return sorted(self._rows(query), key=lambda p: (p["name"], p["person_id"]))
+
     def _member_select(self) -> Any:
         return self._select(members, members.c.member_id, "member")
 

@@ -9,11 +9,12 @@ from datetime import date, timedelta
 from contracts import roster as c
 from contracts.calendar import CENTER_TZ, derived_id, local_midnight
 from contracts.replies import Command, CommandAccepted
+from contracts.signing import person_id_for
 from runtime.commands import CommandContext, UnitOfWork
 from runtime.domain import NothingToChange
 from services.roster.adapters.codes import DEFAULT_GRACE, CodeReservations
 from services.roster.adapters.views import RosterViews
-from services.roster.domain import members, units
+from services.roster.domain import members, people, units
 from services.roster.domain.dissolution import plan_dissolution
 from services.roster.domain.units import not_in_future
 
@@ -241,3 +242,20 @@ class RosterHandlers:
         member = await uow.load(members.MEMBER, cmd.member_id)
         events = members.decide_retire(member.state, cmd, today_for(cmd, ctx))
         return await uow.record(member, events, local_midnight(ctx.effective(cmd.effective_on)))
+
+    # ----------------------------------------------------------------- people
+    # Who may send these (an active operator, once people exist) is checked at the door
+    # (runtime/people.py), with the signature.
+
+    async def register_person(
+        self, cmd: c.RegisterPerson, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
+        person_id = person_id_for(cmd.public_key)
+        person = await uow.load(people.PERSON, person_id)
+        return await uow.record(person, people.decide_register(person.state, cmd, person_id))
+
+    async def revoke_person(
+        self, cmd: c.RevokePerson, ctx: CommandContext, uow: UnitOfWork
+    ) -> CommandAccepted:
+        person = await uow.load(people.PERSON, cmd.person_id)
+        return await uow.record(person, people.decide_revoke(person.state, cmd))

@@ -38,6 +38,9 @@ class RosterQueries:
     async def find_members(self, q: c.FindMembers) -> Page:
         return page_of(self.views.find(q.external_code, q.full_name), q.limit, q.after)
 
+    async def list_people(self, q: c.ListPeople) -> list[dict[str, Any]]:
+        return self.views.people()
+
     async def plan_import(self, q: c.PlanImport) -> dict[str, Any]:
         """The import's plan for these rows against the roster as it is now (writes nothing):
         every unit, and only the members the rows' codes and names can match."""

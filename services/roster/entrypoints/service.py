@@ -19,6 +19,7 @@ from services.roster.adapters.codes import DEFAULT_GRACE, CodeReservations
 from services.roster.application.handlers import RosterConfig, RosterHandlers
 from services.roster.application.queries import RosterQueries
 from services.roster.domain.members import MEMBER
+from services.roster.domain.people import PERSON
 from services.roster.domain.units import UNIT
 
 NAME = "roster"
@@ -29,7 +30,7 @@ async def compose(settings: Settings, es: EventStore, nc: Client) -> Service:
     engine = make_engine(settings.database_url_for(NAME))
     store = StateStore(engine, NAME, [views.metadata])
     roster_views = views.RosterViews(engine, store.tables.snapshots)
-    aggregates = Aggregates(es, store, [UNIT, MEMBER], hooks=[views.keep_views])
+    aggregates = Aggregates(es, store, [UNIT, MEMBER, PERSON], hooks=[views.keep_views])
     own = state_projector(
         es,
         store,
