@@ -9,8 +9,9 @@ command was sent is always seen, by every service, with no copy to keep in step.
 Enforcement starts with the first registered person and never stops (people are never
 deleted): from then on a command must be signed by an active person, and registering or
 revoking people by an active operator. Until then (a fresh store being set up) commands are
-accepted unsigned, with the client's ``actor``. Whatever is refused is ``unauthorized`` and
-writes nothing.
+accepted unsigned, with the client's ``actor``; a signed one, from a key not registered yet
+(the first operator registering themselves), with that key's person id. Whatever is refused
+is ``unauthorized`` and writes nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ ANY_PERSON = f"ev.{r.CONTEXT}.{r.PERSON}.*"  # event_subject refuses wildcards
 class Signer:
     person_id: str
     name: str
-    role: r.PersonRole
+    role: r.PersonRole | None
+    """None: a key nobody registered yet, accepted only while nobody is (set-up)."""
 
 
 def unauthorized(message: str, rule: str, **context: str) -> ErrorReply:
@@ -87,8 +89,8 @@ class People:
     async def check(
         self, context: str, name: str, body: bytes, headers: Mapping[str, str]
     ) -> Signer | ErrorReply | None:
-        """The verified signer; ``None`` for an unsigned command while nobody is registered;
-        an ``unauthorized`` refusal otherwise."""
+        """The verified signer (their key's person id is the actor); ``None`` for an unsigned
+        command while nobody is registered; an ``unauthorized`` refusal otherwise."""
         public_key = headers.get(SIGNER_HEADER)
         if not public_key:
             if await self.enforcing():
@@ -111,7 +113,9 @@ class People:
                     "signer_unknown",
                     person_id=person_id,
                 )
-            return None  # a fresh store: the first person registers themselves
+            # A fresh store: the first person registers themselves. The signature proves the
+            # key, so the key's person id is the actor even before it is registered.
+            return Signer(person_id, "", None)
         signer, active = found
         if not active:
             return unauthorized(
@@ -119,7 +123,7 @@ class People:
             )
         if (context, name) in OPERATORS_ONLY and signer.role != r.PersonRole.OPERATOR:
             return unauthorized(
-                f"only an operator may send {name}; {signer.name!r} is {signer.role.value}",
+                f"only an operator may send {name}; {signer.name!r} is {signer.role}",
                 "operator_required",
                 person_id=person_id,
             )

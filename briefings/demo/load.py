@@ -27,6 +27,7 @@ from nats.js.errors import NotFoundError
 
 from briefings.client import RETRY_FOR_S, Client_, RequestFailed, as_error, is_success
 from briefings.demo.generator import Plan, Step
+from contracts.roster import PERSON
 from contracts.subjects import stream_name
 from runtime.connection import connect
 from runtime.settings import Settings
@@ -79,11 +80,13 @@ class LoadReport:
 
 
 async def is_store_empty(settings: Settings) -> bool:
-    """True when the roster stream holds no event (or does not exist yet)."""
+    """True when the roster stream holds no event but people's (or does not exist yet): the
+    first operator ``briefings up`` registers is no data."""
     nc = await connect(settings, "briefings-demo", allow_reconnect=False)
     try:
-        info = await nc.jetstream().stream_info(stream_name("roster"))
-        return bool(info.state.messages == 0)
+        people = f"ev.roster.{PERSON}.>"
+        info = await nc.jetstream().stream_info(stream_name("roster"), subjects_filter=people)
+        return info.state.messages == sum((info.state.subjects or {}).values())
     except NotFoundError:
         return True
     finally:

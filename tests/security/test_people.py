@@ -23,7 +23,7 @@ from contracts.signing import SIGNATURE_HEADER, SIGNER_HEADER, SigningKey, perso
 from runtime.eventstore import EventStore
 from runtime.settings import Settings
 from tests.security.support import Principal
-from tests.support import running_service
+from tests.support import running_service, wait_healthy
 
 FORGED = "Nguyễn Văn Giả"
 
@@ -82,7 +82,12 @@ async def test_finding_5_the_actor_is_the_verified_signer_and_the_rest_is_refuse
     alice_file, alice = key_file(tmp_path, "Alice", "operator")
     bob_file, bob = key_file(tmp_path, "Bob", "clerk")
     stranger_file, _ = key_file(tmp_path, "Stranger", "clerk")
-    async with running_service("roster", settings), running_service("events", settings):
+    async with (
+        running_service("roster", settings),
+        running_service("events", settings),
+        running_service("awards", settings),
+        running_service("reporting", settings),
+    ):
         # An empty registry: unsigned commands are accepted (a fresh store being set up).
         assert (await send(settings, "cmd.roster.register_unit", unit("u0", "u0")))["ok"]
         assert await actors(nc, "ROSTER", "ev.roster.unit.u0") == [FORGED]
@@ -94,6 +99,10 @@ async def test_finding_5_the_actor_is_the_verified_signer_and_the_rest_is_refuse
         assert reply["ok"] and reply["aggregate_id"] == alice.person_id == person_id_for(
             alice.public_key
         )
+        # ... and the signature proved her key: she is the actor of her own registration.
+        assert await actors(nc, "ROSTER", f"ev.roster.person.{alice.person_id}") == [
+            alice.person_id
+        ]
 
         # Finding 5: a forged actor string, signed by Alice, is recorded as Alice.
         reply = await send(settings, "cmd.roster.register_unit", unit("u1", "u1"), alice_file)
@@ -194,6 +203,17 @@ async def test_finding_5_the_actor_is_the_verified_signer_and_the_rest_is_refuse
             alice.person_id,
             alice.person_id,
         ]
+        # Every follower of ROSTER reads people's events without setting anything aside.
+        last = await stream_last(nc, "ROSTER")
+        for service in ("events", "awards", "reporting"):
+            while True:  # followers of other contexts' streams poll: wait for them
+                health = await wait_healthy(nc, service)
+                followers = health["detail"]["followers"].values()
+                roster = [f for f in followers if f.get("stream") == "ROSTER"]
+                assert roster and not any(f.get("set_aside") for f in followers), health
+                if all(f["applied"] >= last for f in roster):
+                    break
+                await asyncio.sleep(0.1)
 
 
 async def test_people_add_list_revoke_from_the_cli_are_events(
