@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -388,13 +388,6 @@ class ChainVerifier:
                     "events missing at the end of the stream",
                 )
             )
-
-
-def verify_records(records: Iterable[AuditRecord], complete: bool = True) -> VerifyReport:
-    verifier = ChainVerifier(complete)
-    for record in records:
-        verifier.feed(record)
-    return verifier.report
 
 
 async def verify_live(

@@ -89,7 +89,13 @@ def send_command(
     return reply
 
 
-def query(context: str, name: str, fields: dict[str, Any], as_json: bool | None = None) -> Any:
+def query(
+    context: str,
+    name: str,
+    fields: dict[str, Any],
+    as_json: bool | None = None,
+    timeout: float | None = None,
+) -> Any:
     """A query's data (every page of a list query), its body the query's contract model;
     a refusal prints the structured error and exits 1."""
 
@@ -98,7 +104,7 @@ def query(context: str, name: str, fields: dict[str, Any], as_json: bool | None 
         async with Client_() as client:
             if requests.paged(context, name):
                 return await requests.all_pages(client, context, name, body)
-            return (await client.request(query_subject(context, name), body))["data"]
+            return (await client.request(query_subject(context, name), body, timeout))["data"]
 
     try:
         return run(go)

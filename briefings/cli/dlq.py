@@ -22,6 +22,7 @@ from briefings.cli.client import (
     print_table,
     run,
 )
+from contracts.reporting import RetryDeadLetter
 from runtime.deadletter import (
     LetterAlreadyResolved,
     LetterEntry,
@@ -180,7 +181,10 @@ def retry(
                 )
             reply = await client.request(
                 retry_subject(entry.letter.consumer),
-                {"dead_letter_id": entry.letter.dead_letter_id, "actor": actor or _operator()},
+                # Every service's dlq_retry takes the one contract model.
+                RetryDeadLetter(
+                    dead_letter_id=entry.letter.dead_letter_id, actor=actor or _operator()
+                ).model_dump(mode="json"),
             )
             return entry, reply
 

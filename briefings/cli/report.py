@@ -17,12 +17,12 @@ from briefings.cli.audit import FROM, _replay
 from briefings.cli.client import (
     ACTOR,
     COMMAND_ID,
-    call,
     console,
     err_console,
     fail,
     print_json,
     print_table,
+    query,
     send_command,
 )
 from briefings.report import document
@@ -30,7 +30,6 @@ from briefings.report.formats import render_summary
 from briefings.terminal import write_out
 from contracts.calendar import CENTER_TZ
 from contracts.reporting import SERVICE, IssueReport, IssuingBody, Narrative, Signer
-from contracts.subjects import query_subject
 
 app = typer.Typer(help="Reports from the read models (the year-end summary).", no_args_is_help=True)
 
@@ -73,8 +72,7 @@ def annual(
         "end": end,
         "as_of": _moment(as_of) if as_of else None,
     }
-    body = {k: v for k, v in payload.items() if v is not None}
-    summary = call(query_subject("reporting", "annual_summary"), body, timeout=120)["data"]
+    summary = query("reporting", "annual_summary", payload, timeout=120)
     text = render_summary(summary, fmt, lang)
     if receipt_out is not None:
         # The receipt is completed where the output is rendered: its digest is of these bytes.
@@ -101,7 +99,7 @@ def participation(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Per member and per unit: conferences eligible, attended, rate (awards candidates)."""
-    data = call(query_subject("reporting", "participation"), {"year": year}, timeout=60)["data"]
+    data = query("reporting", "participation", {"year": year}, timeout=60)
     if as_json:
         print_json(data)
         return
@@ -192,7 +190,7 @@ def issue(
         IssueReport.model_validate({**draft, "command_id": "draft"})
     except (ValueError, ValidationError) as exc:
         raise typer.BadParameter(str(exc)) from None
-    summary = call(query_subject(SERVICE, "annual_summary"), {"year": year}, timeout=120)["data"]
+    summary = query(SERVICE, "annual_summary", {"year": year}, timeout=120)
     basis = summary.pop("receipt", None)
     if not basis:
         fail(
@@ -247,8 +245,7 @@ def issued(
 ) -> None:
     """List the issued reports, or write one's documents again (the figures replayed from the
     history at its receipt's cut: live, or --from an export file), byte for byte the same."""
-    query = {k: v for k, v in {"number": number, "year": year}.items() if v is not None}
-    reports = call(query_subject(SERVICE, "issued_reports"), query)["data"]["reports"]
+    reports = query(SERVICE, "issued_reports", {"number": number, "year": year})["reports"]
     if number is None or output_dir is None:
         if as_json:
             print_json(reports)
@@ -277,8 +274,9 @@ def _one(reports: list[dict[str, Any]], number: str) -> dict[str, Any]:
 
 
 def _recorded(number: str, year: int) -> dict[str, Any]:
-    query = {"number": number, "year": year}
-    return _one(call(query_subject(SERVICE, "issued_reports"), query)["data"]["reports"], number)
+    return _one(
+        query(SERVICE, "issued_reports", {"number": number, "year": year})["reports"], number
+    )
 
 
 def _write_again(recorded: dict[str, Any], source: Path | None, output_dir: Path) -> None:

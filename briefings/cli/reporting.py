@@ -8,23 +8,24 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from briefings.cli import requests
 from briefings.cli.client import (
     Client_,
     RequestFailed,
-    call,
     console,
     fail,
     print_json,
     print_table,
+    query,
     run,
 )
-from contracts.subjects import command_subject, query_subject
+from contracts.subjects import command_subject
 
 app = typer.Typer(help="The reporting read models: lag, rebuild.", no_args_is_help=True)
 
 
 def _status() -> dict[str, Any]:
-    data: dict[str, Any] = call(query_subject("reporting", "status"), {})["data"]
+    data: dict[str, Any] = query("reporting", "status", {})
     return data
 
 
@@ -69,7 +70,8 @@ def rebuild(
 
     async def start() -> dict[str, Any]:
         async with Client_() as client:
-            return await client.request(command_subject("reporting", "rebuild"), {"actor": "cli"})
+            body = requests.body("reporting", "op", "rebuild", {"actor": "cli"})
+            return await client.request(command_subject("reporting", "rebuild"), body)
 
     try:
         generation = int(run(start)["generation"])

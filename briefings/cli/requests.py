@@ -45,10 +45,12 @@ def refused(exc: ValidationError) -> dict[str, Any]:
 def body(
     context: str, kind: str, name: str, fields: dict[str, Any], keep_none: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    """``cmd``/``qry`` ``<context>.<name>``'s body from ``fields`` through its contract model.
+    """``cmd``/``qry``/``op`` (an operator request on ``cmd.``) ``<context>.<name>``'s body from
+    ``fields`` through its contract model.
     ``None`` fields are left out (the model's default) unless named in ``keep_none``.
     Raises ``RequestFailed`` with the validation error."""
-    model = _model(context, "COMMANDS" if kind == "cmd" else "QUERIES", name)
+    table = {"cmd": "COMMANDS", "qry": "QUERIES", "op": "OPERATIONS"}[kind]
+    model = _model(context, table, name)
     given = {k: v for k, v in fields.items() if v is not None or k in keep_none}
     try:
         return model.model_validate(given).model_dump(mode="json", exclude_unset=True)

@@ -112,7 +112,7 @@ def test_worked_example_of_an_event_stored_in_another_form() -> None:
     """§4's ``s3``: hashed over its bytes as stored, named ``not_canonical`` at itself by the
     verifier, and the next link (``s4``) intact."""
     from briefings.audit.records import AuditRecord
-    from briefings.audit.verify import verify_records
+    from briefings.audit.verify import ChainVerifier
 
     text = PAGE.read_text(encoding="utf-8")
     first, _ = _example()
@@ -130,7 +130,10 @@ def test_worked_example_of_an_event_stored_in_another_form() -> None:
         )
         for seq, data in enumerate([*first, *stored], start=1)
     ]
-    breaks = verify_records(records).breaks
+    verifier = ChainVerifier(complete=True)
+    for record in records:
+        verifier.feed(record)
+    breaks = verifier.report.breaks
     assert {(b.kind, b.seq) for b in breaks if b.seq in (3, 4)} == {("not_canonical", 3)}
     named = {b.detail.split(" ")[0] for b in breaks if b.seq == 3}
     assert {"event_id", "occurred_at", "recorded_at"} <= named
