@@ -241,7 +241,7 @@ def replay(
     until_seq: list[str] | None = UNTIL_SEQ,
     source: Path | None = FROM,
     fmt: str = typer.Option("text", "--format", help="text, markdown, json or html"),
-    lang: str = typer.Option("en", "--lang", help="en or vi"),
+    lang: str = typer.Option("vi", "--lang", help="vi (default) or en"),
     output: Path | None = typer.Option(None, "-o", "--output", help="write the summary here"),
     receipt_out: Path | None = typer.Option(None, "--receipt-out", help="issue a receipt"),
 ) -> None:

@@ -89,11 +89,15 @@ async def test_replay_twice_is_byte_identical_and_export_equals_live(world: Worl
         ("replay", "2022", *cut),
         ("replay", "2022", "--from", str(world.export)),
         ("replay", "2022", "--format", "json", "--lang", "vi", *cut),
+        ("replay", "2022", "--lang", "vi", *cut),
+        ("replay", "2022", "--lang", "en", *cut),
     ):
         done = run_cli(world.url, *args)
         assert done.returncode == 0, done.stderr
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] == outputs[2]
+    # Vietnamese is the default language, English on request.
+    assert outputs[0] == outputs[4] != outputs[5]
     assert "20" in outputs[0] and json.loads(outputs[3])["attendance"]["total_attendances"] == 20
     # The whole read model, not only the rendered summary, is the same from both sources.
     with await replay_live(world.nc, world.cut) as live, replay_export(world.export, Cut()) as off:
