@@ -7,8 +7,8 @@ each check is one direct get of the signer's last event: a revocation acknowledg
 command was sent is always seen, by every service, with no copy to keep in step.
 
 Enforcement starts with the first registered person and never stops (people are never
-deleted): from then on a command must be signed by an active person, and registering or
-revoking people by an active operator. Until then (a fresh store being set up) commands are
+deleted): from then on a command must be signed by an active clerk or operator, and
+registering or revoking people by an active operator (auditors send no commands). Until then (a fresh store being set up) commands are
 accepted unsigned, with the client's ``actor``; a signed one, from a key not registered yet
 (the first operator registering themselves), with that key's person id. Whatever is refused
 is ``unauthorized`` and writes nothing.
@@ -120,6 +120,12 @@ class People:
         if not active:
             return unauthorized(
                 f"{signer.name!r} ({person_id}) was revoked", "signer_revoked", person_id=person_id
+            )
+        if signer.role == r.PersonRole.AUDITOR:  # auditors read; they change nothing
+            return unauthorized(
+                f"{signer.name!r} is an auditor: auditors send no commands",
+                "auditor_read_only",
+                person_id=person_id,
             )
         if (context, name) in OPERATORS_ONLY and signer.role != r.PersonRole.OPERATOR:
             return unauthorized(

@@ -104,6 +104,12 @@ async def test_finding_5_the_actor_is_the_verified_signer_and_the_rest_is_refuse
             alice.person_id
         ]
 
+        # Sent again once enforcing (briefings up on every start): the first outcome.
+        again = await send(
+            settings, "cmd.roster.register_person", {"command_id": "p1", **first}, alice_file
+        )
+        assert again["ok"] and again["replayed"], again
+
         # Finding 5: a forged actor string, signed by Alice, is recorded as Alice.
         reply = await send(settings, "cmd.roster.register_unit", unit("u1", "u1"), alice_file)
         assert reply["ok"], reply
@@ -182,6 +188,17 @@ async def test_finding_5_the_actor_is_the_verified_signer_and_the_rest_is_refuse
             ),
             "operator_required",
         )
+        # An auditor changes nothing, even signed.
+        carol_file, carol = key_file(tmp_path, "Carol", "auditor")
+        third = {"name": "Carol", "role": "auditor", "public_key": carol.public_key}
+        reply = await send(
+            settings, "cmd.roster.register_person", {"command_id": "p4", **third}, alice_file
+        )
+        assert reply["ok"], reply
+        refused(
+            await send(settings, "cmd.roster.register_unit", unit("u7", "u7"), carol_file),
+            "auditor_read_only",
+        )
         # Revoked: Bob's key signs nothing any more, at once.
         revoke = {"command_id": "r1", "person_id": bob.person_id, "reason": "left the Center"}
         assert (await send(settings, "cmd.roster.revoke_person", revoke, alice_file))["ok"]
@@ -198,6 +215,7 @@ async def test_finding_5_the_actor_is_the_verified_signer_and_the_rest_is_refuse
         assert [(p["name"], p["role"], p["revoked"]) for p in people] == [
             ("Alice", "operator", False),
             ("Bob", "clerk", True),
+            ("Carol", "auditor", False),
         ]
         assert await actors(nc, "ROSTER", f"ev.roster.person.{bob.person_id}") == [
             alice.person_id,
