@@ -8,10 +8,11 @@ command was sent is always seen, by every service, with no copy to keep in step.
 
 Enforcement starts with the first registered person and never stops (people are never
 deleted): from then on a command must be signed by an active clerk or operator, and
-registering or revoking people by an active operator (auditors send no commands). Until then (a fresh store being set up) commands are
-accepted unsigned, with the client's ``actor``; a signed one, from a key not registered yet
-(the first operator registering themselves), with that key's person id. Whatever is refused
-is ``unauthorized`` and writes nothing.
+registering or revoking people by an active operator (auditors send no commands). Until
+then (a fresh store being set up) commands are accepted unsigned, with the client's
+``actor``; a signed one, from a key not registered yet (the first operator registering
+themselves), with that key's person id. Whatever is refused is ``unauthorized`` and writes
+nothing.
 """
 
 from __future__ import annotations
