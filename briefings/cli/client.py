@@ -32,7 +32,12 @@ JSON = typer.Option(False, "--json", help="machine-readable output")
 COMMAND_ID = typer.Option(
     None, "--command-id", help="idempotency key (a repeat returns the first outcome)"
 )
-ACTOR = typer.Option("cli", "--actor", help="who is issuing the command")
+ACTOR = typer.Option(
+    "cli",
+    "--actor",
+    help="who is issuing the command; recorded only while no person is registered (after "
+    "that the actor is the person whose key signs the command: BRIEFINGS_KEY_FILE)",
+)
 
 
 def json_requested() -> bool:
