@@ -88,7 +88,12 @@ class People:
         return Signer(registered.person_id, registered.name, registered.role), active
 
     async def check(
-        self, context: str, name: str, body: bytes, headers: Mapping[str, str]
+        self,
+        context: str,
+        name: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        operator_only: bool = False,
     ) -> Signer | ErrorReply | None:
         """The verified signer (their key's person id is the actor); ``None`` for an unsigned
         command while nobody is registered; an ``unauthorized`` refusal otherwise."""
@@ -128,7 +133,8 @@ class People:
                 "auditor_read_only",
                 person_id=person_id,
             )
-        if (context, name) in OPERATORS_ONLY and signer.role != r.PersonRole.OPERATOR:
+        needs_operator = operator_only or (context, name) in OPERATORS_ONLY
+        if needs_operator and signer.role != r.PersonRole.OPERATOR:
             return unauthorized(
                 f"only an operator may send {name}; {signer.name!r} is {signer.role}",
                 "operator_required",

@@ -331,7 +331,7 @@ class ServiceHost:
 
         async def handle(msg: Any) -> bytes:
             refuse_untrusted(msg, "operation")  # e.g. a push consumer onto cmd.reporting.*
-            return await self._run_operation(model, msg, fn)
+            return await self._run_operation(model, msg, fn, name)
 
         handle.__name__ = f"op_{name}"
         self.broker.subscriber(
@@ -442,12 +442,24 @@ class ServiceHost:
         finally:
             structlog.contextvars.unbind_contextvars("subject", "kind", "correlation_id")
 
-    async def _run_operation(self, model: type[BaseModel], msg: NatsMessage, fn: QueryFn) -> bytes:
+    async def _run_operation(
+        self, model: type[BaseModel], msg: NatsMessage, fn: QueryFn, name: str = ""
+    ) -> bytes:
         self._bind(msg, "operation")
         try:
             parsed = parse_request(model, msg.body)
             if isinstance(parsed, ErrorReply):
                 return self._error(parsed)
+            if self.people is not None:
+                # Operator requests are signed like commands, by an operator only; the
+                # verified operator is the actor (a dead letter's resolution records it).
+                signer = await self.people.check(
+                    self.name, name, msg.body, msg.raw_message.headers or {}, operator_only=True
+                )
+                if isinstance(signer, ErrorReply):
+                    return self._error(signer)
+                if signer is not None and "actor" in type(parsed).model_fields:
+                    parsed = parsed.model_copy(update={"actor": signer.person_id})
             try:
                 result = await fn(parsed)
             except DomainError as exc:

@@ -233,6 +233,28 @@ async def test_finding_5_the_actor_is_the_verified_signer_and_the_rest_is_refuse
                     break
                 await asyncio.sleep(0.1)
 
+        # Operator requests (not aggregate commands) are signed too, by an operator only.
+        dan_file, dan = key_file(tmp_path, "Dan", "clerk")
+        fourth = {"name": "Dan", "role": "clerk", "public_key": dan.public_key}
+        reply = await send(
+            settings, "cmd.roster.register_person", {"command_id": "p5", **fourth}, alice_file
+        )
+        assert reply["ok"], reply
+        rebuild = {"actor": FORGED}
+        refused(await send(settings, "cmd.reporting.rebuild", rebuild), "signature_required")
+        refused(
+            await send(settings, "cmd.reporting.rebuild", rebuild, dan_file), "operator_required"
+        )
+        refused(
+            await send(settings, "cmd.reporting.rebuild", rebuild, carol_file), "auditor_read_only"
+        )
+        refused(
+            await send(settings, "cmd.reporting.dlq_retry", {"dead_letter_id": "x"}, bob_file),
+            "signer_revoked",
+        )
+        started = await send(settings, "cmd.reporting.rebuild", rebuild, alice_file)
+        assert "generation" in started, started
+
 
 async def test_people_add_list_revoke_from_the_cli_are_events(
     settings: Settings, nc: Client, tmp_path: Path
