@@ -174,7 +174,10 @@ class StreamTail:
                 woken -= 1
                 await asyncio.sleep(0.005 * (4 - woken))
                 continue
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+            # lands as the wake-up fires, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.idle)
+                async with asyncio.timeout(self.idle):
+                    await self._wake.wait()
             if self._wake.is_set():
                 woken = 3

@@ -122,6 +122,14 @@ INVOCATIONS: list[tuple[str, list[str], set[int]]] = [
     ("roster retire", ["nowhere", "--json"], {1}),
     ("roster dissolve-unit", ["nowhere", "--json"], {1}),
     ("ops health", ["roster", "--json"], {0}),
+    # Last: a registered person turns signature enforcement on for every command after it.
+    ("people list", ["--json"], {0}),
+    ("people revoke", ["nobody", "--reason", "test", "--json"], {1}),
+    (
+        "people add",
+        ["Người [b]Thử[/b]", "--role", "clerk", "--key-file", "{tmp}/k.json", "--json"],
+        {0},
+    ),
 ]
 NOT_RUN = {"demo load"}  # loads a whole year: covered by tests/reliability/test_clients.py
 
