@@ -265,6 +265,17 @@ async def wait_reporting_caught_up(nc: Client, timeout: float = 120) -> dict[str
         await asyncio.sleep(0.2)
 
 
+async def count_members(nc: Client) -> int:
+    """Every member the roster lists, page after page (a reply holds at most one page)."""
+    count, after = 0, None
+    while True:
+        page = await request(nc, "qry.roster.list_members", {"after": after} if after else {})
+        count += len(page["data"])
+        after = page.get("next")
+        if not after:
+            return count
+
+
 async def test_concurrent_clients_lose_nothing_and_duplicate_nothing(
     settings: Settings, nc: Client, tmp_path: Path, report: Report
 ) -> None:
@@ -302,9 +313,7 @@ async def test_concurrent_clients_lose_nothing_and_duplicate_nothing(
         )
         deadline = time.monotonic() + 60
         while True:  # both instances' followers catch up with each other's writes
-            listed = [
-                len((await request(nc, "qry.roster.list_members", {}))["data"]) for _ in range(6)
-            ]
+            listed = [await count_members(nc) for _ in range(6)]
             if set(listed) == {enrolled_now} or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
